@@ -1,0 +1,37 @@
+# cuefinder: `make demo` sets up and runs the main job; `make test` runs the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_PACKAGES := funnyboat scorched3d-data xblast-tnt-musics abe-data pax-britannica-data drascula-music
+GAMES_CACHE ?= $(HOME)/.cache/cuefinder/games
+DEMO_CATALOG ?= $(HOME)/.cache/cuefinder/demo/catalog.db
+DEMO_QUERY ?= romance comedy -action horror:0.3
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/cuefinder dataset games --cache $(GAMES_CACHE) --packages $(DEMO_PACKAGES)
+	$(BIN)/cuefinder --catalog $(DEMO_CATALOG) index $(addprefix $(GAMES_CACHE)/music/,$(DEMO_PACKAGES))
+	$(BIN)/cuefinder --catalog $(DEMO_CATALOG) search "$(DEMO_QUERY)"
+
+lint: setup
+	$(BIN)/ruff check cuefinder tests bench
+	$(BIN)/ruff format --check cuefinder tests bench
+
+test: setup lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_index.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

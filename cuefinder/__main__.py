@@ -1,0 +1,5 @@
+import sys
+
+from cuefinder.cli import main
+
+sys.exit(main())

@@ -1,0 +1,327 @@
+"""The catalog: one embedded SQLite database (WAL) holding tracks, their scores and models.
+
+Every write is one transaction, so a kill at any moment leaves either the old
+row or the new one, never half of each. Readers never block the writer (WAL).
+Scores are stored against the model that produced them; the model's genre list
+gives the columns of its score arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder.catalog.schema import SCHEMA, SCHEMA_VERSION
+from cuefinder.errors import CatalogError
+
+ENV_VAR = "CUEFINDER_CATALOG"
+
+
+def default_path() -> Path:
+    """$CUEFINDER_CATALOG, else catalog.db in the user's data directory."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("cuefinder")) / "catalog.db"
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    model_id: str
+    name: str
+    genres: tuple[str, ...]
+    embedding_dim: int
+
+
+@dataclass
+class Track:
+    """One catalogued track with its scores (columns follow ``genres``)."""
+
+    id: int
+    path: str
+    duration: float
+    title: str | None
+    artist: str | None
+    album: str | None
+    missing: bool
+    model_id: str
+    genres: tuple[str, ...]
+    track_scores: np.ndarray  # (genres,)
+    segment_seconds: float
+    segment_scores: np.ndarray  # (segments, genres)
+    embedding: np.ndarray  # (dim,)
+
+    def genre_scores(self) -> dict[str, float]:
+        return {g: round(float(s), 4) for g, s in zip(self.genres, self.track_scores)}
+
+
+@dataclass
+class ScoreTable:
+    """All present tracks of one model, as arrays for ranking."""
+
+    model: StoredModel
+    ids: np.ndarray  # (n,) int64
+    paths: list[str]
+    durations: np.ndarray  # (n,)
+    scores: np.ndarray  # (n, genres)
+
+
+class Catalog:
+    """The cuefinder catalog at ``path`` (created on first write)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+        self.path = Path(path) if path is not None else default_path()
+        if not create and not self.path.exists():
+            raise CatalogError(f"no catalog at {self.path}: run 'cuefinder index FOLDER' first")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as err:
+            raise CatalogError(f"{self.path}: not a usable catalog ({err})") from err
+        except OSError as err:
+            raise CatalogError(f"{self.path}: cannot open catalog ({err.strerror})") from err
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise CatalogError(f"{self.path}: cannot write ({err})") from err
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            self.db.execute("ROLLBACK")
+            raise CatalogError(f"{self.path}: write failed ({err})") from err
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise CatalogError(
+                f"{self.path}: catalog schema {version}, this cuefinder reads {SCHEMA_VERSION}"
+            )
+        try:  # one script, one transaction: a kill leaves no half-made schema
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            )
+        except sqlite3.DatabaseError:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    # -- models -------------------------------------------------------------
+
+    def add_model(self, info, *, activate: bool = True) -> None:
+        """Record a model (checkpoint.ModelInfo) and make it the one searches use."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO models(id, name, genres, embedding_dim, config, added_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    info.model_id,
+                    Path(info.path).name,
+                    json.dumps(list(info.genres)),
+                    info.config.embedding_dim,
+                    json.dumps(info.config.to_dict()),
+                    time.time(),
+                ),
+            )
+            if activate:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('active_model', ?)",
+                    (info.model_id,),
+                )
+
+    def active_model(self) -> StoredModel | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()
+        return self.model(row[0]) if row else None
+
+    def model(self, model_id: str) -> StoredModel | None:
+        row = self.db.execute(
+            "SELECT id, name, genres, embedding_dim FROM models WHERE id = ?", (model_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredModel(row[0], row[1], tuple(json.loads(row[2])), row[3])
+
+    # -- writes -------------------------------------------------------------
+
+    def put_analysis(self, a, *, indexed_at: float) -> None:
+        """Insert or replace one track's row (pipeline.stages.Analysis), clearing its failure."""
+        values = (
+            a.path,
+            a.path_bytes,
+            a.content_hash,
+            a.size,
+            a.mtime,
+            a.duration,
+            a.tags.title,
+            a.tags.artist,
+            a.tags.album,
+            a.model_id,
+            a.segment_seconds,
+            a.track_scores.astype(np.float32).tobytes(),
+            a.segment_scores.astype(np.float16).tobytes(),
+            a.embedding.astype(np.float32).tobytes(),
+            indexed_at,
+        )
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
+                " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
+                " embedding, indexed_at, missing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
+                " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
+                " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
+                " album=excluded.album, model_id=excluded.model_id,"
+                " segment_seconds=excluded.segment_seconds, track_scores=excluded.track_scores,"
+                " segment_scores=excluded.segment_scores, embedding=excluded.embedding,"
+                " indexed_at=excluded.indexed_at, missing=0",
+                values,
+            )
+            db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
+
+    def touch(self, path: str, size: int, mtime: float) -> None:
+        """Record new size/mtime for a track whose content did not change."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE tracks SET size = ?, mtime = ?, missing = 0 WHERE path = ?",
+                (size, mtime, path),
+            )
+            db.execute("DELETE FROM failures WHERE path = ?", (path,))
+
+    def put_failure(self, f, *, at: float) -> None:
+        """Record why a file failed; a stored track of the same path is left as it was."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO failures(path, reason, size, mtime, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (f.path, f.reason, f.size, f.mtime, at),
+            )
+
+    def set_missing(self, paths: list[str], missing: bool = True) -> None:
+        """Flag tracks whose files vanished (or came back)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE tracks SET missing = ? WHERE path = ?", [(int(missing), p) for p in paths]
+            )
+
+    # -- reads --------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, float, str, str, bool]]:
+        """path -> (size, mtime, content_hash, model_id, missing) of every stored track."""
+        rows = self.db.execute(
+            "SELECT path, size, mtime, content_hash, model_id, missing FROM tracks"
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+    def failures(self) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT path, reason FROM failures ORDER BY path").fetchall()
+
+    def count(self, *, include_missing: bool = False) -> int:
+        sql = "SELECT count(*) FROM tracks" + ("" if include_missing else " WHERE missing = 0")
+        return self.db.execute(sql).fetchone()[0]
+
+    def score_table(self, model: StoredModel) -> ScoreTable:
+        """Scores of every present track tagged by ``model``."""
+        rows = self.db.execute(
+            "SELECT id, path, duration, track_scores FROM tracks"
+            " WHERE model_id = ? AND missing = 0 ORDER BY id",
+            (model.model_id,),
+        ).fetchall()
+        width = len(model.genres)
+        scores = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(-1, width)
+        return ScoreTable(
+            model,
+            np.array([r[0] for r in rows], np.int64),
+            [r[1] for r in rows],
+            np.array([r[2] for r in rows], np.float64),
+            scores,
+        )
+
+    def embeddings(self, model: StoredModel) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (n,), unit embeddings (n, dim)) of present tracks tagged by ``model``."""
+        rows = self.db.execute(
+            "SELECT id, embedding FROM tracks WHERE model_id = ? AND missing = 0 ORDER BY id",
+            (model.model_id,),
+        ).fetchall()
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
+        return np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, model.embedding_dim)
+
+    def track(self, key: int | str) -> Track | None:
+        """A track by id or path (exact, else a unique path suffix)."""
+        where, arg = ("id = ?", key) if isinstance(key, int) else ("path = ?", str(key))
+        row = self.db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {where}", (arg,))
+        row = row.fetchone()
+        if row is None and isinstance(key, str):
+            matches = self.db.execute(
+                f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path LIKE ? ESCAPE '\\' LIMIT 2",
+                ("%" + _like_escape(key),),
+            ).fetchall()
+            row = matches[0] if len(matches) == 1 else None
+        return self._track(row) if row else None
+
+    def tracks(self, *, include_missing: bool = False) -> Iterator[Track]:
+        sql = f"SELECT {_TRACK_COLUMNS} FROM tracks"
+        sql += ("" if include_missing else " WHERE missing = 0") + " ORDER BY path"
+        for row in self.db.execute(sql):
+            yield self._track(row)
+
+    def _track(self, row) -> Track:
+        model = self.model(row[7])
+        width = len(model.genres)
+        return Track(
+            id=row[0],
+            path=row[1],
+            duration=row[2],
+            title=row[3],
+            artist=row[4],
+            album=row[5],
+            missing=bool(row[6]),
+            model_id=row[7],
+            genres=model.genres,
+            track_scores=np.frombuffer(row[8], np.float32),
+            segment_seconds=row[9],
+            segment_scores=np.frombuffer(row[10], np.float16).astype(np.float32).reshape(-1, width),
+            embedding=np.frombuffer(row[11], np.float32),
+        )
+
+
+_TRACK_COLUMNS = (
+    "id, path, duration, title, artist, album, missing, model_id, track_scores,"
+    " segment_seconds, segment_scores, embedding"
+)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

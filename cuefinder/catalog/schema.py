@@ -1,0 +1,46 @@
+"""The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE models (
+    id TEXT PRIMARY KEY,              -- first 16 hex digits of the weights' SHA-256
+    name TEXT NOT NULL,
+    genres TEXT NOT NULL,             -- JSON list: the columns of every score array
+    embedding_dim INTEGER NOT NULL,
+    config TEXT NOT NULL,             -- JSON ModelConfig
+    added_at REAL NOT NULL
+);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,        -- absolute; undecodable name bytes shown as \\xNN
+    path_bytes BLOB,                  -- the file-system name, when path is not it
+    content_hash TEXT NOT NULL,       -- BLAKE2b-128 of the file
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    duration REAL NOT NULL,           -- seconds of decoded audio
+    title TEXT,
+    artist TEXT,
+    album TEXT,
+    missing INTEGER NOT NULL DEFAULT 0,  -- 1 when the file vanished from an indexed folder
+    model_id TEXT NOT NULL REFERENCES models(id),
+    segment_seconds REAL NOT NULL,
+    track_scores BLOB NOT NULL,       -- float32 (genres,)
+    segment_scores BLOB NOT NULL,     -- float16 (segments, genres)
+    embedding BLOB NOT NULL,          -- float32 (embedding_dim,), unit length
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX tracks_by_model ON tracks(model_id, missing);
+CREATE INDEX tracks_by_hash ON tracks(content_hash);
+CREATE TABLE failures (
+    path TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    size INTEGER,
+    mtime REAL,
+    at REAL NOT NULL
+)
+"""

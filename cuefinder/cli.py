@@ -1,0 +1,307 @@
+"""The ``cuefinder`` command: the only place that prints and exits.
+
+Exit codes: 0 success; 1 some files failed or a runtime error; 2 bad usage or query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from cuefinder.errors import CuefinderError, QueryError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except QueryError as err:
+        _error(str(err))
+        if err.vocabulary:
+            print("genres: " + ", ".join(err.vocabulary), file=sys.stderr)
+            print("try 'cuefinder genres' for the synonyms", file=sys.stderr)
+        return EXIT_USAGE
+    except CuefinderError as err:
+        _error(str(err))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted (what was stored so far is kept; run again to resume)")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"cuefinder: error: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cuefinder", description="Tag music by the film genres it suits; search by them."
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        help="catalog database (default: $CUEFINDER_CATALOG or catalog.db in the user data folder)",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="tag audio files and folders into the catalog")
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    p.add_argument("--model", type=Path, help="model file (default: the built-in model)")
+    p.add_argument("-j", "--jobs", type=_positive_int, help="worker processes (default: cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_index)
+
+    p = sub.add_parser("search", help="rank tracks for a genre query")
+    p.add_argument("query", nargs="+", help='e.g. "romance comedy -action horror:0.3"')
+    p.add_argument("-n", "--limit", type=_positive_int, default=10)
+    p.add_argument("--min-duration", type=float, metavar="SECONDS")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(run=_search)
+
+    p = sub.add_parser("show", help="a track's genre profile and segment timeline")
+    p.add_argument("track", help="path (or a unique end of it) or catalog id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_show)
+
+    p = sub.add_parser("genres", help="the search vocabulary: genres and their synonyms")
+    p.add_argument("--model", type=Path, help="model file (default: the catalog's model)")
+    p.set_defaults(run=_genres)
+
+    p = sub.add_parser("export", help="write every track's genre scores")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("train", help="train a genre tagger from a labelled manifest")
+    p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
+    p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
+    p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.25,
+        help="share of groups (games, films) held out for the model card",
+    )
+    p.add_argument("--cache", type=Path, help="feature cache folder")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("dataset", help="build labelled manifests")
+    dsub = p.add_subparsers(title="sources", metavar="SOURCE")
+    g = dsub.add_parser("games", help="Debian's free game soundtracks (fetched with apt-get)")
+    g.add_argument("--packages", nargs="+", help="packages (default: all labelled ones)")
+    g.add_argument("--small", action="store_true", help="only the few small packages")
+    g.add_argument("--cache", type=Path, help="download and music folder")
+    g.add_argument("-o", "--out", type=Path, help="manifest CSV to write")
+    g.set_defaults(run=_dataset_games)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _catalog(args, *, create: bool = False):
+    from cuefinder.catalog import Catalog
+
+    return Catalog(args.catalog, create=create)
+
+
+def _index(args) -> int:
+    from cuefinder.pipeline.local import index
+
+    with _catalog(args, create=True) as catalog:
+        report = index(
+            args.paths, catalog, model=args.model, jobs=args.jobs, progress=not args.quiet
+        )
+    speed = report.audio_seconds / report.wall_seconds if report.wall_seconds else 0.0
+    print(
+        f"indexed {report.indexed}, unchanged {report.unchanged}, failed {len(report.failed)}"
+        f", missing {report.missing}  ({report.audio_seconds / 60:.1f} min of audio in "
+        f"{report.wall_seconds:.1f} s, {speed:.0f}x real time)"
+    )
+    for failure in report.failed:
+        print(f"failed: {failure.path}: {failure.reason}")
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _search(args) -> int:
+    from cuefinder.search import search
+
+    with _catalog(args) as catalog:
+        results = search(
+            " ".join(args.query),
+            catalog,
+            limit=args.limit,
+            min_duration=args.min_duration,
+            max_duration=args.max_duration,
+        )
+    if args.json:
+        json.dump([r.to_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return EXIT_OK
+    if not results:
+        print("no tracks match")
+    for n, r in enumerate(results, 1):
+        why = ", ".join(f"{g} {v:+.2f}" for g, v in r.genres.items())
+        seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
+        print(f"{n:2d}. {r.score:.3f}  {r.path}")
+        print(f"     best {seg} of {_clock(r.duration)}   why: {why}")
+    return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _show(args) -> int:
+    with _catalog(args) as catalog:
+        key = int(args.track) if args.track.isdigit() else str(Path(args.track).absolute())
+        track = catalog.track(key) or catalog.track(args.track)
+    if track is None:
+        raise CuefinderError(f"no track '{args.track}' in the catalog")
+    profile = sorted(track.genre_scores().items(), key=lambda kv: -kv[1])
+    if args.json:
+        print(json.dumps(_track_json(track) | {"segments": _timeline(track)}, indent=2))
+        return EXIT_OK
+    print(track.path)
+    print(f"{_clock(track.duration)}  {track.title or ''}  {track.artist or ''}".rstrip())
+    for genre, score in profile:
+        print(f"  {genre:<12} {score:5.2f} {'#' * int(round(score * 40))}")
+    print("timeline (top genres per segment):")
+    for seg in _timeline(track):
+        tops = sorted(seg["genres"].items(), key=lambda kv: -kv[1])[:3]
+        print(
+            f"  {_clock(seg['start'])}-{_clock(seg['end'])}  "
+            + "  ".join(f"{g} {s:.2f}" for g, s in tops)
+        )
+    return EXIT_OK
+
+
+def _timeline(track, max_rows: int = 40) -> list[dict]:
+    """Segments grouped so that a long track still prints in about ``max_rows`` rows."""
+    scores = track.segment_scores
+    group = max(1, -(-len(scores) // max_rows))
+    rows = []
+    for first in range(0, len(scores), group):
+        block = scores[first : first + group].mean(axis=0)
+        rows.append(
+            {
+                "start": round(first * track.segment_seconds, 2),
+                "end": round(min(track.duration, (first + group) * track.segment_seconds), 2),
+                "genres": {g: round(float(s), 4) for g, s in zip(track.genres, block, strict=True)},
+            }
+        )
+    return rows
+
+
+def _track_json(track) -> dict:
+    return {
+        "id": track.id,
+        "path": track.path,
+        "duration": round(track.duration, 2),
+        "title": track.title,
+        "artist": track.artist,
+        "album": track.album,
+        "model": track.model_id,
+        "genres": track.genre_scores(),
+    }
+
+
+def _genres(args) -> int:
+    from cuefinder.search import SYNONYMS
+
+    if args.model:
+        from cuefinder.model import checkpoint
+
+        genres = checkpoint.read_info(args.model).genres
+    else:
+        genres = _vocabulary_genres(args)
+    for genre in genres:
+        print(f"{genre:<12} {', '.join(SYNONYMS.get(genre, ()))}")
+    return EXIT_OK
+
+
+def _vocabulary_genres(args) -> tuple[str, ...]:
+    """The catalog's active model's genres, else the built-in model's."""
+    from cuefinder.catalog import Catalog, default_path
+    from cuefinder.model import checkpoint
+
+    path = args.catalog or default_path()
+    if Path(path).exists():
+        with Catalog(path, create=False) as catalog:
+            model = catalog.active_model()
+            if model:
+                return model.genres
+    return checkpoint.read_info(checkpoint.default_model_path()).genres
+
+
+def _export(args) -> int:
+    with _catalog(args) as catalog:
+        tracks = [_track_json(t) for t in catalog.tracks()]
+    if not args.output:
+        _write_tracks(sys.stdout, tracks, args.format)
+        return EXIT_OK
+    with open(args.output, "w", newline="", encoding="utf-8") as out:
+        _write_tracks(out, tracks, args.format)
+    return EXIT_OK
+
+
+def _write_tracks(out, tracks: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        json.dump(tracks, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        _write_csv(out, tracks)
+
+
+def _write_csv(out, tracks: list[dict]) -> None:
+    genres = sorted({g for t in tracks for g in t["genres"]})
+    fields = ["path", "duration", "title", "artist", "album", "model", *genres]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for track in tracks:
+        writer.writerow(track | track["genres"])
+
+
+def _train(args) -> int:
+    from cuefinder.train.trainer import TrainConfig, train
+
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, test_fraction=args.test_fraction)
+    summary = train(args.manifest, args.out, config, cache_dir=args.cache)
+    print(summary)
+    return EXIT_OK
+
+
+def _dataset_games(args) -> int:
+    from cuefinder.train import games
+
+    packages = list(games.SMALL_PACKAGES) if args.small else args.packages
+    music = games.fetch_games(packages, args.cache, log=lambda m: print(m, file=sys.stderr))
+    tracks = games.game_tracks(packages, args.cache)
+    out = args.out or music.parent / "manifest.csv"
+    games.write_manifest(tracks, out)
+    print(f"{len(tracks)} labelled tracks from {len({t.package for t in tracks})} games")
+    print(f"music: {music}")
+    print(f"manifest: {out}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

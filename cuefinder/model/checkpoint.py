@@ -1,0 +1,106 @@
+"""Model files: safetensors weights plus everything needed to use them.
+
+One file holds the weights and, in its metadata, the architecture
+(``ModelConfig``, genre list included), the front end (``FeatureConfig``) and
+a free-form training record. Nothing is pickled; nothing lives in a second file.
+The header can be read without torch (``read_info``), which keeps the indexing
+coordinator and ``cuefinder --help`` light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cuefinder.errors import ModelFileError
+from cuefinder.features import FeatureConfig
+from cuefinder.model.cnn import ModelConfig
+
+FORMAT = "cuefinder-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).with_name("default.safetensors")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself, read from its header alone."""
+
+    path: Path
+    model_id: str
+    config: ModelConfig
+    features: FeatureConfig
+    training: dict
+
+    @property
+    def genres(self) -> tuple[str, ...]:
+        return self.config.genres
+
+
+def default_model_path() -> Path:
+    """The model used when none is named: $CUEFINDER_MODEL or the built-in one."""
+    return Path(os.environ.get("CUEFINDER_MODEL") or DEFAULT_MODEL)
+
+
+def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict | None = None):
+    """Write ``model`` (a GenreCNN) with its configs to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model": json.dumps(model.config.to_dict()),
+        "features": json.dumps(features.to_dict()),
+        "training": json.dumps(training or {}),
+    }
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # a model file is for everyone who indexes with it
+    os.replace(tmp, path)
+
+
+def read_info(path: str | os.PathLike) -> ModelInfo:
+    """Parse a model file's header; ModelFileError if it is not a cuefinder model."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size < 100_000_000:
+                raise ModelFileError(f"{path}: not a safetensors file")
+            header = json.loads(handle.read(size))
+            digest = hashlib.sha256(handle.read()).hexdigest()
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read model file ({err.strerror or err})") from err
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{path}: corrupt model header") from err
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a cuefinder model (no '{FORMAT}' metadata)")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["model"]))
+        features = FeatureConfig.from_dict(json.loads(meta["features"]))
+        training = json.loads(meta.get("training", "{}"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: model metadata is incomplete ({err})") from err
+    return ModelInfo(path, digest[:16], config, features, training)
+
+
+def load(path: str | os.PathLike | None = None):
+    """Load a model file; returns (GenreCNN in eval mode, ModelInfo)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from cuefinder.model.cnn import GenreCNN
+
+    info = read_info(path or default_model_path())
+    model = GenreCNN(info.config)
+    try:
+        state = load_file(str(info.path))
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError) as err:
+        raise ModelFileError(f"{info.path}: weights do not fit the stored config ({err})") from err
+    return model.eval(), info

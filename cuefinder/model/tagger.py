@@ -1,0 +1,142 @@
+"""Inference: turn a stream of audio chunks into segment scores, track scores and an embedding.
+
+A segment is one model patch (``patch_frames`` log-mel frames, about 3 s).
+Track scores are the mean of segment probabilities; the track embedding is the
+mean of segment embeddings, scaled to unit length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cuefinder.features import FeatureConfig, stream_log_mel
+from cuefinder.model import checkpoint
+from cuefinder.model.cnn import GenreCNN
+
+
+@dataclass
+class Tagged:
+    """The tagger's output for one track."""
+
+    duration: float  # seconds of decoded audio
+    peak_dbfs: float
+    segment_seconds: float
+    segment_scores: np.ndarray  # (segments, genres) float32 probabilities
+    track_scores: np.ndarray  # (genres,) float32
+    embedding: np.ndarray  # (embedding_dim,) float32, unit length
+
+
+class Tagger:
+    """A loaded model plus its front end, ready to tag audio."""
+
+    def __init__(self, model: GenreCNN, info: checkpoint.ModelInfo, batch_size: int = 64):
+        self.model = model.eval()
+        self.info = info
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> Tagger:
+        model, info = checkpoint.load(path)
+        return cls(model, info)
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.info.features
+
+    @property
+    def genres(self) -> tuple[str, ...]:
+        return self.info.genres
+
+    @property
+    def model_id(self) -> str:
+        return self.info.model_id
+
+    @property
+    def segment_seconds(self) -> float:
+        return self.info.config.patch_frames / self.features.frames_per_second
+
+    @torch.inference_mode()
+    def tag_patches(self, patches: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, genres) and embeddings (n, dim) of patches (n, mels, frames)."""
+        probs, embeddings = [], []
+        for start in range(0, len(patches), self.batch_size):
+            logits, embedding = self.model(patches[start : start + self.batch_size])
+            probs.append(torch.sigmoid(logits))
+            embeddings.append(embedding)
+        return torch.cat(probs).numpy(), torch.cat(embeddings).numpy()
+
+    def tag_stream(self, chunks: Iterable[np.ndarray]) -> Tagged:
+        """Tag a whole track from its audio chunks, holding one batch of patches at a time."""
+        level = _Level()
+        probs, embeddings = [], []
+        for batch in self._patch_batches(stream_log_mel(level.watch(chunks), self.features)):
+            p, e = self.tag_patches(batch)
+            probs.append(p)
+            embeddings.append(e)
+        duration = level.samples / self.features.sample_rate
+        if not probs:
+            width = len(self.genres)
+            empty = np.zeros((0, width), np.float32)
+            return Tagged(
+                duration,
+                level.dbfs,
+                self.segment_seconds,
+                empty,
+                np.zeros(width, np.float32),
+                np.zeros(self.info.config.embedding_dim, np.float32),
+            )
+        segment_scores = np.concatenate(probs).astype(np.float32)
+        embedding = np.concatenate(embeddings).mean(axis=0)
+        embedding /= max(float(np.linalg.norm(embedding)), 1e-12)
+        return Tagged(
+            duration,
+            level.dbfs,
+            self.segment_seconds,
+            segment_scores,
+            segment_scores.mean(axis=0),
+            embedding.astype(np.float32),
+        )
+
+    def _patch_batches(self, frame_blocks: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Non-overlapping patches of frame blocks; a clip shorter than a patch is looped."""
+        width = self.info.config.patch_frames
+        pending = torch.zeros(self.features.n_mels, 0)
+        patches: list[torch.Tensor] = []
+        emitted = False
+        for block in frame_blocks:
+            pending = torch.cat([pending, block], dim=1)
+            while pending.shape[1] >= width:
+                patches.append(pending[:, :width])
+                pending = pending[:, width:]
+                if len(patches) == self.batch_size:
+                    yield torch.stack(patches)
+                    patches, emitted = [], True
+        if not patches and not emitted and pending.shape[1] > 0:
+            repeats = -(-width // pending.shape[1])
+            patches.append(pending.repeat(1, repeats)[:, :width])
+        if patches:
+            yield torch.stack(patches)
+
+
+class _Level:
+    """Counts samples and tracks the peak of a chunk stream as it passes."""
+
+    def __init__(self):
+        self.samples = 0
+        self.peak = 0.0
+
+    def watch(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            self.samples += len(chunk)
+            if len(chunk):
+                self.peak = max(self.peak, float(np.abs(chunk).max()))
+            yield chunk
+
+    @property
+    def dbfs(self) -> float:
+        return 20 * np.log10(max(self.peak, 1e-10))

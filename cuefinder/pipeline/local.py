@@ -1,0 +1,157 @@
+"""The local runner: drives the indexing stages over this machine's cores.
+
+The coordinator (this process) walks the folders, decides what needs work,
+and is the catalog's only writer; worker processes each load the model once
+and run ``stages.analyse``. Each result is stored in its own transaction as it
+arrives, so a run killed at any moment resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from cuefinder.catalog import Catalog
+from cuefinder.model import checkpoint
+from cuefinder.pipeline import stages
+
+
+@dataclass
+class IndexReport:
+    """What an index run did."""
+
+    indexed: int = 0
+    unchanged: int = 0  # skipped: same file, same model
+    failed: list[stages.Failure] = field(default_factory=list)
+    missing: int = 0  # catalogued files that vanished from the indexed folders
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class Plan:
+    tasks: list[stages.FileTask]
+    unchanged: int
+    returned: list[str]  # flagged missing before, present again
+    vanished: list[str]
+
+
+def plan(catalog: Catalog, found: stages.Discovery, roots: Sequence[str], model_id: str) -> Plan:
+    """Split discovered files into work and skips; find catalogued files that vanished."""
+    states = catalog.file_states()
+    tasks, returned, unchanged = [], [], 0
+    seen = {f.path for f in found.failures}
+    for task in found.files:
+        name = stages.display_path(task.path)
+        seen.add(name)
+        state = states.get(name)
+        if state is None or state[3] != model_id:
+            tasks.append(task)
+            continue
+        size, mtime, digest, _, missing = state
+        if missing:
+            returned.append(name)
+        if size == task.size and mtime == task.mtime:
+            unchanged += 1
+        else:
+            tasks.append(stages.FileTask(task.path, task.size, task.mtime, known_hash=digest))
+    prefixes = [stages.display_path(r).rstrip(os.sep) + os.sep for r in roots]
+    vanished = [
+        p
+        for p, s in states.items()
+        if not s[4] and p not in seen and (p in roots or p.startswith(tuple(prefixes)))
+    ]
+    return Plan(tasks, unchanged, returned, vanished)
+
+
+def index(
+    paths: Iterable[str | os.PathLike],
+    catalog: Catalog | None = None,
+    *,
+    model: str | os.PathLike | None = None,
+    jobs: int | None = None,
+    progress: bool = True,
+    on_result: Callable[[stages.Result], None] | None = None,
+) -> IndexReport:
+    """Index files and folders into ``catalog`` with ``model`` (the default one if None)."""
+    started = time.monotonic()
+    catalog = catalog or Catalog()
+    info = checkpoint.read_info(model or checkpoint.default_model_path())
+    catalog.add_model(info)
+    roots = [os.path.abspath(os.fsdecode(p)) for p in paths]
+    found = stages.discover(roots)
+    work = plan(catalog, found, roots, info.model_id)
+    report = IndexReport(unchanged=work.unchanged, failed=list(found.failures))
+    for failure in found.failures:
+        stages.store(catalog, failure)
+    catalog.set_missing(work.returned, missing=False)
+    catalog.set_missing(work.vanished, missing=True)
+    report.missing = len(work.vanished)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work.tasks) or 1))
+    bar = _progress(len(work.tasks), progress)
+    for result in _run(work.tasks, info, jobs):
+        stages.store(catalog, result)
+        _count(report, result)
+        bar.update(1)
+        bar.set_postfix_str(f"{report.audio_seconds / 60:.0f} min of audio", refresh=False)
+        if on_result:
+            on_result(result)
+    bar.close()
+    report.wall_seconds = time.monotonic() - started
+    return report
+
+
+def _count(report: IndexReport, result: stages.Result) -> None:
+    if isinstance(result, stages.Analysis):
+        report.indexed += 1
+        report.audio_seconds += result.duration
+    elif isinstance(result, stages.Unchanged):
+        report.unchanged += 1
+    else:
+        report.failed.append(result)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="track", disable=not enabled or None, dynamic_ncols=True)
+
+
+def _run(tasks: list[stages.FileTask], info, jobs: int) -> Iterator[stages.Result]:
+    """Analyse tasks in this process (jobs == 1) or in a pool of worker processes."""
+    if not tasks:
+        return
+    args = (str(info.path), info.model_id)
+    if jobs == 1:
+        _init_worker(*args, threads=0)
+        yield from map(_work, tasks)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, initializer=_init_worker, initargs=(*args, 1)) as pool:
+        yield from pool.imap_unordered(_work, tasks, chunksize=1)
+
+
+_TAGGER = None
+
+
+def _init_worker(model_path: str, model_id: str, threads: int) -> None:
+    global _TAGGER
+    import torch
+
+    from cuefinder.model.tagger import Tagger
+
+    if threads:
+        torch.set_num_threads(threads)
+    if _TAGGER is None or _TAGGER.model_id != model_id:
+        _TAGGER = Tagger.load(model_path)
+
+
+def _work(task: stages.FileTask) -> stages.Result:
+    return stages.analyse(task, _TAGGER)

@@ -1,0 +1,225 @@
+"""Indexing stages as plain functions: discover -> analyse (decode, features, tag) -> store.
+
+A runner (``local.py`` here; Ray later) drives them. Stages hold no global state:
+``analyse`` takes a ``Tagger`` built once per worker, ``store`` takes the one
+catalog writer. A failing file becomes a ``Failure`` value, never an exception
+that stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cuefinder import audio
+from cuefinder.errors import CuefinderError
+
+MIN_SECONDS = 1.0  # shorter clips carry no usable genre information
+SILENCE_DBFS = -60.0  # a track whose peak stays below this is silent
+HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to analyse; ``known_hash`` lets an untouched file skip decoding."""
+
+    path: str
+    size: int
+    mtime: float
+    known_hash: str | None = None
+
+
+@dataclass
+class Analysis:
+    """Everything the catalog stores about one decoded, tagged track."""
+
+    path: str
+    content_hash: str
+    size: int
+    mtime: float
+    duration: float
+    tags: audio.Tags
+    segment_seconds: float
+    segment_scores: np.ndarray  # (segments, genres) float32
+    track_scores: np.ndarray  # (genres,) float32
+    embedding: np.ndarray  # (embedding_dim,) float32, unit length
+    model_id: str
+    path_bytes: bytes | None = None  # the file-system name when ``path`` is not it
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """Same content as stored (only size/mtime moved): metadata refresh only."""
+
+    path: str
+    content_hash: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be indexed, with a one-line reason."""
+
+    path: str
+    reason: str
+    size: int | None = None
+    mtime: float | None = None
+
+
+Result = Analysis | Unchanged | Failure
+
+
+@dataclass
+class Discovery:
+    """What a walk over the roots found."""
+
+    files: list[FileTask] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def display_path(path: str) -> str:
+    """A UTF-8 name for a file-system path (undecodable bytes shown as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def discover(roots: Iterable[str | os.PathLike]) -> Discovery:
+    """Walk files and folders; audio files by extension, symlink loops broken."""
+    found = Discovery()
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    for root in roots:
+        root = os.path.abspath(os.fsdecode(root))
+        for path in _walk(root, seen_dirs, found.failures):
+            if path in seen_files:
+                continue
+            seen_files.add(path)
+            task = _file_task(path, explicit=path == root)
+            if isinstance(task, Failure):
+                found.failures.append(task)
+            elif task is not None:
+                found.files.append(task)
+    found.files.sort(key=lambda t: t.path)
+    return found
+
+
+def _walk(root: str, seen_dirs: set, failures: list[Failure]) -> Iterator[str]:
+    try:
+        info = os.stat(root)
+    except OSError as err:
+        failures.append(Failure(display_path(root), _os_reason(err)))
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        yield root
+        return
+    for top, dirs, files in os.walk(root, followlinks=True, onerror=None):
+        key = _dir_key(top)
+        if key is None or key in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add(key)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield os.path.join(top, name)
+
+
+def _dir_key(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _file_task(path: str, explicit: bool) -> FileTask | Failure | None:
+    """A task for an audio file, a Failure for an unreadable one, None to ignore."""
+    if not explicit and not audio.is_audio_name(path):
+        return None
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        if os.path.islink(path) and audio.is_audio_name(path):
+            return Failure(display_path(path), _os_reason(err))
+        return None if not explicit else Failure(display_path(path), _os_reason(err))
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if not os.access(path, os.R_OK):
+        return Failure(display_path(path), "permission denied", info.st_size, info.st_mtime)
+    return FileTask(path, info.st_size, info.st_mtime)
+
+
+def _os_reason(err: OSError) -> str:
+    if err.errno == 40:  # ELOOP
+        return "symbolic link loop"
+    return (err.strerror or str(err)).lower()
+
+
+def content_hash(path: str) -> str:
+    """BLAKE2b digest of the file's bytes (identifies a track across renames)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def analyse(task: FileTask, tagger) -> Result:
+    """Decode, compute features and tag one file; a Failure instead of raising."""
+    name = display_path(task.path)
+    try:
+        digest = content_hash(task.path)
+        if task.known_hash == digest:
+            return Unchanged(name, digest, task.size, task.mtime)
+        if task.size == 0:
+            return Failure(name, "empty file (0 bytes)", task.size, task.mtime)
+        chunks = audio.stream(task.path, sample_rate=tagger.features.sample_rate)
+        tagged = tagger.tag_stream(chunks)
+    except CuefinderError as err:
+        return Failure(name, _strip_path(str(err), task.path), task.size, task.mtime)
+    except OSError as err:
+        return Failure(name, _os_reason(err), task.size, task.mtime)
+    if tagged.duration < MIN_SECONDS:
+        return Failure(
+            name, f"too short ({tagged.duration:.2f} s < {MIN_SECONDS:g} s)", task.size, task.mtime
+        )
+    if tagged.peak_dbfs < SILENCE_DBFS:
+        return Failure(name, f"silent (peak {tagged.peak_dbfs:.0f} dBFS)", task.size, task.mtime)
+    return Analysis(
+        path=name,
+        content_hash=digest,
+        size=task.size,
+        mtime=task.mtime,
+        duration=tagged.duration,
+        tags=audio.read_tags(task.path),
+        segment_seconds=tagged.segment_seconds,
+        segment_scores=tagged.segment_scores,
+        track_scores=tagged.track_scores,
+        embedding=tagged.embedding,
+        model_id=tagger.model_id,
+        path_bytes=None if name == task.path else os.fsencode(task.path),
+    )
+
+
+def _strip_path(message: str, path: str) -> str:
+    """Errors name their file; the Failure already does, so keep only the reason."""
+    for prefix in (os.fsdecode(path), display_path(path)):
+        if message.startswith(prefix + ": "):
+            return message[len(prefix) + 2 :]
+    return message
+
+
+def store(catalog, result: Result) -> None:
+    """Write one result to the catalog in one transaction."""
+    if isinstance(result, Analysis):
+        catalog.put_analysis(result, indexed_at=time.time())
+    elif isinstance(result, Unchanged):
+        catalog.touch(result.path, result.size, result.mtime)
+    else:
+        catalog.put_failure(result, at=time.time())

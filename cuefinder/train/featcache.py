@@ -1,0 +1,106 @@
+"""Feature cache: each track's log-mel computed once, keyed by content and settings.
+
+Epochs and experiments never decode again. A cache entry is a float16 array
+(n_mels, frames) in ``<cache>/<key[:2]>/<key>.npy``, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder import audio
+from cuefinder.errors import CuefinderError
+from cuefinder.features import FeatureConfig, stream_log_mel
+from cuefinder.pipeline.stages import content_hash
+
+
+def default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cuefinder")) / "features"
+
+
+def cache_key(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> str:
+    """Content hash of the file plus a hash of the front-end settings."""
+    settings = json.dumps([config.to_dict(), max_seconds], sort_keys=True).encode()
+    return f"{content_hash(str(path))}-{hashlib.blake2b(settings, digest_size=6).hexdigest()}"
+
+
+def compute(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> np.ndarray:
+    """Log-mel (n_mels, frames) float16 of the first ``max_seconds`` of a file."""
+    limit = int(max_seconds * config.sample_rate)
+
+    def capped():
+        have = 0
+        for chunk in audio.stream(path, sample_rate=config.sample_rate):
+            yield chunk[: limit - have]
+            have += len(chunk)
+            if have >= limit:
+                return
+
+    blocks = [b.numpy() for b in stream_log_mel(capped(), config)]
+    if not blocks:
+        raise CuefinderError(f"{path}: shorter than one analysis frame")
+    return np.concatenate(blocks, axis=1).astype(np.float16)
+
+
+def cached(
+    path: str | os.PathLike, config: FeatureConfig, max_seconds: float, cache_dir: Path
+) -> np.ndarray:
+    """The cached features of ``path``, computing and storing them on a miss."""
+    key = cache_key(path, config, max_seconds)
+    target = Path(cache_dir) / key[:2] / f"{key}.npy"
+    if target.exists():
+        return np.load(target)
+    values = compute(path, config, max_seconds)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, values)
+    os.replace(tmp, target)
+    return values
+
+
+def _cached_or_error(args) -> np.ndarray | str:
+    path, config, max_seconds, cache_dir = args
+    try:
+        return cached(path, config, max_seconds, cache_dir)
+    except (CuefinderError, OSError) as err:
+        return str(err)
+
+
+def build(
+    paths: Sequence[str | os.PathLike],
+    config: FeatureConfig,
+    *,
+    max_seconds: float = 600.0,
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> list[np.ndarray | str]:
+    """Features of every path, in order; a string (the reason) where a file failed."""
+    from tqdm import tqdm
+
+    cache_dir = Path(cache_dir or default_cache_dir())
+    work = [(str(p), config, max_seconds, cache_dir) for p in paths]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work) or 1))
+    bar = tqdm(total=len(work), unit="track", desc="features", disable=not progress or None)
+    results: list[np.ndarray | str] = []
+    if jobs == 1:
+        for item in work:
+            results.append(_cached_or_error(item))
+            bar.update(1)
+    else:
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            for value in pool.imap(_cached_or_error, work, chunksize=2):
+                results.append(value)
+                bar.update(1)
+    bar.close()
+    return results

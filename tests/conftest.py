@@ -1,0 +1,119 @@
+"""Shared fixtures: real game-soundtrack audio fetched once (cached outside the repo).
+
+The small Debian packages are fetched by ``cuefinder.train.games`` into the
+user cache (``$CUEFINDER_GAMES_CACHE`` or ~/.cache/cuefinder/games) and reused
+across runs. Formats the set lacks are made by transcoding a real track.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from cuefinder.train import games
+
+TEST_PACKAGES = (
+    "funnyboat",
+    "scorched3d-data",
+    "xblast-tnt-musics",
+    "abe-data",
+    "chromium-bsu-data",
+)
+
+
+@pytest.fixture(scope="session")
+def music_root() -> Path:
+    return games.fetch_games(TEST_PACKAGES)
+
+
+@pytest.fixture(scope="session")
+def funnyboat(music_root) -> Path:
+    """One real three-minute Ogg Vorbis track (stereo, 44.1 kHz)."""
+    return next((music_root / "funnyboat").rglob("*.ogg"))
+
+
+@pytest.fixture(scope="session")
+def short_tracks(music_root) -> list[Path]:
+    """A few real tracks of 5 s to about a minute, for fast indexing tests."""
+    found = sorted((music_root / "chromium-bsu-data").rglob("*.wav"))[:2]
+    found += sorted((music_root / "scorched3d-data").rglob("*.ogg"))[:2]
+    assert len(found) == 4, found
+    return found
+
+
+@pytest.fixture(scope="session")
+def excerpt(funnyboat, tmp_path_factory) -> tuple[np.ndarray, int]:
+    """20 s of the funnyboat track as stereo int16 at 44.1 kHz (the transcoding source)."""
+    with av.open(str(funnyboat)) as container:
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=44100)
+        blocks = []
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                blocks.append(out.to_ndarray().reshape(-1, 2))
+            if sum(len(b) for b in blocks) > 44100 * 40:
+                break
+    samples = np.concatenate(blocks)[44100 * 20 : 44100 * 40]
+    return samples, 44100
+
+
+def encode(
+    samples: np.ndarray,
+    rate: int,
+    path: Path,
+    codec: str,
+    fmt: str | None = None,
+    out_rate: int | None = None,
+) -> Path:
+    """Write stereo int16 ``samples`` to ``path`` with PyAV's FFmpeg encoders."""
+    out_rate = out_rate or rate
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=out_rate, layout="stereo")
+        resampler = av.AudioResampler(format=stream.format.name, layout="stereo", rate=out_rate)
+        for start in range(0, len(samples), 4096):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples[start : start + 4096].reshape(1, -1)),
+                format="s16",
+                layout="stereo",
+            )
+            frame.sample_rate = rate
+            for out in resampler.resample(frame):
+                container.mux(stream.encode(out))
+        for out in resampler.resample(None):
+            container.mux(stream.encode(out))
+        container.mux(stream.encode(None))
+    return path
+
+
+FORMATS = {  # suffix: (codec, container format, output rate); Ogg Vorbis is the games' own
+    "mp3": ("libmp3lame", "mp3", 44100),
+    "flac": ("flac", "flac", 44100),
+    "opus": ("libopus", "ogg", 48000),
+    "wav": ("pcm_s16le", "wav", 44100),
+    "m4a": ("aac", "ipod", 44100),
+}
+
+
+@pytest.fixture(scope="session")
+def transcoded(excerpt, tmp_path_factory) -> dict[str, Path]:
+    """The 20 s excerpt in every format the issue names, made from real audio."""
+    samples, rate = excerpt
+    folder = tmp_path_factory.mktemp("formats")
+    out = {}
+    for suffix, (codec, fmt, out_rate) in FORMATS.items():
+        out[suffix] = encode(samples, rate, folder / f"excerpt.{suffix}", codec, fmt, out_rate)
+    return out
+
+
+@pytest.fixture
+def copy_of():
+    """Copy real files into a folder: copy_of(folder, *paths) -> list of new paths."""
+
+    def copy(folder: Path, *paths: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.copy2(p, folder / p.name)) for p in paths]
+
+    return copy

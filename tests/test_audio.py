@@ -1,0 +1,101 @@
+"""Decoding real audio in every format, in bounded chunks, with tags and fallbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from cuefinder import audio
+from cuefinder.errors import DecodeError
+
+RATE = 16000
+
+
+def test_ogg_vorbis_track_decodes_to_mono_at_the_model_rate(funnyboat):
+    samples = audio.load(funnyboat, sample_rate=RATE)
+    info = soundfile.info(str(funnyboat))
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(len(samples) / RATE - info.duration) < 0.05
+    assert 0.05 < np.abs(samples).max() <= 1.0
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "flac", "opus", "wav", "m4a"])
+def test_every_format_decodes_to_the_same_music(transcoded, suffix):
+    reference = audio.load(transcoded["wav"], sample_rate=RATE)
+    samples = audio.load(transcoded[suffix], sample_rate=RATE)
+    assert abs(len(samples) - len(reference)) < 0.1 * RATE  # encoder padding differs
+    # same music: loudness envelope (100 ms RMS) agrees after aligning the start
+    lag = _best_lag(reference[: RATE * 5], samples[: RATE * 5])
+    a, b = reference[max(0, -lag) :], samples[max(0, lag) :]
+    n = min(len(a), len(b)) // 1600 * 1600
+    env_a = np.sqrt((a[:n].reshape(-1, 1600) ** 2).mean(axis=1))
+    env_b = np.sqrt((b[:n].reshape(-1, 1600) ** 2).mean(axis=1))
+    assert np.corrcoef(env_a, env_b)[0, 1] > 0.98
+
+
+def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 3000) -> int:
+    lags = range(-max_lag, max_lag + 1, 16)
+    n = min(len(a), len(b)) - max_lag
+    score = [np.dot(a[max_lag:n], b[max_lag + lag : n + lag]) for lag in lags]
+    return list(lags)[int(np.argmax(score))]
+
+
+def test_stream_yields_fixed_chunks_and_the_whole_signal(funnyboat):
+    chunks = list(audio.stream(funnyboat, sample_rate=RATE, chunk_seconds=7.0))
+    assert all(len(c) == 7 * RATE for c in chunks[:-1])
+    assert 0 < len(chunks[-1]) <= 7 * RATE
+    whole = audio.load(funnyboat, sample_rate=RATE)
+    assert np.array_equal(np.concatenate(chunks), whole)
+
+
+def test_stereo_is_averaged_to_mono(excerpt, tmp_path):
+    samples, rate = excerpt
+    left_only = samples.copy()
+    left_only[:, 1] = 0
+    path = tmp_path / "left.wav"
+    soundfile.write(str(path), left_only, rate)
+    mono = audio.load(path, sample_rate=rate)
+    expected = samples[:, 0].astype(np.float32) / 32768 / 2
+    assert np.allclose(mono, expected, atol=1e-4)
+
+
+def test_tags_are_read_from_real_files(funnyboat, transcoded):
+    tags = audio.read_tags(funnyboat)
+    assert tags.title == "Trip on the Funny Boat" and tags.artist == "JDruid"
+    assert audio.read_tags(transcoded["wav"]) == audio.Tags()
+
+
+def test_libsndfile_reads_what_it_supports(funnyboat):
+    chunks = list(audio._stream_sndfile(str(funnyboat), RATE, 10 * RATE))
+    via_ffmpeg = audio.load(funnyboat, sample_rate=RATE)
+    via_sndfile = np.concatenate(chunks)
+    assert abs(len(via_sndfile) - len(via_ffmpeg)) < RATE // 10
+    n = min(len(via_sndfile), len(via_ffmpeg))
+    assert np.corrcoef(via_sndfile[:n:7], via_ffmpeg[:n:7])[0, 1] > 0.99
+
+
+def test_a_file_ffmpeg_refuses_falls_back_to_libsndfile(excerpt, tmp_path):
+    # Sound Designer II, a pro-audio format: FFmpeg has no reader, libsndfile does.
+    samples, rate = excerpt
+    path = tmp_path / "cue.sd2"
+    soundfile.write(str(path), samples, rate, format="SD2")
+    with pytest.raises(OSError):
+        next(audio._stream_ffmpeg(str(path), RATE, RATE))
+    decoded = audio.load(path, sample_rate=RATE)
+    assert abs(len(decoded) / RATE - len(samples) / rate) < 0.01
+
+
+def test_non_audio_is_refused_with_the_file_named(tmp_path):
+    path = tmp_path / "photo.mp3"
+    path.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40)
+    with pytest.raises(DecodeError, match="photo.mp3"):
+        audio.load(path, sample_rate=RATE)
+
+
+def test_truncated_file_keeps_the_audio_before_the_cut(transcoded, tmp_path):
+    data = transcoded["mp3"].read_bytes()
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(data[: len(data) // 2])
+    samples = audio.load(path, sample_rate=RATE)
+    assert 8 * RATE < len(samples) < 12 * RATE

@@ -1,0 +1,98 @@
+"""The command line: public JSON shapes, exit codes and messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cuefinder.model import checkpoint
+
+
+def cuefinder(*args, check_code: int | None = 0) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", *map(str, args)], capture_output=True, text=True
+    )
+    if check_code is not None:
+        assert done.returncode == check_code, done.stderr + done.stdout
+    return done
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory, music_root):
+    db = tmp_path_factory.mktemp("cli") / "c.db"
+    cuefinder(
+        "--catalog", db, "index", "-q", music_root / "scorched3d-data", music_root / "funnyboat"
+    )
+    return db
+
+
+def test_index_summary_and_exit_code_say_that_some_failed(tmp_path, short_tracks, copy_of):
+    copy_of(tmp_path / "in", short_tracks[0])
+    (tmp_path / "in" / "broken.mp3").write_bytes(b"not audio at all" * 100)
+    done = cuefinder("--catalog", tmp_path / "c.db", "index", "-q", tmp_path / "in", check_code=1)
+    assert "indexed 1, unchanged 0, failed 1" in done.stdout
+    assert f"failed: {tmp_path / 'in' / 'broken.mp3'}: not decodable audio" in done.stdout
+    again = cuefinder("--catalog", tmp_path / "c.db", "index", "-q", tmp_path / "in", check_code=1)
+    assert "indexed 0, unchanged 1, failed 1" in again.stdout
+
+
+def test_search_json_contract(db):
+    results = json.loads(
+        cuefinder(
+            "--catalog", db, "search", "romance comedy -action horror:0.3", "--json", "--limit", "3"
+        ).stdout
+    )
+    assert isinstance(results, list) and len(results) == 3
+    for r in results:
+        assert {"path", "score", "genres", "segment"} <= r.keys()
+        assert set(r["genres"]) == {"Romance", "Comedy", "Action", "Horror"}
+        assert all(isinstance(v, float) for v in r["genres"].values())
+        assert 0 <= r["segment"]["start"] < r["segment"]["end"]
+
+
+def test_search_text_output_names_tracks_segments_and_reasons(db):
+    out = cuefinder("--catalog", db, "search", "funny", "space").stdout
+    assert " 1. " in out and "best " in out and "why: Comedy +" in out and "Sci-Fi +" in out
+
+
+@pytest.mark.parametrize("query", ["zombie romance", "", "horror:abc"])
+def test_bad_query_exits_2_and_lists_the_vocabulary(db, query):
+    done = cuefinder("--catalog", db, "search", query, check_code=2)
+    assert "cuefinder: error:" in done.stderr
+    if query != "horror:abc":
+        assert "genres: Action, " in done.stderr
+
+
+def test_export_json_and_csv_contracts(db):
+    tracks = json.loads(cuefinder("--catalog", db, "export", "--format", "json").stdout)
+    genres = set(checkpoint.read_info(checkpoint.DEFAULT_MODEL).genres)
+    assert tracks and all({"path", "duration", "genres"} <= t.keys() for t in tracks)
+    assert all(set(t["genres"]) == genres for t in tracks)
+    rows = list(csv.DictReader(io.StringIO(cuefinder("--catalog", db, "export").stdout)))
+    assert [r["path"] for r in rows] == [t["path"] for t in tracks]
+    assert genres <= set(rows[0]) and float(rows[0]["duration"]) > 0
+
+
+def test_show_prints_profile_and_timeline(db, music_root):
+    boat = next((music_root / "funnyboat").rglob("*.ogg"))
+    out = cuefinder("--catalog", db, "show", boat).stdout
+    assert str(boat) in out and "timeline" in out and "3:05" in out
+    data = json.loads(cuefinder("--catalog", db, "show", boat, "--json").stdout)
+    # segments are whole 3.072 s patches: the timeline ends within one patch of the end
+    assert 184.88 - 3.072 < data["segments"][-1]["end"] <= 184.88
+    assert cuefinder("--catalog", db, "show", "no-such-track", check_code=1).stderr
+
+
+def test_genres_lists_the_vocabulary_with_synonyms(db):
+    out = cuefinder("--catalog", db, "genres").stdout
+    assert "Romance" in out and "romantic" in out and "Horror" in out and "scary" in out
+
+
+def test_search_on_a_missing_catalog_is_a_clear_error(tmp_path):
+    done = cuefinder("--catalog", tmp_path / "none.db", "search", "horror", check_code=1)
+    assert "no catalog at" in done.stderr and "cuefinder index" in done.stderr

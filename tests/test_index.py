@@ -1,0 +1,211 @@
+"""Indexing real audio into a real catalog: incremental, resumable, re-tagging."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from cuefinder.catalog import Catalog
+from cuefinder.features import FeatureConfig
+from cuefinder.model import checkpoint
+from cuefinder.model.cnn import GenreCNN, ModelConfig
+from cuefinder.pipeline import stages
+from cuefinder.pipeline.local import index
+from cuefinder.search import search
+
+
+def _index(folder, catalog, **kw):
+    results = []
+    report = index([folder], catalog, jobs=1, progress=False, on_result=results.append, **kw)
+    return report, results
+
+
+@pytest.fixture
+def library(tmp_path, short_tracks, funnyboat, copy_of):
+    folder = tmp_path / "library"
+    copy_of(folder, *short_tracks, funnyboat)
+    return folder
+
+
+def test_index_stores_every_track_with_all_its_scores(library, tmp_path):
+    with Catalog(tmp_path / "c.db") as catalog:
+        report, _ = _index(library, catalog)
+        assert report.indexed == 5 and not report.failed
+        tracks = list(catalog.tracks())
+        assert sorted(Path(t.path).name for t in tracks) == sorted(
+            p.name for p in library.iterdir()
+        )
+        for track in tracks:
+            expected = max(1, int(track.duration / track.segment_seconds))
+            assert track.segment_scores.shape == (expected, len(track.genres))
+            assert np.allclose(track.track_scores, track.segment_scores.mean(0), atol=2e-3)
+            assert abs(np.linalg.norm(track.embedding) - 1) < 1e-4
+        boat = catalog.track("JDruid-Trip_on_the_Funny_Boat.ogg")
+        assert boat.title == "Trip on the Funny Boat" and abs(boat.duration - 184.88) < 0.05
+
+
+def test_reindex_skips_unchanged_retags_changed_and_marks_vanished(library, tmp_path, funnyboat):
+    with Catalog(tmp_path / "c.db") as catalog:
+        _index(library, catalog)
+        report, results = _index(library, catalog)
+        assert (report.indexed, report.unchanged, results) == (0, 5, [])
+
+        wavs = sorted(library.glob("*.wav"))
+        os.utime(wavs[0], (time.time() + 100, time.time() + 100))  # touched, same bytes
+        shutil.copyfile(funnyboat, wavs[1])  # new content under an old name
+        vanished = sorted(library.glob("*.ogg"))[0]
+        kept = vanished.read_bytes()
+        vanished.unlink()
+        report, results = _index(library, catalog)
+        kinds = {Path(r.path).name: type(r).__name__ for r in results}
+        assert kinds == {wavs[0].name: "Unchanged", wavs[1].name: "Analysis"}
+        assert report.missing == 1 and report.unchanged == 3
+        assert catalog.track(str(wavs[1])).duration > 180
+        assert catalog.count() == 4 and catalog.count(include_missing=True) == 5
+        assert str(vanished) not in {r.path for r in search("action", catalog, limit=50)}
+
+        vanished.write_bytes(kept)
+        os.utime(vanished, (1, 1))
+        report, results = _index(library, catalog)
+        assert catalog.count() == 5 and [type(r).__name__ for r in results] == ["Unchanged"]
+
+
+def test_a_new_model_retags_everything_and_search_follows_its_genres(library, tmp_path):
+    torch.manual_seed(3)
+    other = tmp_path / "other.safetensors"
+    genres = ("Western", "Film-Noir", "Romance")
+    checkpoint.save(
+        other,
+        GenreCNN(ModelConfig(genres=genres, channels=(8, 8, 16, 16), embedding_dim=16)),
+        FeatureConfig(),
+    )
+    with Catalog(tmp_path / "c.db") as catalog:
+        _index(library, catalog)
+        report, _ = _index(library, catalog, model=other)
+        assert report.indexed == 5
+        assert catalog.active_model().genres == genres
+        assert all(t.genres == genres for t in catalog.tracks())
+        assert search("cowboy film noir", catalog)[0].genres.keys() == {"Western", "Film-Noir"}
+
+
+def test_parallel_workers_give_the_same_scores_as_one_process(library, tmp_path):
+    with Catalog(tmp_path / "one.db") as one, Catalog(tmp_path / "two.db") as two:
+        index([library], one, jobs=1, progress=False)
+        index([library], two, jobs=2, progress=False)
+        a = {t.path: t.track_scores for t in one.tracks()}
+        b = {t.path: t.track_scores for t in two.tracks()}
+        assert a.keys() == b.keys()
+        assert all(np.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_sigkill_mid_run_then_rerun_stores_every_track_exactly_once(tmp_path, short_tracks):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(6):
+        for track in short_tracks:
+            shutil.copy(track, folder / f"{n}-{track.name}")
+    db = tmp_path / "kill.db"
+    command = [sys.executable, "-m", "cuefinder", "--catalog", str(db), "index", "-q", str(folder)]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _stored(db) < 3:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    stored_at_kill = _stored(db)
+    assert 3 <= stored_at_kill < 24, "the kill must land mid-run"
+
+    subprocess.run(command, check=True)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = raw.execute(
+            "SELECT path, track_scores, segment_scores, embedding, duration FROM tracks"
+        ).fetchall()
+    paths = [r[0] for r in rows]
+    assert sorted(paths) == sorted(str(p) for p in folder.iterdir())  # each exactly once
+    width = len(checkpoint.read_info(checkpoint.DEFAULT_MODEL).genres)
+    for _, scores, segments, embedding, duration in rows:
+        assert len(scores) == 4 * width and len(segments) % (2 * width) == 0 and segments
+        assert len(embedding) > 0 and duration > 1
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as raw:
+            return raw.execute("SELECT count(*) FROM tracks").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_one_bad_result_does_not_disturb_a_stored_track(library, tmp_path):
+    with Catalog(tmp_path / "c.db") as catalog:
+        _index(library, catalog)
+        victim = sorted(library.glob("*.ogg"))[0]
+        before = catalog.track(str(victim))
+        victim.write_bytes(b"\x00" * 5000)  # the file is damaged after it was indexed
+        report, _ = _index(library, catalog)
+        assert [Path(f.path).name for f in report.failed] == [victim.name]
+        after = catalog.track(str(victim))
+        assert np.array_equal(before.track_scores, after.track_scores)
+        assert catalog.failures()[0][0] == str(victim)
+
+
+def test_two_hour_file_indexes_in_bounded_memory(tmp_path, excerpt):
+    samples, rate = excerpt
+    long_file = tmp_path / "two-hours.wav"
+    with soundfile.SoundFile(str(long_file), "w", rate, 2, "PCM_16") as out:
+        for _ in range(2 * 3600 // 20):  # the 20 s excerpt, 360 times
+            out.write(samples)
+    script = (
+        "import resource, sys; from cuefinder.cli import main; code = main(sys.argv[1:]);"
+        "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "--catalog",
+            str(tmp_path / "c.db"),
+            "index",
+            "-q",
+            "--jobs",
+            "1",
+            str(long_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_mb = int(done.stdout.split("PEAK_KB")[1].split()[0]) / 1024
+    assert peak_mb < 1536, done.stdout
+    with Catalog(tmp_path / "c.db") as catalog:
+        track = catalog.track(str(long_file))
+        assert abs(track.duration - 7200) < 0.1
+        assert track.segment_scores.shape[0] == int(7200 / track.segment_seconds)
+
+
+def test_discover_breaks_symlink_loops_and_names_dangling_links(tmp_path, short_tracks):
+    folder = tmp_path / "links"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(short_tracks[0], folder / "sub" / "a.wav")
+    (folder / "sub" / "back").symlink_to(folder)  # a directory loop
+    (folder / "x.ogg").symlink_to(folder / "y.ogg")
+    (folder / "y.ogg").symlink_to(folder / "x.ogg")  # a file loop
+    found = stages.discover([folder])
+    assert [Path(t.path).name for t in found.files] == ["a.wav"]
+    assert sorted((Path(f.path).name, f.reason) for f in found.failures) == [
+        ("x.ogg", "symbolic link loop"),
+        ("y.ogg", "symbolic link loop"),
+    ]

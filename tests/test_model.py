@@ -1,0 +1,79 @@
+"""Model files: safetensors round trip, the built-in model, and bad model files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cuefinder.errors import ModelFileError
+from cuefinder.features import FeatureConfig
+from cuefinder.model import checkpoint
+from cuefinder.model.cnn import GenreCNN, ModelConfig
+from cuefinder.model.tagger import Tagger
+
+
+def test_save_load_round_trip_keeps_weights_configs_and_labels(tmp_path):
+    torch.manual_seed(1)
+    config = ModelConfig(
+        genres=("Horror", "Romance", "Sci-Fi"), channels=(8, 16, 16, 32), embedding_dim=32
+    )
+    model = GenreCNN(config).eval()
+    features = FeatureConfig(n_mels=96, hop_length=256)
+    path = tmp_path / "m.safetensors"
+    checkpoint.save(path, model, features, {"note": "round trip"})
+    loaded, info = checkpoint.load(path)
+    assert info.config == config and info.features == features
+    assert info.training == {"note": "round trip"} and info.genres == config.genres
+    x = torch.randn(3, 96, 96)
+    assert torch.allclose(model(x)[0], loaded(x)[0]) and torch.allclose(model(x)[1], loaded(x)[1])
+    assert path.read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+    assert checkpoint.read_info(path).model_id == info.model_id
+
+
+def test_builtin_model_is_a_complete_cuefinder_model():
+    info = checkpoint.read_info(checkpoint.DEFAULT_MODEL)
+    assert checkpoint.DEFAULT_MODEL.stat().st_size < 25 * 2**20
+    assert {"Action", "Comedy", "Horror", "Romance", "Sci-Fi", "Drama"} <= set(info.genres)
+    assert info.training["test"]["macro"]["roc_auc"] is not None
+    assert set(info.training["groups"]["test"]).isdisjoint(info.training["groups"]["train"])
+    tagger = Tagger.load()
+    silence_then_tone = np.zeros(16000 * 8, np.float32)
+    silence_then_tone[16000:] = 0.3 * np.sin(np.arange(16000 * 7) * 2 * np.pi * 440 / 16000)
+    tagged = tagger.tag_stream([silence_then_tone])
+    assert tagged.segment_scores.shape == (2, len(info.genres))
+    assert np.all((tagged.segment_scores >= 0) & (tagged.segment_scores <= 1))
+    assert abs(float(np.linalg.norm(tagged.embedding)) - 1) < 1e-5
+
+
+def test_a_clip_shorter_than_a_patch_is_looped_into_one_segment():
+    tagger = Tagger.load()
+    tagged = tagger.tag_stream([0.1 * np.random.default_rng(0).standard_normal(24000)])
+    assert tagged.segment_scores.shape[0] == 1 and abs(tagged.duration - 1.5) < 1e-6
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a safetensors"),
+        (b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all", "corrupt"),
+    ],
+)
+def test_bad_model_files_are_refused_by_name(tmp_path, content, message):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=message):
+        checkpoint.read_info(path)
+
+
+def test_a_safetensors_file_without_cuefinder_metadata_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    with pytest.raises(ModelFileError, match="not a cuefinder model"):
+        checkpoint.load(path)
+    header = json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8], "little")])
+    assert "__metadata__" not in header or "format" not in header["__metadata__"]

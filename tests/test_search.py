@@ -1,0 +1,114 @@
+"""Query parsing (synonyms, weights, exclusions, errors) and ranking on a real catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cuefinder.catalog import Catalog
+from cuefinder.errors import QueryError
+from cuefinder.pipeline.local import index
+from cuefinder.search import Term, parse, percentiles, search
+
+GENRES = ("Action", "Adventure", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War")
+
+
+@pytest.mark.parametrize(
+    "text, terms",
+    [
+        (
+            "romance comedy -action horror:0.3",
+            [Term("Romance"), Term("Comedy"), Term("Action", 1.0, True), Term("Horror", 0.3)],
+        ),
+        (
+            "romantic, funny and a little scary",
+            [Term("Romance"), Term("Comedy"), Term("Horror", 0.3)],
+        ),
+        ("sci fi war film", [Term("Sci-Fi"), Term("War")]),
+        ("Sci-Fi", [Term("Sci-Fi")]),
+        ("science fiction without horror", [Term("Sci-Fi"), Term("Horror", 1.0, True)]),
+        ("space -war:0.5", [Term("Sci-Fi"), Term("War", 0.5, True)]),
+        ("love love", [Term("Romance", 2.0)]),
+        ("very sad", [Term("Drama", 2.0)]),
+    ],
+)
+def test_parse(text, terms):
+    assert list(parse(text, GENRES).terms) == terms
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty query"),
+        ("   ", "empty query"),
+        ("romance zombie", "unknown genre 'zombie'"),
+        ("western", "unknown genre 'western'"),  # a real genre, but not this model's
+        ("horror:x", "weight of 'horror' must be a number"),
+        ("horror:0", "must be in"),
+        ("horror:11", "must be in"),
+        ("horror -scary", "both wanted and excluded"),
+        ("the film", "no genre"),
+    ],
+)
+def test_bad_queries_are_refused_with_the_vocabulary(text, message):
+    with pytest.raises(QueryError, match=message) as caught:
+        parse(text, GENRES)
+    if "unknown" in message or "empty" in message:
+        assert caught.value.vocabulary == sorted(GENRES)
+
+
+def test_percentiles_rank_within_each_column():
+    scores = np.array([[0.1, 0.9], [0.3, 0.8], [0.2, 0.7]])
+    assert np.allclose(percentiles(scores), [[1 / 6, 5 / 6], [5 / 6, 3 / 6], [3 / 6, 1 / 6]])
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, music_root):
+    folder = music_root / "scorched3d-data"
+    db = Catalog(tmp_path_factory.mktemp("search") / "c.db")
+    index([folder, next((music_root / "funnyboat").rglob("*.ogg"))], db, jobs=1, progress=False)
+    yield db
+    db.close()
+
+
+def test_results_are_ranked_and_explained(catalog):
+    results = search("comedy -war horror:0.3", catalog, limit=10)
+    assert len(results) == catalog.count()
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+    for r in results:
+        assert r.genres.keys() == {"Comedy", "War", "Horror"}
+        assert abs(sum(r.genres.values()) - r.score) < 1e-3  # contributions add up
+        assert r.genres["War"] <= 0 <= r.genres["Comedy"]
+        assert 0 <= r.segment["start"] < r.segment["end"] <= r.duration + 1e-6
+        assert r.segment["end"] - r.segment["start"] <= 31
+
+
+def test_ranking_follows_the_model_scores(catalog):
+    table = catalog.score_table(catalog.active_model())
+    war = table.model.genres.index("War")
+    expected = table.paths[int(np.argmax(table.scores[:, war]))]
+    assert search("war", catalog, limit=1)[0].path == expected
+    assert (
+        search("-war", catalog, limit=1)[0].path
+        == table.paths[int(np.argmin(table.scores[:, war]))]
+    )
+
+
+def test_best_segment_is_the_window_that_fits_the_query_best(catalog):
+    boat = next(r for r in search("comedy", catalog, limit=10) if r.duration > 120)
+    track = catalog.track(boat.path)
+    comedy = track.genres.index("Comedy")
+    per_segment = track.segment_scores[:, comedy]
+    windows = int(round(30 / track.segment_seconds))
+    sums = np.convolve(per_segment, np.ones(windows), mode="valid")
+    assert boat.segment["start"] == pytest.approx(np.argmax(sums) * track.segment_seconds, abs=0.01)
+
+
+def test_duration_filters_and_limit(catalog):
+    long_only = search("action", catalog, min_duration=120)
+    assert long_only and all(r.duration >= 120 for r in long_only)
+    short_only = search("action", catalog, max_duration=120)
+    assert all(r.duration <= 120 for r in short_only)
+    assert len(long_only) + len(short_only) == catalog.count()
+    assert len(search("action", catalog, limit=1)) == 1
