@@ -87,16 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a genre tagger from a labelled manifest")
     p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
-    p.add_argument("--epochs", type=_positive_int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.25,
-        help="share of groups (games, films) held out for the model card",
-    )
+    p.add_argument("--config", type=Path, help="TOML recipe ([train] table); flags override it")
+    p.add_argument("--architecture", nargs="+", choices=("cnn", "resnet"), dest="architectures")
+    p.add_argument("--members", type=_positive_int, help="networks in the ensemble")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--test-fraction", type=float, help="share of groups held out for the card")
     p.add_argument("--cache", type=Path, help="feature cache folder")
+    p.add_argument("--checkpoints", type=Path, help="folder for resumable training state")
+    p.add_argument("--card", type=Path, help="also write the model card (Markdown) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("card", help="print a model's card from the record inside its file")
+    p.add_argument("model", type=Path)
+    p.set_defaults(run=_card)
 
     p = sub.add_parser("dataset", help="build labelled manifests")
     dsub = p.add_subparsers(title="sources", metavar="SOURCE")
@@ -106,6 +111,34 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--cache", type=Path, help="download and music folder")
     g.add_argument("-o", "--out", type=Path, help="manifest CSV to write")
     g.set_defaults(run=_dataset_games)
+    b = dsub.add_parser("build", help="a folder of film soundtracks, labelled from IMDb")
+    b.add_argument("soundtracks", type=Path, help="folder of albums (one folder per album)")
+    b.add_argument("--imdb", type=Path, required=True, help="IMDb's title.basics.tsv.gz")
+    b.add_argument("--mapping", type=Path, help="CSV album,film_id: overrides any match")
+    b.add_argument("-o", "--out", type=Path, default=Path("manifest.csv"))
+    b.set_defaults(run=_dataset_build)
+
+    p = sub.add_parser("evaluate", help="cross-validate recipes and baselines; write a report")
+    p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
+    p.add_argument("-o", "--out", type=Path, required=True, help="report folder")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["random", "majority", "mfcc-logreg", "ensemble"],
+        help="random majority mfcc-logreg cnn resnet ensemble",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=("kfold", "logo"),
+        default="kfold",
+        help="grouped k-fold, or leave-one-group-out (the Ma et al. protocol)",
+    )
+    p.add_argument("--folds", type=_positive_int, default=4)
+    p.add_argument("--config", type=Path, help="TOML recipe for the networks")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--cache", type=Path, help="feature cache folder")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(run=_evaluate)
     return parser
 
 
@@ -283,9 +316,50 @@ def _write_csv(out, tracks: list[dict]) -> None:
 def _train(args) -> int:
     from cuefinder.train.trainer import TrainConfig, train
 
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, test_fraction=args.test_fraction)
-    summary = train(args.manifest, args.out, config, cache_dir=args.cache)
+    flags = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k in ("architectures", "members", "epochs", "seed", "test_fraction")
+        if (v := getattr(args, k)) is not None
+    }
+    config = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
+    summary = train(args.manifest, args.out, config, cache_dir=args.cache,
+                    checkpoint_dir=args.checkpoints, progress=not args.quiet)  # fmt: skip
     print(summary)
+    if args.card:
+        from cuefinder.train.card import render
+
+        args.card.write_text(render(args.out))
+        print(f"model card: {args.card}")
+    return EXIT_OK
+
+
+def _card(args) -> int:
+    from cuefinder.train.card import render
+
+    print(render(args.model))
+    return EXIT_OK
+
+
+def _dataset_build(args) -> int:
+    from cuefinder.train import imdb
+    from cuefinder.train.manifest import write_manifest
+
+    tracks, matches = imdb.build_manifest(args.soundtracks, args.imdb, args.mapping)
+    write_manifest(tracks, args.out)
+    print(imdb.summarise(matches))
+    print(f"{len(tracks)} labelled tracks; manifest: {args.out}")
+    return EXIT_OK
+
+
+def _evaluate(args) -> int:
+    from cuefinder.train import evaluate
+    from cuefinder.train.trainer import TrainConfig
+
+    flags = {"epochs": args.epochs} if args.epochs else {}
+    config = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
+    report = evaluate.run(args.manifest, args.out, args.methods, args.scheme, args.folds, config,
+                          cache_dir=args.cache, progress=not args.quiet)  # fmt: skip
+    print(f"report: {report}")
     return EXIT_OK
 
 

@@ -96,3 +96,29 @@ def test_genres_lists_the_vocabulary_with_synonyms(db):
 def test_search_on_a_missing_catalog_is_a_clear_error(tmp_path):
     done = cuefinder("--catalog", tmp_path / "none.db", "search", "horror", check_code=1)
     assert "no catalog at" in done.stderr and "cuefinder index" in done.stderr
+
+
+def test_catalog_location_comes_from_the_environment(tmp_path, short_tracks, copy_of):
+    import os
+
+    copy_of(tmp_path / "in", short_tracks[0])
+    env = {**os.environ, "CUEFINDER_CATALOG": str(tmp_path / "env.db")}
+    done = subprocess.run([sys.executable, "-m", "cuefinder", "index", "-q", str(tmp_path / "in")],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "env.db").exists()
+
+
+def test_dataset_build_labels_albums_from_imdb(tmp_path, funnyboat, copy_of):
+    from pathlib import Path
+
+    from cuefinder.train.manifest import read_manifest
+
+    imdb = Path(__file__).parent / "data" / "imdb" / "title.basics.excerpt.tsv.gz"
+    copy_of(tmp_path / "albums" / "Jaws (1975) [Original Motion Picture Soundtrack]", funnyboat)
+    copy_of(tmp_path / "albums" / "Dune OST", funnyboat)
+    out = tmp_path / "manifest.csv"
+    done = cuefinder("dataset", "build", tmp_path / "albums", "--imdb", imdb, "-o", out)
+    assert "ambiguous" in done.stdout and "Dune" in done.stdout  # two films, never guessed
+    [track] = read_manifest(out)
+    assert track.group == "tt0073195" and set(track.genres) == {"Adventure", "Thriller"}

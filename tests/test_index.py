@@ -19,7 +19,8 @@ import torch
 from cuefinder.catalog import Catalog
 from cuefinder.features import FeatureConfig
 from cuefinder.model import checkpoint
-from cuefinder.model.cnn import GenreCNN, ModelConfig
+from cuefinder.model.cnn import GenreCNN
+from cuefinder.model.config import ModelConfig
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
 from cuefinder.search import search

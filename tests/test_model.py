@@ -11,7 +11,8 @@ import torch
 from cuefinder.errors import ModelFileError
 from cuefinder.features import FeatureConfig
 from cuefinder.model import checkpoint
-from cuefinder.model.cnn import GenreCNN, ModelConfig
+from cuefinder.model.cnn import GenreCNN
+from cuefinder.model.config import ModelConfig
 from cuefinder.model.tagger import Tagger
 
 

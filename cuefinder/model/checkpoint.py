@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cuefinder.errors import ModelFileError
 from cuefinder.features import FeatureConfig
-from cuefinder.model.cnn import ModelConfig
+from cuefinder.model.config import ModelConfig
 
 FORMAT = "cuefinder-model"
 FORMAT_VERSION = 1
@@ -45,7 +45,7 @@ def default_model_path() -> Path:
 
 
 def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict | None = None):
-    """Write ``model`` (a GenreCNN) with its configs to ``path`` atomically."""
+    """Write ``model`` (any network ``model.build`` makes) with its configs, atomically."""
     from safetensors.torch import save_file
 
     metadata = {
@@ -94,10 +94,10 @@ def load(path: str | os.PathLike | None = None):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from cuefinder.model.cnn import GenreCNN
+    from cuefinder.model import build
 
     info = read_info(path or default_model_path())
-    model = GenreCNN(info.config)
+    model = build(info.config)
     try:
         state = load_file(str(info.path))
         model.load_state_dict(state, strict=True)

@@ -9,43 +9,10 @@ layer maps to the patch embedding; a last linear layer gives one logit per genre
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and output labels (stored in the model file)."""
-
-    genres: tuple[str, ...]
-    n_mels: int = 96
-    patch_frames: int = 96
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    embedding_dim: int = 128
-    dropout: float = 0.3
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.genres or len(set(self.genres)) != len(self.genres):
-            raise ValueError(f"genres must be a non-empty list of distinct names: {self.genres}")
-        if self.patch_frames < 2 ** len(self.channels) or self.n_mels < 2 ** len(self.channels):
-            raise ValueError("patch too small for the number of pooling blocks")
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["genres"] = list(self.genres)
-        values["channels"] = list(self.channels)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        known["genres"] = tuple(known["genres"])
-        if "channels" in known:
-            known["channels"] = tuple(known["channels"])
-        return cls(**known)
+from cuefinder.model.config import ModelConfig
 
 
 def _block(c_in: int, c_out: int, *, stem: bool = False) -> nn.Sequential:

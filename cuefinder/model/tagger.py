@@ -16,7 +16,6 @@ import torch
 
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.model import checkpoint
-from cuefinder.model.cnn import GenreCNN
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Tagged:
 class Tagger:
     """A loaded model plus its front end, ready to tag audio."""
 
-    def __init__(self, model: GenreCNN, info: checkpoint.ModelInfo, batch_size: int = 64):
+    def __init__(self, model, info: checkpoint.ModelInfo, batch_size: int = 64):
         self.model = model.eval()
         self.info = info
         self.batch_size = batch_size

@@ -76,6 +76,13 @@ def _cached_or_error(args) -> np.ndarray | str:
         return str(err)
 
 
+def _one_thread() -> None:
+    """Worker processes share the cores: one torch thread each."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def build(
     paths: Sequence[str | os.PathLike],
     config: FeatureConfig,
@@ -98,7 +105,7 @@ def build(
             results.append(_cached_or_error(item))
             bar.update(1)
     else:
-        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_one_thread) as pool:
             for value in pool.imap(_cached_or_error, work, chunksize=2):
                 results.append(value)
                 bar.update(1)

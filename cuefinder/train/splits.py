@@ -17,7 +17,8 @@ def split_groups(
 
     Every genre held by two or more groups gets at least one group on each side
     where that is possible; a genre held by one group keeps it in train. About
-    ``test_fraction`` of the groups go to test.
+    ``test_fraction`` of the groups go to test, and never none: when every group
+    is some genre's only holder, the group that is so for the fewest genres goes.
 
     Parameters
     ----------
@@ -39,11 +40,19 @@ def split_groups(
         candidates = [k for k in held if _can_leave(k, test, holders)]
         if candidates and len(test) < target:
             test.add(rng.choice(candidates))
-    rest = [k for k in groups if k not in test and _can_leave(k, test, holders)]
+    rest = [k for k in groups if k not in test]
     rng.shuffle(rest)
     while len(test) < target and rest:
-        test.add(rest.pop())
+        candidate = rest.pop()
+        if _can_leave(candidate, test, holders):
+            test.add(candidate)
+    if not test:  # every group is some genre's only holder: hold out the least unique one
+        test.add(min(groups, key=lambda k: (_only_holder_of(k, holders), rng.random())))
     return [k for k in groups if k not in test], sorted(test)
+
+
+def _only_holder_of(group: str, holders: Mapping[str, Sequence[str]]) -> int:
+    return sum(1 for held in holders.values() if held == [group])
 
 
 def _genres(group_genres: Mapping[str, set[str]]) -> set[str]:

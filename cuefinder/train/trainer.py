@@ -1,10 +1,18 @@
-"""Train the genre CNN from a labelled manifest, evaluate on held-out groups, write the model.
+"""Train genre taggers from a labelled manifest; evaluate on held-out groups; write the model.
 
-Straightforward recipe: cached log-mel features; random patches drawn
-group-balanced (pick a group, then a track, then an offset); gain and
-SpecAugment-style masking; BCE with label smoothing; AdamW; the epoch with the
-best validation macro ROC-AUC is kept. Validation and test groups are disjoint
-from training groups (``splits.split_groups``).
+Recipe: cached log-mel features; random patches drawn group-balanced (pick a
+group, then a track, then an offset); gain and SpecAugment-style masking; BCE
+with label smoothing and a capped positive weight for rare genres; AdamW with a
+one-cycle schedule; the epoch with the best validation macro ROC-AUC is kept.
+Validation and test groups are disjoint from training groups
+(``splits.split_groups``). ``members > 1`` trains that many networks (seeds
+``seed, seed+1, ...``, architectures cycling through ``architectures``) and
+saves them as one ensemble.
+
+Training can resume: after each epoch the full state (weights, optimiser,
+schedule, random generators, best weights so far, history) goes to a
+safetensors file in ``checkpoint_dir``; a resumed run continues exactly where
+the interrupted one stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+import tomllib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +29,27 @@ import torch
 
 from cuefinder.errors import DatasetError
 from cuefinder.features import FeatureConfig
-from cuefinder.model import checkpoint
-from cuefinder.model.cnn import GenreCNN, ModelConfig
-from cuefinder.train import featcache, metrics
+from cuefinder.model import build, checkpoint
+from cuefinder.model.config import ModelConfig
+from cuefinder.train import dataset, metrics, state
+from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import split_groups
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """A training recipe (``--config recipe.toml`` sets any field; saved in the model)."""
+
+    architectures: tuple[str, ...] = ("cnn",)
+    members: int = 1
+    channels: tuple[int, ...] = (16, 32, 64, 128)
     epochs: int = 30
     steps_per_epoch: int = 60
     batch_size: int = 48
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     label_smoothing: float = 0.1
+    pos_weight_cap: float = 3.0
     test_fraction: float = 0.25
     val_fraction: float = 0.2
     max_seconds: float = 600.0
@@ -42,15 +58,23 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
-
-@dataclass
-class LabelledSet:
-    """Features and multi-hot labels of the tracks of some groups."""
-
-    features: list[np.ndarray]  # each (n_mels, frames) float16
-    labels: np.ndarray  # (tracks, genres) float32
-    groups: list[str]
-    paths: list[str]
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike, **overrides) -> TrainConfig:
+        """Fields from the ``[train]`` table of a TOML file (or its top level), then overrides."""
+        try:
+            with open(path, "rb") as handle:
+                table = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise DatasetError(f"{path}: cannot read training config ({err})") from err
+        values = table.get("train", table)
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise DatasetError(
+                f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}"
+            )
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**{**values, **overrides})
 
 
 def train(
@@ -59,92 +83,114 @@ def train(
     config: TrainConfig = TrainConfig(),
     *,
     cache_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
     progress: bool = True,
 ) -> str:
     """Train, evaluate on held-out groups, save the model; returns a summary line."""
-    from cuefinder.train.games import read_manifest
-
     started = time.monotonic()
-    torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    rows = read_manifest(Path(manifest))
-    genres = tuple(sorted({g for r in rows for g in r.genres}))
     feature_config = FeatureConfig()
-    model_config = ModelConfig(genres=genres)
-    values = featcache.build(
-        [r.path for r in rows],
-        feature_config,
-        max_seconds=config.max_seconds,
-        cache_dir=cache_dir,
+    data, skipped = dataset.load(
+        manifest, feature_config, max_seconds=config.max_seconds, cache_dir=cache_dir,
         progress=progress,
+    )  # fmt: skip
+    sets, groups = holdout(data, config)
+    model = fit_ensemble(sets["train"], sets["val"], config, progress, checkpoint_dir)
+    width = model.config.patch_frames
+    test_scores = predict(model, sets["test"].features, width, config.eval_patches)
+    evaluation = metrics.evaluate(
+        sets["test"].labels, test_scores, data.genres, sets["test"].groups
     )
-    usable = [(r, v) for r, v in zip(rows, values) if not isinstance(v, str)]
-    skipped = [(r.path, v) for r, v in zip(rows, values) if isinstance(v, str)]
-    group_genres: dict[str, set[str]] = {}
-    for r, _ in usable:
-        group_genres.setdefault(r.package, set()).update(r.genres)
-    if len(group_genres) < 3:
-        raise DatasetError(
-            f"{manifest}: need at least 3 groups to train and test, got {len(group_genres)}"
-        )
-    rest, test_groups = split_groups(group_genres, config.test_fraction, config.seed)
-    train_groups, val_groups = split_groups(
-        {k: group_genres[k] for k in rest}, config.val_fraction, config.seed + 1
-    )
-    sets = {
-        name: _subset(usable, set(keys), genres)
-        for name, keys in (("train", train_groups), ("val", val_groups), ("test", test_groups))
-    }
-    model, history = _fit(sets["train"], sets["val"], model_config, config, progress)
-    test_scores = predict(
-        model, sets["test"].features, model_config.patch_frames, config.eval_patches
-    )
-    evaluation = metrics.evaluate(sets["test"].labels, test_scores, genres, sets["test"].groups)
     record = {
         "manifest": str(Path(manifest).name),
         "config": asdict(config),
-        "groups": {"train": train_groups, "val": val_groups, "test": test_groups},
-        "tracks": {k: len(v.paths) for k, v in sets.items()},
-        "skipped": [f"{p}: {why}" for p, why in skipped],
-        "history": history,
+        "groups": groups,
+        "tracks": {k: len(v) for k, v in sets.items()},
+        "skipped": skipped,
+        "history": model.history,
         "test": evaluation,
         "train_seconds": round(time.monotonic() - started, 1),
     }
     checkpoint.save(out, model, feature_config, record)
-    report = Path(out).with_suffix(".report.json")
-    report.write_text(json.dumps(record, indent=2))
+    Path(out).with_suffix(".report.json").write_text(json.dumps(record, indent=2))
     return (
         f"wrote {out}: test macro ROC-AUC {evaluation['macro']['roc_auc']:.3f}, "
-        f"PR-AUC {evaluation['macro']['pr_auc']:.3f} on {len(test_groups)} held-out groups "
-        f"({record['train_seconds']:.0f} s); report {report}"
+        f"PR-AUC {evaluation['macro']['pr_auc']:.3f} on {len(groups['test'])} held-out groups "
+        f"({record['train_seconds']:.0f} s)"
     )
 
 
-def _subset(usable, keys: set[str], genres: tuple[str, ...]) -> LabelledSet:
-    chosen = [(r, v) for r, v in usable if r.package in keys]
-    labels = np.zeros((len(chosen), len(genres)), np.float32)
-    for i, (r, _) in enumerate(chosen):
-        labels[i, [genres.index(g) for g in r.genres]] = 1.0
-    return LabelledSet(
-        [v for _, v in chosen],
-        labels,
-        [r.package for r, _ in chosen],
-        [str(r.path) for r, _ in chosen],
+def holdout(data: LabelledSet, config: TrainConfig) -> tuple[dict, dict]:
+    """Train/val/test sets split by group, and the group names of each side."""
+    group_genres = data.group_genres()
+    if len(group_genres) < 3:
+        raise DatasetError(f"need at least 3 groups to train and test, got {len(group_genres)}")
+    rest, test = split_groups(group_genres, config.test_fraction, config.seed)
+    train_groups, val = split_groups(
+        {k: group_genres[k] for k in rest}, config.val_fraction, config.seed + 1
     )
+    groups = {"train": train_groups, "val": val, "test": test}
+    return {k: data.select(v) for k, v in groups.items()}, groups
 
 
-def _fit(
+def member_configs(genres: tuple[str, ...], config: TrainConfig) -> list[ModelConfig]:
+    """One ModelConfig per ensemble member, architectures cycling."""
+    archs = config.architectures
+    return [
+        ModelConfig(genres=genres, architecture=archs[i % len(archs)], channels=config.channels)
+        for i in range(config.members)
+    ]
+
+
+def fit_ensemble(train_set, val_set, config: TrainConfig, progress: bool = True,
+                 checkpoint_dir: Path | None = None):  # fmt: skip
+    """Train every member; one member is returned as itself, several as an Ensemble."""
+    members, histories = [], []
+    for i, model_config in enumerate(member_configs(train_set.genres, config)):
+        member_seed = config.seed + i
+        resume = Path(checkpoint_dir) / f"member{i}.state.safetensors" if checkpoint_dir else None
+        model, history = fit(train_set, val_set, model_config, config, progress=progress,
+                             seed=member_seed, state_path=resume)  # fmt: skip
+        members.append(model)
+        histories.append(history)
+    if len(members) == 1:
+        members[0].history = histories[0]
+        return members[0]
+    ensemble_config = ModelConfig(
+        genres=train_set.genres, architecture="ensemble",
+        members=tuple(m.config for m in members),
+    )  # fmt: skip
+    ensemble = build(ensemble_config)
+    for target, member in zip(ensemble.members, members):
+        target.load_state_dict(member.state_dict())
+    ensemble.history = [h[-1] | {"member": i} for i, h in enumerate(histories)]
+    ensemble.member_histories = histories
+    return ensemble.eval()
+
+
+def fit(
     train_set: LabelledSet,
     val_set: LabelledSet,
     model_config: ModelConfig,
     config: TrainConfig,
-    progress: bool,
+    *,
+    progress: bool = True,
+    seed: int | None = None,
+    state_path: Path | None = None,
+    stop_after: int | None = None,
 ):
+    """Train one network; returns (model with the best validation epoch's weights, history).
+
+    ``state_path``: resume from it when it exists, and save there after each epoch.
+    ``stop_after``: stop after this many epochs in this call (to test resuming).
+    """
     from tqdm import tqdm
 
-    rng = np.random.default_rng(config.seed)
-    model = GenreCNN(model_config)
+    seed = config.seed if seed is None else seed
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build(model_config)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -152,43 +198,59 @@ def _fit(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, config.learning_rate, total_steps=total
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(train_set, config))
+    run = state.RunState(history=[], best=-1.0, best_weights=None, stale=0)
+    if state_path is not None and Path(state_path).exists():
+        run = state.load(state_path, model, optimiser, schedule, rng)
     by_group = _index_by_group(train_set.groups)
-    best, best_state, history, stale = -1.0, None, [], 0
-    bar = tqdm(total=total, unit="step", desc="train", disable=not progress or None)
-    for epoch in range(config.epochs):
-        model.train()
-        losses = []
-        for _ in range(config.steps_per_epoch):
-            x, y = _batch(train_set, by_group, model_config.patch_frames, config, rng)
-            y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
-            loss = loss_fn(model(x)[0], y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(float(loss))
-            bar.update(1)
-        scores = predict(model, val_set.features, model_config.patch_frames, config.eval_patches)
-        val = metrics.macro_roc_auc(val_set.labels, scores)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": round(float(np.mean(losses)), 4),
-                "val_roc_auc": round(val, 4),
-            }
+    bar = tqdm(total=total, initial=len(run.history) * config.steps_per_epoch, unit="step",
+               desc=f"train {model_config.architecture}", disable=not progress or None)  # fmt: skip
+    done_here = 0
+    while len(run.history) < config.epochs and run.stale < config.patience:
+        if stop_after is not None and done_here >= stop_after:
+            break
+        loss = _epoch(model, optimiser, schedule, loss_fn, train_set, by_group, config, rng, bar)
+        val_scores = predict(
+            model, val_set.features, model_config.patch_frames, config.eval_patches
         )
-        bar.set_postfix_str(f"loss {np.mean(losses):.3f} val ROC-AUC {val:.3f}")
-        if val > best:
-            best, stale = val, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        val = metrics.macro_roc_auc(val_set.labels, val_scores)
+        run.history.append({"epoch": len(run.history) + 1, "loss": round(loss, 4),
+                            "val_roc_auc": round(val, 4)})  # fmt: skip
+        bar.set_postfix_str(f"loss {loss:.3f} val ROC-AUC {val:.3f}")
+        if val > run.best:
+            run.best, run.stale = val, 0
+            run.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            stale += 1
-            if stale >= config.patience:
-                break
+            run.stale += 1
+        done_here += 1
+        if state_path is not None:
+            state.save(state_path, run, model, optimiser, schedule, rng)
     bar.close()
-    model.load_state_dict(best_state)
-    return model.eval(), history
+    model.load_state_dict(run.best_weights)
+    return model.eval(), run.history
+
+
+def _epoch(model, optimiser, schedule, loss_fn, data, by_group, config, rng, bar) -> float:
+    model.train()
+    losses = []
+    for _ in range(config.steps_per_epoch):
+        x, y = _batch(data, by_group, model.config.patch_frames, config, rng)
+        y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
+        loss = loss_fn(model(x)[0], y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(loss.item())
+        bar.update(1)
+    return float(np.mean(losses))
+
+
+def _pos_weight(data: LabelledSet, config: TrainConfig) -> torch.Tensor:
+    """Rare genres weigh more: sqrt(negatives / positives), between 1 and the cap."""
+    positives = data.labels.sum(axis=0)
+    ratio = (len(data) - positives) / np.maximum(positives, 1)
+    return torch.from_numpy(np.clip(np.sqrt(ratio), 1.0, config.pos_weight_cap).astype(np.float32))
 
 
 def _index_by_group(groups: list[str]) -> list[np.ndarray]:
@@ -230,9 +292,7 @@ def _augment(x: torch.Tensor, rng) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(
-    model: GenreCNN, features: list[np.ndarray], width: int, max_patches: int
-) -> np.ndarray:
+def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> np.ndarray:
     """Track probabilities (tracks, genres): mean over evenly spaced patches of each track."""
     model.eval()
     out = []

@@ -1,0 +1,120 @@
+"""Model cards: a Markdown page written from the training record stored in the model file."""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+from pathlib import Path
+
+from cuefinder.model import checkpoint
+
+REPRODUCE = (
+    "cuefinder dataset games --out games.csv\n"
+    "cuefinder train games.csv --out cuefinder/model/default.safetensors "
+    "--card cuefinder/model/MODEL_CARD.md"
+)
+
+
+def licences() -> dict[str, str]:
+    """Package -> licence, from the label file shipped with cuefinder."""
+    with resources.files("cuefinder.train").joinpath("data/games.csv").open() as handle:
+        return {row["package"]: row["license"] for row in csv.DictReader(handle)}
+
+
+def render(model_path: str | Path) -> str:
+    """The model card of a model file, from its header alone."""
+    info = checkpoint.read_info(model_path)
+    record = info.training
+    test = record["test"]
+    lines = [
+        f"# Model card: {Path(model_path).name} ({info.model_id})",
+        "",
+        "A convolutional network that tags about 3 s of music with the film genres it suits "
+        "(multi-label sigmoid outputs); track scores are the mean over segments.",
+        "",
+        "## Numbers on games the model never saw",
+        "",
+        f"Held-out test set: {test['groups']} games, {test['tracks']} tracks. Split by game, "
+        "never by track. Random scores give ROC-AUC 0.5 and PR-AUC equal to the prevalence.",
+        "",
+        "| genre | ROC-AUC | PR-AUC | random PR-AUC | test tracks with it | test games with it |",
+        "|---|---|---|---|---|---|",
+    ]
+    for genre, m in test["per_genre"].items():
+        lines.append(
+            f"| {genre} | {_fmt(m['roc_auc'])} | {_fmt(m['pr_auc'])} | {_fmt(m['prevalence'])} "
+            f"| {m['positive_tracks']} | {m['positive_groups']} |"
+        )
+    macro = test["macro"]
+    lines += [
+        f"| **macro** ({macro['genres_scored']} genres with both classes in test) "
+        f"| **{_fmt(macro['roc_auc'])}** | **{_fmt(macro['pr_auc'])}** "
+        f"| {_fmt(macro['random_pr_auc'])} | | |",
+        "",
+        "Genres resting on one or two games measure the composer more than the genre; "
+        "read each row with its game count. `n/a`: the test games hold no (or only) "
+        "positives for that genre.",
+        "",
+        *_data_section(record),
+        *_training_section(info, record),
+        "## Reproduce",
+        "",
+        "```",
+        REPRODUCE,
+        "cuefinder card cuefinder/model/default.safetensors  # this page, from the model file",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _data_section(record: dict) -> list[str]:
+    groups = record["groups"]
+    known = licences()
+    rows = [
+        f"| {g} | {side} | {known.get(g, '?')} |"
+        for side in ("train", "val", "test")
+        for g in groups[side]
+    ]
+    return [
+        "## Data and licences",
+        "",
+        "Soundtracks of free games packaged by Debian, each labelled with the film genres "
+        "that fit its game, plus per-track refinements (`cuefinder/train/data/`). Labels "
+        "belong to games, so they are weak. The audio is not shipped; the weights were "
+        "trained on it under the licences below.",
+        "",
+        f"Tracks: {record['tracks']['train']} train, {record['tracks']['val']} validation "
+        f"(early stopping), {record['tracks']['test']} test. Up to "
+        f"{record['config']['max_seconds']:.0f} s of each track.",
+        "",
+        "| game (package) | split | licence |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _training_section(info, record: dict) -> list[str]:
+    config = record["config"]
+    history = record["history"]
+    best = max(history, key=lambda h: h["val_roc_auc"])
+    return [
+        "## Model and training",
+        "",
+        f"Input: log-mel, {info.features.n_mels} bands, {info.features.sample_rate} Hz, "
+        f"FFT {info.features.n_fft}, hop {info.features.hop_length}; patches of "
+        f"{info.config.patch_frames} frames. Conv channels {list(info.config.channels)}, "
+        f"embedding {info.config.embedding_dim}. Genres: {', '.join(info.genres)}.",
+        "",
+        f"Group-balanced random patches, batch {config['batch_size']}, AdamW lr "
+        f"{config['learning_rate']}, label smoothing {config['label_smoothing']}, gain and "
+        f"time/frequency masking; {len(history)} epochs of {config['steps_per_epoch']} steps, "
+        f"best validation macro ROC-AUC {best['val_roc_auc']:.3f} at epoch {best['epoch']} "
+        f"(kept). Seed {config['seed']}. Wall time {record['train_seconds']:.0f} s.",
+        "",
+    ]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -1,0 +1,27 @@
+"""The Python API: the same capabilities as the CLI, importable from the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cuefinder
+
+
+def test_api_indexes_and_searches(tmp_path, short_tracks, copy_of):
+    folder = tmp_path / "music"
+    copy_of(folder, *short_tracks)
+    catalog = cuefinder.Catalog(tmp_path / "api.db")
+    report = cuefinder.index([folder], catalog, jobs=1, progress=False)
+    assert report.indexed == len(short_tracks) and report.ok
+    hits = cuefinder.search("action -comedy", catalog, limit=2)
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+    assert str(cuefinder.parse_query("scary love", catalog.active_model().genres)) == (
+        "Horror:1 Romance:1"
+    )
+
+
+def test_import_and_help_stay_light():
+    code = "import sys, cuefinder.cli; print('torch' in sys.modules, 'sqlite3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,96 @@
+"""Training on real audio: the loss falls, resuming equals not stopping, ensembles save."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from cuefinder.errors import DatasetError
+from cuefinder.features import FeatureConfig
+from cuefinder.model import build, checkpoint
+from cuefinder.model.config import ModelConfig
+from cuefinder.model.tagger import Tagger
+from cuefinder.train import dataset, games, trainer
+from cuefinder.train.manifest import write_manifest
+
+TINY = trainer.TrainConfig(
+    channels=(4, 8, 8, 16), epochs=4, steps_per_epoch=3, batch_size=8, eval_patches=2,
+    max_seconds=60, patience=10,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def labelled(music_root, tmp_path_factory) -> dataset.LabelledSet:
+    folder = tmp_path_factory.mktemp("train")
+    tracks = games.game_tracks(("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data"),
+                               music_root.parent)  # fmt: skip
+    write_manifest(tracks, folder / "manifest.csv")
+    data, skipped = dataset.load(folder / "manifest.csv", FeatureConfig(), max_seconds=60,
+                                 cache_dir=folder / "features", progress=False)  # fmt: skip
+    assert not skipped and len(set(data.groups)) == 4
+    return data
+
+
+def test_a_tiny_network_learns_real_patches(labelled):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = build(ModelConfig(genres=labelled.genres, channels=(4, 8, 8, 16), dropout=0.0))
+    by_group = trainer._index_by_group(labelled.groups)
+    x, y = trainer._batch(labelled, by_group, 96, dataclasses.replace(TINY, batch_size=16), rng)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    losses = []
+    for _ in range(15):
+        loss = loss_fn(model(x)[0], y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(labelled, tmp_path):
+    train_set = labelled.select(sorted(set(labelled.groups))[:3])
+    val_set = labelled.select(sorted(set(labelled.groups))[3:])
+    config = ModelConfig(genres=labelled.genres, channels=(4, 8, 8, 16))
+    whole, history = trainer.fit(train_set, val_set, config, TINY, progress=False)
+    state = tmp_path / "run.state.safetensors"
+    trainer.fit(train_set, val_set, config, TINY, progress=False, state_path=state, stop_after=2)
+    resumed, resumed_history = trainer.fit(train_set, val_set, config, TINY, progress=False,
+                                           state_path=state)  # fmt: skip
+    assert [h["epoch"] for h in resumed_history] == [1, 2, 3, 4]
+    assert resumed_history == history
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_ensemble_trains_saves_and_tags(labelled, tmp_path):
+    config = dataclasses.replace(TINY, epochs=1, members=2, architectures=("cnn", "resnet"))
+    train_set = labelled.select(sorted(set(labelled.groups))[:3])
+    val_set = labelled.select(sorted(set(labelled.groups))[3:])
+    model = trainer.fit_ensemble(train_set, val_set, config, progress=False)
+    assert model.config.architecture == "ensemble"
+    assert [m.architecture for m in model.config.members] == ["cnn", "resnet"]
+    path = tmp_path / "ensemble.safetensors"
+    checkpoint.save(path, model, FeatureConfig(), {"note": "ensemble"})
+    tagger = Tagger.load(path)
+    features = labelled.features[0][:, :96].astype(np.float32)[None]
+    with torch.inference_mode():
+        expected = torch.sigmoid(model(torch.from_numpy(features))[0]).numpy()
+        members = [torch.sigmoid(m(torch.from_numpy(features))[0]).numpy() for m in model.members]
+    assert np.allclose(expected, np.mean(members, axis=0), atol=1e-5)
+    probs, _ = tagger.tag_patches(torch.from_numpy(features))
+    assert np.allclose(probs, expected, atol=1e-5)
+
+
+def test_recipe_file_sets_fields_and_rejects_unknown_ones(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[train]\narchitectures = ["cnn", "resnet"]\nmembers = 3\nepochs = 7\n')
+    config = trainer.TrainConfig.from_toml(recipe, epochs=9)
+    assert (config.architectures, config.members, config.epochs) == (("cnn", "resnet"), 3, 9)
+    recipe.write_text("[train]\nepohcs = 7\n")
+    with pytest.raises(DatasetError, match="unknown settings \\['epohcs'\\]"):
+        trainer.TrainConfig.from_toml(recipe)
