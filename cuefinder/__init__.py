@@ -18,8 +18,8 @@ __all__ = ["Catalog", "index", "search", "parse_query", "Tagger", "CuefinderErro
 _EXPORTS = {
     "Catalog": ("cuefinder.catalog", "Catalog"),
     "index": ("cuefinder.pipeline.local", "index"),
-    "search": ("cuefinder.search", "search"),
-    "parse_query": ("cuefinder.search", "parse"),
+    "search": ("cuefinder.rank", "search"),
+    "parse_query": ("cuefinder.query", "parse"),
     "Tagger": ("cuefinder.model.tagger", "Tagger"),
     "CuefinderError": ("cuefinder.errors", "CuefinderError"),
 }

@@ -174,7 +174,7 @@ def _index(args) -> int:
 
 
 def _search(args) -> int:
-    from cuefinder.search import search
+    from cuefinder.rank import search
 
     with _catalog(args) as catalog:
         results = search(
@@ -258,7 +258,7 @@ def _track_json(track) -> dict:
 
 
 def _genres(args) -> int:
-    from cuefinder.search import SYNONYMS
+    from cuefinder.query import SYNONYMS
 
     if args.model:
         from cuefinder.model import checkpoint

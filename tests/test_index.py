@@ -23,7 +23,7 @@ from cuefinder.model.cnn import GenreCNN
 from cuefinder.model.config import ModelConfig
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
-from cuefinder.search import search
+from cuefinder.rank import search
 
 
 def _index(folder, catalog, **kw):
@@ -164,10 +164,11 @@ def test_one_bad_result_does_not_disturb_a_stored_track(library, tmp_path):
 
 def test_two_hour_file_indexes_in_bounded_memory(tmp_path, excerpt):
     samples, rate = excerpt
+    mono = samples.mean(axis=1).astype(np.int16)[::2]  # 22.05 kHz mono: still resampled
     long_file = tmp_path / "two-hours.wav"
-    with soundfile.SoundFile(str(long_file), "w", rate, 2, "PCM_16") as out:
+    with soundfile.SoundFile(str(long_file), "w", rate // 2, 1, "PCM_16") as out:
         for _ in range(2 * 3600 // 20):  # the 20 s excerpt, 360 times
-            out.write(samples)
+            out.write(mono)
     script = (
         "import resource, sys; from cuefinder.cli import main; code = main(sys.argv[1:]);"
         "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"

@@ -8,7 +8,8 @@ import pytest
 from cuefinder.catalog import Catalog
 from cuefinder.errors import QueryError
 from cuefinder.pipeline.local import index
-from cuefinder.search import Term, parse, percentiles, search
+from cuefinder.query import Term, parse
+from cuefinder.rank import percentiles, search
 
 GENRES = ("Action", "Adventure", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War")
 

@@ -1,29 +1,17 @@
-"""Genre queries: parse ``romance comedy -action horror:0.3`` and rank catalog tracks by it.
+"""Genre queries: parse ``romance comedy -action horror:0.3`` against a model's genres.
 
 Vocabulary follows the model: each of its genres is a term under its own name,
-plus the everyday words in ``SYNONYMS`` that point to it. A query is a list of
-terms; ``-term`` excludes, ``term:0.3`` weights, and words such as "a little"
-or "no" do the same in plain English.
-
-Ranking. Raw probabilities are not comparable across genres (a common genre
-scores high everywhere), so each genre's track score is turned into its
-percentile within the catalog: "more romantic than 92% of your tracks". A
-track's score is the weighted sum of its wanted genres' percentiles minus its
-excluded ones', divided by the sum of wanted weights, so 1.0 means "top of the
-catalog on every wanted genre and bottom on every excluded one". Each genre's
-signed share of that sum is its contribution: why the track matched.
-The best-fitting segment is the window (30 s by default) whose segments score
-highest on the same query.
+plus the everyday words in ``SYNONYMS`` that point to it (for IMDb's genres; a
+model with its own taxonomy is searched by its own label names). A query is a
+list of terms; ``-term`` excludes, ``term:0.3`` weights, and words such as
+"a little" or "no" do the same in plain English.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-
-from cuefinder.catalog import Catalog, ScoreTable, StoredModel
 from cuefinder.errors import QueryError
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -127,7 +115,6 @@ SOFTENERS = {
 }
 NEGATORS = frozenset({"no", "not", "without", "except", "never"})
 MAX_WEIGHT = 10.0
-WINDOW_SECONDS = 30.0
 _WEIGHTED = re.compile(r"^(?P<word>.*?):(?P<weight>[^:]*)$")
 
 
@@ -148,28 +135,6 @@ class GenreQuery:
 
     def __str__(self) -> str:
         return " ".join(f"{'-' if t.exclude else ''}{t.genre}:{t.weight:g}" for t in self.terms)
-
-
-@dataclass
-class Result:
-    """One ranked track."""
-
-    id: int
-    path: str
-    score: float
-    genres: dict[str, float]  # each query genre's signed contribution to score
-    probabilities: dict[str, float]  # the model's track-level probability per query genre
-    segment: dict[str, float]  # best-fitting window: start, end (seconds)
-    duration: float
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out.update(self.extra)
-        return out
 
 
 def normalise(text: str) -> str:
@@ -273,118 +238,3 @@ def _merge(terms: list[Term]) -> tuple[Term, ...]:
         weight = term.weight + (prior.weight if prior else 0.0)
         merged[term.genre] = Term(term.genre, min(weight, MAX_WEIGHT), term.exclude)
     return tuple(merged.values())
-
-
-# -- ranking ------------------------------------------------------------------
-
-
-def percentiles(scores: np.ndarray) -> np.ndarray:
-    """Mid-rank percentile of each value within its column: (n, g) -> (n, g) in (0, 1)."""
-    from scipy.stats import rankdata
-
-    if len(scores) == 0:
-        return scores.copy()
-    return (rankdata(scores, axis=0) - 0.5) / len(scores)
-
-
-def rank(
-    table: ScoreTable,
-    query: GenreQuery,
-    *,
-    limit: int = 10,
-    min_duration: float | None = None,
-    max_duration: float | None = None,
-) -> list[tuple[int, float, dict[str, float]]]:
-    """Top ``limit`` rows of ``table``: (row, score, contribution per query genre)."""
-    columns = [table.model.genres.index(t.genre) for t in query.terms]
-    signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
-    scale = sum(t.weight for t in query.wanted) or sum(t.weight for t in query.terms)
-    shares = percentiles(table.scores[:, columns]) * signs / scale  # (n, terms)
-    if not query.wanted:
-        shares = shares + np.array([t.weight for t in query.terms]) / scale  # 1 - pct
-    total = shares.sum(axis=1)
-    keep = np.ones(len(total), bool)
-    if min_duration is not None:
-        keep &= table.durations >= min_duration
-    if max_duration is not None:
-        keep &= table.durations <= max_duration
-    order = [int(i) for i in np.argsort(-total, kind="stable") if keep[i]][:limit]
-    return [
-        (i, float(total[i]), {t.genre: float(shares[i, k]) for k, t in enumerate(query.terms)})
-        for i in order
-    ]
-
-
-def best_window(
-    segment_scores: np.ndarray,
-    table_scores: np.ndarray,
-    columns: list[int],
-    signs: np.ndarray,
-    windows: int,
-) -> int:
-    """Index of the first segment of the best ``windows``-segment run for the query."""
-    if len(segment_scores) <= windows:
-        return 0
-    sorted_cols = np.sort(table_scores[:, columns], axis=0)  # (tracks, terms)
-    pct = np.column_stack(
-        [
-            np.searchsorted(sorted_cols[:, k], segment_scores[:, c]) / max(len(sorted_cols), 1)
-            for k, c in enumerate(columns)
-        ]
-    )
-    per_segment = pct @ signs  # (segments,)
-    run = np.convolve(per_segment, np.ones(windows), mode="valid")
-    return int(np.argmax(run))
-
-
-def search(
-    query: str | GenreQuery,
-    catalog: Catalog | None = None,
-    *,
-    limit: int = 10,
-    min_duration: float | None = None,
-    max_duration: float | None = None,
-    window_seconds: float = WINDOW_SECONDS,
-) -> list[Result]:
-    """Rank the catalog's tracks for a genre query."""
-    if limit < 1:
-        raise QueryError(f"limit must be at least 1, got {limit}")
-    catalog = catalog or Catalog(create=False)
-    model = _model(catalog)
-    if isinstance(query, str):
-        query = parse(query, model.genres)
-    table = catalog.score_table(model)
-    hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration)
-    columns = [model.genres.index(t.genre) for t in query.terms]
-    signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
-    return [
-        _result(catalog, table, row, score, shares, columns, signs, window_seconds)
-        for row, score, shares in hits
-    ]
-
-
-def _model(catalog: Catalog) -> StoredModel:
-    model = catalog.active_model()
-    if model is None:
-        raise QueryError(f"catalog {catalog.path} is empty: run 'cuefinder index FOLDER' first")
-    return model
-
-
-def _result(catalog, table, row, score, shares, columns, signs, window_seconds) -> Result:
-    track = catalog.track(int(table.ids[row]))
-    windows = max(1, int(round(window_seconds / track.segment_seconds)))
-    first = best_window(track.segment_scores, table.scores, columns, signs, windows)
-    start = first * track.segment_seconds
-    end = min(track.duration, (first + windows) * track.segment_seconds)
-    return Result(
-        id=track.id,
-        path=track.path,
-        score=round(score, 4),
-        genres={g: round(v, 4) for g, v in shares.items()},
-        probabilities={track.genres[c]: round(float(track.track_scores[c]), 4) for c in columns},
-        segment={"start": round(start, 2), "end": round(end, 2)},
-        duration=round(track.duration, 2),
-        title=track.title,
-        artist=track.artist,
-        album=track.album,
-    )
