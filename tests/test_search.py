@@ -113,3 +113,16 @@ def test_duration_filters_and_limit(catalog):
     assert all(r.duration <= 120 for r in short_only)
     assert len(long_only) + len(short_only) == catalog.count()
     assert len(search("action", catalog, limit=1)) == 1
+
+
+def test_a_model_with_its_own_taxonomy_is_searched_by_its_own_labels():
+    own = ("Automotive", "Luxury Brand", "Upbeat Pop")
+    query = parse("luxury brand -automotive upbeat-pop:0.5", own)
+    assert list(query.terms) == [
+        Term("Luxury Brand"),
+        Term("Automotive", 1.0, True),
+        Term("Upbeat Pop", 0.5),
+    ]
+    with pytest.raises(QueryError, match="unknown genre 'romance'") as caught:
+        parse("romance", own)  # IMDb's words mean nothing to this model
+    assert caught.value.vocabulary == sorted(own)
