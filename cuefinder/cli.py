@@ -163,10 +163,11 @@ def _index(args) -> int:
             args.paths, catalog, model=args.model, jobs=args.jobs, progress=not args.quiet
         )
     speed = report.audio_seconds / report.wall_seconds if report.wall_seconds else 0.0
+    counts = f"indexed {report.indexed}, skipped {report.unchanged} unchanged"
     print(
-        f"indexed {report.indexed}, unchanged {report.unchanged}, failed {len(report.failed)}"
-        f", missing {report.missing}  ({report.audio_seconds / 60:.1f} min of audio in "
-        f"{report.wall_seconds:.1f} s, {speed:.0f}x real time)"
+        f"{counts}, failed {len(report.failed)}, missing {report.missing}  "
+        f"({report.audio_seconds / 60:.1f} min of audio in {report.wall_seconds:.1f} s, "
+        f"{speed:.0f}x real time)"
     )
     for failure in report.failed:
         print(f"failed: {failure.path}: {failure.reason}")

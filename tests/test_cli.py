@@ -35,10 +35,10 @@ def test_index_summary_and_exit_code_say_that_some_failed(tmp_path, short_tracks
     copy_of(tmp_path / "in", short_tracks[0])
     (tmp_path / "in" / "broken.mp3").write_bytes(b"not audio at all" * 100)
     done = cuefinder("--catalog", tmp_path / "c.db", "index", "-q", tmp_path / "in", check_code=1)
-    assert "indexed 1, unchanged 0, failed 1" in done.stdout
+    assert "indexed 1, skipped 0 unchanged, failed 1" in done.stdout
     assert f"failed: {tmp_path / 'in' / 'broken.mp3'}: not decodable audio" in done.stdout
     again = cuefinder("--catalog", tmp_path / "c.db", "index", "-q", tmp_path / "in", check_code=1)
-    assert "indexed 0, unchanged 1, failed 1" in again.stdout
+    assert "indexed 0, skipped 1 unchanged, failed 1" in again.stdout
 
 
 def test_search_json_contract(db):

@@ -1,4 +1,9 @@
-"""Multi-label metrics over tracks: per-genre and macro ROC-AUC and PR-AUC."""
+"""Multi-label metrics over tracks: per-genre and macro ROC-AUC and PR-AUC, F1 thresholds,
+precision/recall/F1 at given thresholds, and curve points for plots.
+
+All functions are pure: numpy arrays in, numbers or arrays out. ``labels`` are 0/1 and
+``scores`` higher-is-more-positive, both (tracks, genres) unless a docstring says (tracks,).
+"""
 
 from __future__ import annotations
 
@@ -69,3 +74,196 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, genres, groups: list[str]) 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+# ---------------------------------------------------------------- thresholds and P/R/F1
+
+
+def best_thresholds(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per genre, the decision threshold that maximises F1 on the given (validation) data.
+
+    A track is predicted positive when ``score >= threshold``. Every threshold between the
+    chosen score and the next lower distinct score gives the same F1 on these data; the
+    midpoint of that interval is returned (the lowest score itself when it is the choice),
+    so that slightly lower scores on new data are not flipped by an edge. Ties in F1 go to
+    the higher threshold (fewer positives). A genre without positives gets 0.5.
+
+    Parameters
+    ----------
+    labels : (tracks, genres) 0/1
+    scores : (tracks, genres) scores, higher = more likely positive
+
+    Returns
+    -------
+    (genres,) float64 thresholds
+    """
+    labels, scores = _check(labels, scores)
+    out = np.full(labels.shape[1], 0.5)
+    for g in range(labels.shape[1]):
+        y, s = labels[:, g] > 0, scores[:, g].astype(np.float64)
+        if not y.any():
+            continue
+        order = np.argsort(-s, kind="stable")
+        s_sorted, y_sorted = s[order], y[order]
+        tp = np.cumsum(y_sorted)
+        predicted = np.arange(1, len(s) + 1)
+        # a threshold can only sit at the last position of a run of equal scores
+        last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+        tp, predicted, cut = tp[last], predicted[last], s_sorted[last]
+        f1 = 2 * tp / (predicted + y.sum())
+        best = int(np.flatnonzero(f1 == f1.max())[0])  # highest threshold among ties
+        out[g] = cut[best] if best + 1 == len(cut) else (cut[best] + cut[best + 1]) / 2
+    return out
+
+
+def prf(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
+    """Per-genre and macro precision, recall and F1 of ``score >= threshold`` decisions.
+
+    Conventions: 0/0 = 0 everywhere (precision without predicted positives, recall
+    without true positives, F1 when precision + recall = 0). The macro averages run
+    over the genres with at least one positive label in ``labels`` (``genres_scored``);
+    a genre absent from the data cannot be recalled, and scoring it 0 would measure the
+    data, not the model. ``macro_all`` averages over every genre with the 0/0 = 0 rule.
+
+    Parameters
+    ----------
+    labels : (tracks, genres) 0/1
+    scores : (tracks, genres)
+    thresholds : (genres,) one per genre, or (tracks, genres) one per track and genre
+        (e.g. the thresholds of each track's cross-validation fold)
+
+    Returns
+    -------
+    {"per_genre": [{"precision", "recall", "f1", "tp", "fp", "fn", "support"}, ...] (genre
+    order), "macro": {"precision", "recall", "f1", "genres_scored"}, "macro_all": {...}}
+    """
+    labels, scores = _check(labels, scores)
+    thresholds = np.broadcast_to(np.asarray(thresholds, np.float64), scores.shape)
+    truth, decided = labels > 0, scores >= thresholds
+    tp = (truth & decided).sum(axis=0)
+    fp = (~truth & decided).sum(axis=0)
+    fn = (truth & ~decided).sum(axis=0)
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    per_genre = [
+        {"precision": float(p), "recall": float(r), "f1": float(f), "tp": int(a),
+         "fp": int(b), "fn": int(c), "support": int(a + c)}
+        for p, r, f, a, b, c in zip(precision, recall, f1, tp, fp, fn)
+    ]  # fmt: skip
+    scored = (tp + fn) > 0
+
+    def mean(values: np.ndarray, keep: np.ndarray) -> float | None:
+        return float(values[keep].mean()) if keep.any() else None
+
+    everything = np.ones_like(scored)
+    return {
+        "per_genre": per_genre,
+        "macro": {"precision": mean(precision, scored), "recall": mean(recall, scored),
+                  "f1": mean(f1, scored), "genres_scored": int(scored.sum())},
+        "macro_all": {"precision": mean(precision, everything),
+                      "recall": mean(recall, everything), "f1": mean(f1, everything),
+                      "genres_scored": int(len(scored))},
+    }  # fmt: skip
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise with 0/0 = 0."""
+    num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+# ---------------------------------------------------------------- curves for plotting
+
+
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """ROC curve of one genre: (false positive rate, true positive rate), each (points,).
+
+    labels, scores : (tracks,). None when only one class is present.
+    """
+    from sklearn.metrics import roc_curve
+
+    if labels.min() == labels.max():
+        return None
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return fpr, tpr
+
+
+def pr_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Precision-recall curve of one genre: (recall, precision), each (points,).
+
+    labels, scores : (tracks,). None without positives (or without negatives).
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    if labels.max() == 0 or labels.min() == 1:
+        return None
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    return recall, precision
+
+
+def macro_pr_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Mean average precision over genres that have both classes (None when none do).
+
+    labels, scores : (tracks, genres)
+    """
+    values = [pr_auc(labels[:, g], scores[:, g]) for g in range(labels.shape[1])]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    if labels.ndim == 1:
+        labels, scores = labels[:, None], scores[:, None]
+    if labels.shape != scores.shape or labels.ndim != 2:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must match (2-D)")
+    return labels, scores
+
+
+# ---------------------------------------------------------------- fast exact versions
+
+
+def fast_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC-AUC of one genre by the rank-sum formula (ties count half), equal to sklearn's.
+
+    labels, scores : (tracks,). None when only one class is present. For bootstraps,
+    where thousands of calls make sklearn's input checks the bottleneck.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels) > 0
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = rankdata(scores)
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision of one genre, equal to sklearn's ``average_precision_score``.
+
+    labels, scores : (tracks,). AP = sum over distinct score thresholds of
+    (recall step) x precision. None without positives or without negatives (as ``pr_auc``).
+    """
+    y = np.asarray(labels) > 0
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        return None
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    s, y = np.asarray(scores)[order], y[order]
+    last = np.r_[s[1:] != s[:-1], True]
+    tp = np.cumsum(y)[last]
+    predicted = np.arange(1, len(y) + 1)[last]
+    recall = tp / positives
+    return float(np.sum(np.diff(recall, prepend=0.0) * tp / predicted))
+
+
+def fast_macro(labels: np.ndarray, scores: np.ndarray, key: str = "roc_auc") -> float | None:
+    """Mean ``fast_roc_auc`` (key "roc_auc") or ``fast_average_precision`` ("pr_auc") over
+    genres with both classes; None when none has. labels, scores : (tracks, genres)."""
+    one = fast_roc_auc if key == "roc_auc" else fast_average_precision
+    values = [one(labels[:, g], scores[:, g]) for g in range(labels.shape[1])]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
