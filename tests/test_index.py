@@ -211,3 +211,19 @@ def test_discover_breaks_symlink_loops_and_names_dangling_links(tmp_path, short_
         ("x.ogg", "symbolic link loop"),
         ("y.ogg", "symbolic link loop"),
     ]
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_stored(library, tmp_path):
+    from cuefinder.errors import CatalogError
+
+    with Catalog(tmp_path / "c.db") as catalog:
+        first = sorted(library.iterdir())[0]
+        index([first], catalog, jobs=1, progress=False)
+        before = catalog.db.execute("SELECT * FROM tracks").fetchall()
+        pages = catalog.db.execute("PRAGMA page_count").fetchone()[0]
+        catalog.db.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk fills up
+        with pytest.raises(CatalogError, match="database or disk is full"):
+            index([library], catalog, jobs=1, progress=False)
+        assert catalog.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        after = catalog.db.execute("SELECT * FROM tracks ORDER BY id").fetchall()
+        assert after[: len(before)] == before  # whatever was stored is intact

@@ -113,14 +113,15 @@ class Catalog:
             raise CatalogError(f"{self.path}: cannot write ({err})") from err
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        try:
             self.db.execute("COMMIT")
-        except sqlite3.OperationalError as err:
-            self.db.execute("ROLLBACK")
-            raise CatalogError(f"{self.path}: write failed ({err})") from err
+        except BaseException as err:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.DatabaseError):  # disk full, I/O error, corruption
+                raise CatalogError(
+                    f"{self.path}: write failed, nothing of it kept ({err})"
+                ) from err
+            raise
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
