@@ -227,3 +227,24 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_stored(library, tm
         assert catalog.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         after = catalog.db.execute("SELECT * FROM tracks ORDER BY id").fetchall()
         assert after[: len(before)] == before  # whatever was stored is intact
+
+
+def test_searches_run_while_the_indexer_writes(tmp_path, short_tracks):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(5):
+        for track in short_tracks:
+            shutil.copy(track, folder / f"{n}-{track.name}")
+    db = tmp_path / "busy.db"
+    command = [sys.executable, "-m", "cuefinder", "--catalog", str(db), "index", "-q", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    seen = set()
+    while process.poll() is None:
+        if _stored(db) >= 1:
+            with Catalog(db, create=False) as reader:
+                seen.add(len(search("action", reader, limit=100)))
+        time.sleep(0.05)
+    assert process.returncode == 0
+    assert len(seen) >= 2  # the reader saw the catalog grow, never blocked nor broken
+    with Catalog(db, create=False) as reader:
+        assert len(search("action", reader, limit=100)) == 20
