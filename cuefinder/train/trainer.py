@@ -126,9 +126,10 @@ def holdout(data: LabelledSet, config: TrainConfig) -> tuple[dict, dict]:
     group_genres = data.group_genres()
     if len(group_genres) < 3:
         raise DatasetError(f"need at least 3 groups to train and test, got {len(group_genres)}")
-    rest, test = split_groups(group_genres, config.test_fraction, config.seed)
+    sizes = {g: data.groups.count(g) for g in group_genres}  # hold out a share of tracks
+    rest, test = split_groups(group_genres, config.test_fraction, config.seed, sizes)
     train_groups, val = split_groups(
-        {k: group_genres[k] for k in rest}, config.val_fraction, config.seed + 1
+        {k: group_genres[k] for k in rest}, config.val_fraction, config.seed + 1, sizes
     )
     groups = {"train": train_groups, "val": val, "test": test}
     return {k: data.select(v) for k, v in groups.items()}, groups
