@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("manifest", nargs="?", type=Path)
     parser.add_argument("--tracks", type=int, default=60)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--out", type=Path, help="keep the trained model here")
     args = parser.parse_args()
     if args.manifest is None:
         from cuefinder.train import games
@@ -51,7 +52,7 @@ def main() -> None:
     if args.skip_train:
         return
     featcache.build([r.path for r in read_manifest(args.manifest)], config, progress=False)
-    out = Path(tempfile.mkdtemp()) / "bench.safetensors"
+    out = args.out or Path(tempfile.mkdtemp()) / "bench.safetensors"
     started = time.monotonic()
     summary = trainer.train(args.manifest, out, trainer.TrainConfig(), progress=False)
     print(f"default recipe from cached features: {time.monotonic() - started:.0f} s wall")

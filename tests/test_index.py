@@ -111,11 +111,7 @@ def test_parallel_workers_give_the_same_scores_as_one_process(library, tmp_path)
 
 
 def test_sigkill_mid_run_then_rerun_stores_every_track_exactly_once(tmp_path, short_tracks):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for n in range(6):
-        for track in short_tracks:
-            shutil.copy(track, folder / f"{n}-{track.name}")
+    folder = _copies(tmp_path / "many", short_tracks, 6)
     db = tmp_path / "kill.db"
     command = [sys.executable, "-m", "cuefinder", "--catalog", str(db), "index", "-q", str(folder)]
     process = subprocess.Popen(command, start_new_session=True)
@@ -139,6 +135,15 @@ def test_sigkill_mid_run_then_rerun_stores_every_track_exactly_once(tmp_path, sh
     for _, scores, segments, embedding, duration in rows:
         assert len(scores) == 4 * width and len(segments) % (2 * width) == 0 and segments
         assert len(embedding) > 0 and duration > 1
+
+
+def _copies(folder: Path, tracks: list[Path], times: int) -> Path:
+    """A folder holding ``times`` renamed copies of each track (distinct catalog entries)."""
+    folder.mkdir()
+    for n in range(times):
+        for track in tracks:
+            shutil.copy(track, folder / f"{n}-{track.name}")
+    return folder
 
 
 def _stored(db: Path) -> int:
@@ -230,11 +235,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_stored(library, tm
 
 
 def test_searches_run_while_the_indexer_writes(tmp_path, short_tracks):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for n in range(5):
-        for track in short_tracks:
-            shutil.copy(track, folder / f"{n}-{track.name}")
+    folder = _copies(tmp_path / "many", short_tracks, 5)
     db = tmp_path / "busy.db"
     command = [sys.executable, "-m", "cuefinder", "--catalog", str(db), "index", "-q", str(folder)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cuefinder.audio import is_audio_name, read_tags
 from cuefinder.errors import DatasetError
-from cuefinder.train.manifest import LabelledTrack
+from cuefinder.train.manifest import LabelledTrack, csv_reader
 
 IMDB_HEADER = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult",
                "startYear", "endYear", "runtimeMinutes", "genres")  # fmt: skip
@@ -396,11 +396,7 @@ def _loose_titles(film: Film) -> set[str]:
 def read_mapping(path: Path) -> dict[str, str]:
     """Album key or name -> film id from a CSV with header ``album,film_id``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read the mapping ({err})") from err
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv_reader(path, "mapping")
     header = [h.strip().casefold() for h in next(reader, [])]
     if header != ["album", "film_id"]:
         raise DatasetError(f"{path}:1: expected header album,film_id")

@@ -55,14 +55,19 @@ def write_manifest(tracks: Sequence[LabelledTrack], path: str | Path) -> None:
     tmp.replace(path)
 
 
+def csv_reader(path: Path, what: str):
+    """A csv.reader over a UTF-8 file (BOM allowed); DatasetError names an unreadable one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: cannot read the {what} ({err})") from err
+    return csv.reader(io.StringIO(text, newline=""))
+
+
 def read_manifest(path: str | Path) -> list[LabelledTrack]:
     """Read a manifest; DatasetError names the file and line of a bad row."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read manifest ({err})") from err
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv_reader(path, "manifest")
     header = next(reader, None)
     if header is None or tuple(header[:4]) != HEADER:
         raise DatasetError(f"{path}:1: expected header {','.join(HEADER)}")
