@@ -57,6 +57,15 @@ def render(model_path: str | Path) -> str:
         "",
         *_data_section(record),
         *_training_section(info, record),
+        "## Use and limits",
+        "",
+        "For ranking a music catalog by the kind of picture it suits, as a first pass "
+        "before listening. Not a judgement of quality or of a composer's intent. The "
+        "labels describe games, not the scenes each cue plays under, so a sad theme of a "
+        "war game is labelled War; genres held by one or two games (see the game counts) "
+        "teach that game's composer more than the genre. Train on your own soundtracks "
+        "for better numbers (`cuefinder dataset build`, `cuefinder train`).",
+        "",
         "## Reproduce",
         "",
         "```",
