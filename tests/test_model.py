@@ -78,3 +78,13 @@ def test_a_safetensors_file_without_cuefinder_metadata_is_refused(tmp_path):
         checkpoint.load(path)
     header = json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8], "little")])
     assert "__metadata__" not in header or "format" not in header["__metadata__"]
+
+
+def test_the_committed_model_card_is_what_the_model_file_says():
+    from cuefinder.train.card import render
+
+    card = checkpoint.DEFAULT_MODEL.with_name("MODEL_CARD.md").read_text()
+    assert render(checkpoint.DEFAULT_MODEL) + "\n" == card  # `cuefinder card` prints it
+    info = checkpoint.read_info(checkpoint.DEFAULT_MODEL)
+    macro = info.training["test"]["macro"]
+    assert f"**{macro['roc_auc']:.3f}**" in card and "cuefinder train" in card
