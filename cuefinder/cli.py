@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("card", help="print a model's card from the record inside its file")
     p.add_argument("model", type=Path)
+    p.add_argument("--evaluation", type=Path,
+                   help="first attach this evaluation.json's summary (cuefinder evaluate) "
+                   "to the model file")  # fmt: skip
     p.set_defaults(run=_card)
 
     p = sub.add_parser("dataset", help="build labelled manifests")
@@ -337,8 +340,23 @@ def _train(args) -> int:
 def _card(args) -> int:
     from cuefinder.train.card import render
 
+    if args.evaluation:
+        from cuefinder.model import checkpoint
+
+        evaluation = json.loads(args.evaluation.read_text())
+        checkpoint.annotate(args.model, cross_validation={
+            "scheme": _scheme_words(evaluation), "summary": evaluation["summary"],
+            "report": str(args.evaluation.parent / "report.md"),
+        })  # fmt: skip
     print(render(args.model))
     return EXIT_OK
+
+
+def _scheme_words(evaluation: dict) -> str:
+    folds = len(evaluation["folds"])
+    if evaluation["scheme"] == "logo":
+        return f"leave-one-group-out ({folds} folds)"
+    return f"grouped {folds}-fold"
 
 
 def _dataset_build(args) -> int:

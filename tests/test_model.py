@@ -88,3 +88,17 @@ def test_the_committed_model_card_is_what_the_model_file_says():
     info = checkpoint.read_info(checkpoint.DEFAULT_MODEL)
     macro = info.training["test"]["macro"]
     assert f"**{macro['roc_auc']:.3f}**" in card and "cuefinder train" in card
+
+
+def test_annotating_a_model_keeps_its_weights_and_id(tmp_path):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(checkpoint.DEFAULT_MODEL.read_bytes())
+    before = checkpoint.read_info(path)
+    checkpoint.annotate(path, cross_validation={"scheme": "grouped 4-fold", "summary": {}})
+    after = checkpoint.read_info(path)
+    assert after.model_id == before.model_id and after.config == before.config
+    assert after.training == before.training | {
+        "cross_validation": {"scheme": "grouped 4-fold", "summary": {}}
+    }
+    x = torch.randn(2, 96, 96)
+    assert torch.equal(checkpoint.load(path)[0](x)[0], checkpoint.load()[0](x)[0])

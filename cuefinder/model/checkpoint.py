@@ -63,6 +63,23 @@ def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict
     os.replace(tmp, path)
 
 
+def annotate(path: str | os.PathLike, **fields) -> None:
+    """Add fields to a model file's training record; the weights (and model id) stay as they are."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    read_info(path)  # refuse anything but a cuefinder model
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    metadata["training"] = json.dumps(json.loads(metadata["training"]) | fields)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
 def read_info(path: str | os.PathLike) -> ModelInfo:
     """Parse a model file's header; ModelFileError if it is not a cuefinder model."""
     path = Path(path)

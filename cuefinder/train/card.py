@@ -55,6 +55,7 @@ def render(model_path: str | Path) -> str:
         "read each row with its game count. `n/a`: the test games hold no (or only) "
         "positives for that genre.",
         "",
+        *_cross_validation_section(record.get("cross_validation")),
         *_data_section(record),
         *_training_section(info, record),
         "## Use and limits",
@@ -121,6 +122,29 @@ def _training_section(info, record: dict) -> list[str]:
         f"time/frequency masking; {len(history)} epochs of {config['steps_per_epoch']} steps, "
         f"best validation macro ROC-AUC {best['val_roc_auc']:.3f} at epoch {best['epoch']} "
         f"(kept). Seed {config['seed']}. Wall time {record['train_seconds']:.0f} s.",
+        "",
+    ]
+
+
+def _cross_validation_section(cv: dict | None) -> list[str]:
+    """The recipes compared by ``cuefinder evaluate`` on the same data, when attached."""
+    if not cv:
+        return []
+    rows = [
+        f"| {name} | {_fmt(m['roc_auc'])} | {_fmt(m['pr_auc'])} | {_fmt(m['f1'])} "
+        f"| {_fmt(m.get('group_f1'))} |"
+        for name, m in cv["summary"].items()
+    ]
+    return [
+        "## Recipes compared by cross-validation",
+        "",
+        f"`cuefinder evaluate` on the same games, {cv['scheme']}, every fold split by game "
+        f"(report: `{cv['report']}`). Pooled out-of-fold track predictions; F1 at thresholds "
+        "chosen on each fold's validation games; game-level F1 after Ma et al. (2021).",
+        "",
+        "| method | ROC-AUC | PR-AUC | F1 | game-level F1 |",
+        "|---|---|---|---|---|",
+        *rows,
         "",
     ]
 
