@@ -128,7 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=["random", "majority", "mfcc-logreg", "ensemble"],
-        help="random majority mfcc-logreg cnn resnet ensemble",
+        choices=("random", "majority", "mfcc-logreg", "cnn", "resnet", "ensemble"),
+        metavar="METHOD",
+        help="any of: random majority mfcc-logreg cnn resnet ensemble (default: %(default)s)",
     )
     p.add_argument(
         "--scheme",

@@ -1,0 +1,177 @@
+"""Baselines that the networks must beat, with the same fit/predict interface.
+
+``fit(method, train_set, seed=0) -> predictor`` and ``predict(predictor, data) ->
+(tracks, genres)`` scores, for the methods in ``BASELINES``:
+
+``random``
+    Uniform scores in [0, 1), a pure function of (seed, track path), so a track scores
+    the same whichever set it is in. Its ROC-AUC is 0.5 and its PR-AUC the prevalence,
+    up to noise.
+``majority``
+    Every track gets the training prevalence of each genre as its score (all tracks
+    tie, so its ROC-AUC is 0.5). Its decisions are fixed: positive iff the prevalence
+    exceeds 0.5 (``predictor.thresholds`` = 0.5), the majority class of each genre.
+``mfcc-logreg``
+    Track statistics from the cached log-mel: 20 MFCCs (``librosa.feature.mfcc`` on
+    the dB mel spectrogram) and their deltas, mean and standard deviation over time,
+    plus the mean level of 8 mel bands, loudness mean/std, mel centroid mean/std and
+    spectral flux mean/std (94 values); standardised on the training tracks; one
+    ``LogisticRegression(class_weight="balanced")`` per genre. A genre with a single
+    class in training scores its training prevalence.
+
+A predictor whose ``thresholds`` attribute is None has its F1 thresholds chosen on
+validation data by the caller; otherwise those fixed thresholds are its decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from cuefinder.train.dataset import LabelledSet
+
+BASELINES = ("random", "majority", "mfcc-logreg")
+
+
+@dataclass
+class RandomScores:
+    """Seeded uniform scores."""
+
+    genres: int
+    seed: int = 0
+    thresholds: np.ndarray | None = None
+
+    def predict(self, data: LabelledSet) -> np.ndarray:
+        out = np.empty((len(data), self.genres), np.float32)
+        for i, path in enumerate(data.paths):
+            rng = np.random.default_rng([self.seed, zlib.crc32(path.encode())])
+            out[i] = rng.random(self.genres)
+        return out
+
+
+@dataclass
+class Majority:
+    """Training prevalence as every track's score; decisions: prevalence > 0.5."""
+
+    prevalence: np.ndarray  # (genres,)
+    thresholds: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.thresholds is None:
+            # score >= threshold must mean prevalence > 0.5: the next float above 0.5
+            self.thresholds = np.full(len(self.prevalence), np.nextafter(0.5, 1.0))
+
+    def predict(self, data: LabelledSet) -> np.ndarray:
+        return np.tile(self.prevalence.astype(np.float32), (len(data), 1))
+
+
+@dataclass
+class MfccLogReg:
+    """Standardised MFCC statistics and one logistic regression per genre."""
+
+    mean: np.ndarray  # (features,)
+    scale: np.ndarray  # (features,)
+    models: list  # per genre: a fitted LogisticRegression, or a float prevalence
+    thresholds: np.ndarray | None = None
+
+    def predict(self, data: LabelledSet) -> np.ndarray:
+        x = (track_statistics(data.features) - self.mean) / self.scale
+        out = np.empty((len(data), len(self.models)), np.float32)
+        for g, model in enumerate(self.models):
+            if isinstance(model, float):
+                out[:, g] = model
+            else:
+                out[:, g] = model.predict_proba(x)[:, 1]
+        return out
+
+
+def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
+    """A fitted predictor of one baseline method (see the module docstring)."""
+    if method == "random":
+        return RandomScores(len(train_set.genres), seed)
+    prevalence = train_set.labels.mean(axis=0).astype(np.float64)
+    if method == "majority":
+        return Majority(prevalence)
+    if method == "mfcc-logreg":
+        return _fit_logreg(train_set, prevalence, seed)
+    raise ValueError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
+
+
+def predict(predictor, data: LabelledSet) -> np.ndarray:
+    """Scores (tracks, genres) of a fitted predictor on a set."""
+    return predictor.predict(data)
+
+
+def _fit_logreg(train_set: LabelledSet, prevalence: np.ndarray, seed: int) -> MfccLogReg:
+    from sklearn.linear_model import LogisticRegression
+
+    x = track_statistics(train_set.features)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    x = (x - mean) / scale
+    models: list = []
+    for g in range(train_set.labels.shape[1]):
+        y = train_set.labels[:, g] > 0
+        if y.all() or not y.any():
+            models.append(float(prevalence[g]))
+            continue
+        model = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
+        models.append(model.fit(x, y))
+    return MfccLogReg(mean, scale, models)
+
+
+# ---------------------------------------------------------------- track statistics
+
+_memo: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def track_statistics(features: list[np.ndarray]) -> np.ndarray:
+    """(tracks, 94) MFCC and spectral statistics of log-mel arrays (n_mels, frames) in dB.
+
+    Results are remembered per array object while it lives (sets made with
+    ``LabelledSet.select`` share arrays, so cross-validation computes each track once).
+    """
+    rows = []
+    for values in features:
+        hit = _memo.get(id(values))
+        if hit is not None and hit[0]() is values:
+            rows.append(hit[1])
+            continue
+        row = _statistics(values)
+        with contextlib.suppress(TypeError):  # no weak references: just don't remember
+            _memo[id(values)] = (weakref.ref(values, _forget(id(values))), row)
+        rows.append(row)
+    return np.stack(rows) if rows else np.zeros((0, 94))
+
+
+def _forget(key: int):
+    def drop(_ref):
+        _memo.pop(key, None)
+
+    return drop
+
+
+def _statistics(values: np.ndarray) -> np.ndarray:
+    import librosa
+
+    logmel = values.astype(np.float32)
+    if logmel.shape[1] < 9:  # delta needs 9 frames: repeat a very short track
+        logmel = np.tile(logmel, (1, -(-9 // logmel.shape[1])))
+    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=20)
+    delta = librosa.feature.delta(mfcc)
+    bands = np.array_split(logmel, 8, axis=0)
+    power = np.power(10.0, (logmel - logmel.max()) / 10.0)
+    bins = np.arange(logmel.shape[0], dtype=np.float32)[:, None]
+    centroid = (power * bins).sum(axis=0) / np.maximum(power.sum(axis=0), 1e-12)
+    loudness = logmel.mean(axis=0)
+    flux = np.sqrt((np.maximum(np.diff(logmel, axis=1), 0) ** 2).mean(axis=0))
+    return np.concatenate([
+        mfcc.mean(axis=1), mfcc.std(axis=1), delta.mean(axis=1), delta.std(axis=1),
+        [b.mean() for b in bands],
+        [loudness.mean(), loudness.std(), centroid.mean(), centroid.std(),
+         flux.mean(), flux.std()],
+    ]).astype(np.float64)  # fmt: skip

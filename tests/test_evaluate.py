@@ -1,0 +1,202 @@
+"""Cross-validation on real game soundtracks: grouped folds, baselines, tiny networks, report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from cuefinder.features import FeatureConfig
+from cuefinder.train import baselines, dataset, evaluate, games
+from cuefinder.train.evaluate import Evaluation
+from cuefinder.train.report import write_report
+from cuefinder.train.trainer import TrainConfig
+
+PACKAGES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
+TINY = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=8, channels=(4, 8, 8, 16),
+                   eval_patches=2, members=2, architectures=("cnn", "resnet"))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_set(music_root, tmp_path_factory) -> dataset.LabelledSet:
+    """12 real tracks of 4 games (the groups), features computed into a fresh cache."""
+    folder = tmp_path_factory.mktemp("eval")
+    manifest = folder / "manifest.csv"
+    games.write_manifest(games.game_tracks(PACKAGES, music_root.parent), manifest)
+    data, skipped = dataset.load(manifest, FeatureConfig(), max_seconds=60,
+                                 cache_dir=folder / "features", progress=False)  # fmt: skip
+    assert not skipped
+    assert set(data.groups) == set(PACKAGES)
+    return data
+
+
+@pytest.fixture(scope="module")
+def evaluation(small_set) -> Evaluation:
+    return evaluate.cross_validate(
+        small_set, ["random", "majority", "mfcc-logreg", "ensemble"], scheme="logo",
+        train_config=TINY, progress=False,
+    )  # fmt: skip
+
+
+def _assert_partition(folds, groups):
+    for fold in folds:
+        sides = [set(fold.train), set(fold.val), set(fold.test)]
+        assert all(sides), fold
+        assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+        assert sides[0] | sides[1] | sides[2] == set(groups)
+    assert sorted(g for f in folds for g in f.test) == sorted(set(groups))
+
+
+@pytest.mark.parametrize("scheme,folds", [("kfold", 2), ("logo", 0)])
+def test_no_group_on_two_sides_of_any_split(small_set, scheme, folds):
+    made = evaluate.make_folds(small_set, scheme, folds or 4, seed=1)
+    assert len(made) == (folds or len(set(small_set.groups)))
+    _assert_partition(made, small_set.groups)
+    for fold in made:  # and the tracks follow their groups
+        paths = {side: set(small_set.select(getattr(fold, side)).paths)
+                 for side in ("train", "val", "test")}  # fmt: skip
+        assert not paths["train"] & paths["test"] and not paths["val"] & paths["test"]
+
+
+def test_fold_check_catches_a_shared_group():
+    with pytest.raises(AssertionError, match="abe-data"):
+        evaluate.Fold(0, ("abe-data", "funnyboat"), ("scorched3d-data",), ("abe-data",)).check()
+
+
+def test_kfold_on_the_36_labelled_games_balances_genres():
+    group_genres = {p: set(g) for p, g in games._game_genres().items()}
+    sizes = dict.fromkeys(group_genres, 10)
+    folds = evaluate.assign_groups(group_genres, sizes, 4, seed=0)
+    assert sorted(g for f in folds for g in f) == sorted(group_genres)
+    assert all(8 <= len(f) <= 10 for f in folds)
+    for genre, holders in Counter(g for v in group_genres.values() for g in v).items():
+        per_fold = [sum(genre in group_genres[k] for k in f) for f in folds]
+        assert max(per_fold) - min(per_fold) <= max(2, holders // 4), (genre, per_fold)
+    assert folds == evaluate.assign_groups(group_genres, sizes, 4, seed=0)  # seeded
+
+
+def test_baselines_on_real_features(small_set):
+    train = small_set.select(["funnyboat", "scorched3d-data", "xblast-tnt-musics"])
+    test = small_set.select(["abe-data"])
+    shape = (len(test), len(small_set.genres))
+    for name in baselines.BASELINES:
+        predictor = baselines.fit(name, train, seed=0)
+        scores = baselines.predict(predictor, test)
+        assert scores.shape == shape and np.isfinite(scores).all()
+        assert ((scores >= 0) & (scores <= 1)).all()
+    random = baselines.fit("random", train, seed=0)
+    rows = [small_set.paths.index(p) for p in test.paths]
+    again = baselines.predict(random, small_set)[rows]  # same tracks, in another set
+    np.testing.assert_array_equal(baselines.predict(random, test), again)
+    majority = baselines.fit("majority", train)
+    np.testing.assert_allclose(baselines.predict(majority, test)[0], train.labels.mean(axis=0))
+    decided = baselines.predict(majority, test) >= majority.thresholds
+    np.testing.assert_array_equal(decided[0], train.labels.mean(axis=0) > 0.5)
+    stats = baselines.track_statistics(small_set.features)
+    assert stats.shape == (len(small_set), 94) and np.isfinite(stats).all()
+
+
+def test_cross_validate_end_to_end(evaluation, small_set):
+    n, g = len(small_set), len(small_set.genres)
+    assert list(evaluation.methods) == ["random", "majority", "mfcc-logreg", "cnn", "resnet",
+                                        "member0-cnn", "member1-resnet", "ensemble"]  # fmt: skip
+    _assert_partition(evaluation.folds, small_set.groups)
+    assert sorted(set(evaluation.fold_of.tolist())) == list(range(len(evaluation.folds)))
+    for name, result in evaluation.methods.items():
+        assert result.scores.shape == (n, g) and np.isfinite(result.scores).all(), name
+        assert result.thresholds.shape == (len(evaluation.folds), g)
+        assert len(result.per_fold) == len(evaluation.folds)
+        assert "roc_auc" in result.metrics["macro"] and "f1" in result.metrics["macro"]
+    members = evaluation.methods
+    # the ensemble is the mean of its members; singles are members, not trained again
+    np.testing.assert_allclose(
+        members["ensemble"].scores,
+        (members["member0-cnn"].scores + members["member1-resnet"].scores) / 2, atol=1e-6,
+    )  # fmt: skip
+    np.testing.assert_array_equal(members["cnn"].scores, members["member0-cnn"].scores)
+    assert members["cnn"].seconds == members["member0-cnn"].seconds
+    assert "member0-cnn" in members["cnn"].note
+    trained = members["member1-resnet"].training
+    assert [t["fold"] for t in trained] == list(range(len(evaluation.folds)))
+    assert all(1 <= t["best_epoch"] <= t["epochs"] <= TINY.epochs for t in trained)
+    counts = evaluation.genre_groups
+    assert counts["overall"]["Comedy"] == sum(
+        "Comedy" in v for v in small_set.group_genres().values()
+    )
+    for fold, per in zip(evaluation.folds, counts["per_fold"]):
+        assert sum(per["test"].values()) == sum(len(small_set.group_genres()[k]) for k in fold.test)
+    # group level: one row per game, union labels, each game scored by its own fold's model
+    level = evaluation.group_level["ensemble"]
+    assert level["groups"] == 4 and "leave-one-group-out" in level["protocol"]
+    assert level["per_genre"]["Comedy"]["positive_groups"] == counts["overall"]["Comedy"]
+    # JSON round trip
+    text = json.dumps(evaluation.to_dict())
+    back = Evaluation.from_dict(json.loads(text))
+    assert evaluate.summary(back) == evaluate.summary(evaluation)
+
+
+def test_kfold_notes_that_it_is_not_the_ma_protocol(small_set):
+    result = evaluate.cross_validate(small_set, ["random", "majority"], scheme="kfold", folds=2,
+                                     progress=False)  # fmt: skip
+    assert len(result.folds) == 2
+    assert any("not Ma et al." in note for note in result.notes)
+    assert "instead of leave-one-group-out" in result.group_level["random"]["protocol"]
+    with pytest.raises(ValueError, match="unknown methods"):
+        evaluate.cross_validate(small_set, ["svm"], progress=False)
+
+
+def test_report_files_and_numbers(evaluation, tmp_path):
+    path = write_report(evaluation, tmp_path / "report")
+    folder = path.parent
+    for name in ("roc_curves.png", "pr_curves.png", "per_genre_auc.png", "cooccurrence.png"):
+        png = folder / name
+        assert png.stat().st_size > 1000
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = path.read_text()
+    saved = json.loads((folder / "evaluation.json").read_text())
+    for name, row in saved["summary"].items():
+        line = next(x for x in text.splitlines() if x.startswith(f"| {name} |"))
+        for key in ("roc_auc", "pr_auc", "f1", "group_f1"):
+            assert f"{row[key]:.3f}" in line, (name, key)
+    assert "Which wins" in text and "leave-one-group-out" in text
+    assert "## Network training" in text and "| member1-resnet | 3 |" in text
+    assert "| Comedy |" in text
+
+
+def test_evaluate_command_writes_the_report(small_set, tmp_path, music_root):
+    manifest = tmp_path / "manifest.csv"
+    games.write_manifest(games.game_tracks(PACKAGES, music_root.parent), manifest)
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "evaluate", str(manifest), "-o", str(out), "-q",
+         "--methods", "random", "mfcc-logreg", "--folds", "2", "--cache", str(tmp_path / "f")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"report: {out / 'report.md'}" in done.stdout
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert list(saved["summary"]) == ["random", "mfcc-logreg"]
+    assert len(saved["folds"]) == 2
+    assert "| mfcc-logreg | baseline |" in (out / "report.md").read_text()
+
+
+def test_evaluate_command_names_the_problem_with_a_manifest(tmp_path, small_set):
+    missing = tmp_path / "gone.ogg"
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,group,genres,title\n{missing},g1,Comedy,t\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "evaluate", str(manifest), "-o", str(tmp_path / "r")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"{manifest}: no usable tracks (1 skipped; first: {missing}" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "evaluate", str(manifest), "-o", str(tmp_path / "r"),
+         "--methods", "svm"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "invalid choice: 'svm'" in done.stderr
