@@ -165,6 +165,10 @@ def test_report_files_and_numbers(evaluation, tmp_path):
     assert "Which wins" in text and "leave-one-group-out" in text
     assert "## Network training" in text and "| member1-resnet | 3 |" in text
     assert "| Comedy |" in text
+    assert (
+        "cuefinder evaluate MANIFEST -o REPORT_DIR --methods random majority mfcc-logreg ensemble "
+        "--scheme logo --config RECIPE.toml" in text
+    )
 
 
 def test_evaluate_command_writes_the_report(small_set, tmp_path, music_root):

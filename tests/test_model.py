@@ -88,6 +88,14 @@ def test_the_committed_model_card_is_what_the_model_file_says():
     info = checkpoint.read_info(checkpoint.DEFAULT_MODEL)
     macro = info.training["test"]["macro"]
     assert f"**{macro['roc_auc']:.3f}**" in card and "cuefinder train" in card
+    # the cross-validated comparison comes from the report committed next to the model
+    cv = info.training["cross_validation"]
+    report = checkpoint.DEFAULT_MODEL.parent / "evaluation" / "report.md"
+    assert cv["report"] == "cuefinder/model/evaluation/report.md" and report.exists()
+    saved = json.loads(report.with_name("evaluation.json").read_text())
+    assert cv["summary"] == saved["summary"]
+    for name in ("mfcc-logreg", "cnn", "ensemble"):
+        assert f"| {name} | {saved['summary'][name]['roc_auc']:.3f} |" in card
 
 
 def test_annotating_a_model_keeps_its_weights_and_id(tmp_path):

@@ -146,6 +146,28 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
         "|---|---|---|---|---|",
         *rows,
         "",
+        *_ranking(cv["summary"]),
+    ]
+
+
+def _ranking(summary: dict) -> list[str]:
+    """Which recipe ranks best, in words; the report holds the intervals."""
+    scored = sorted(
+        [
+            (m["roc_auc"], name)
+            for name, m in summary.items()
+            if m.get("roc_auc") is not None and m.get("kind") != "member"
+        ],
+        reverse=True,
+    )
+    if len(scored) < 2:
+        return []
+    (best, name), (second, runner) = scored[:2]
+    return [
+        f"Highest pooled macro ROC-AUC: {name} ({best:.3f}), then {runner} ({second:.3f}); "
+        "the report gives bootstrap intervals over games and says which differences are "
+        "clear.",
+        "",
     ]
 
 

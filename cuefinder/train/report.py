@@ -356,8 +356,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
         "fold a validation split of the training groups drives early stopping and the choice "
         "of each genre's F1 threshold; the test fold informs nothing.",
         "",
-        *[f"> {note}" for note in evaluation.notes],
-        "",
+        *[line for note in evaluation.notes for line in (f"> {note}", "")],
         "## Macro scores",
         "",
         "Pooled out-of-fold predictions of all tracks. ROC-AUC and PR-AUC are averaged over "
@@ -433,10 +432,37 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
         + f" Wall time {evaluation.timings['total_seconds']:.0f} s "
         f"(per fold: {', '.join(f'{t:.0f}' for t in evaluation.timings['per_fold'])} s).",
         "",
+        "To reproduce:",
+        "",
+        "```",
+        reproduce_command(evaluation),
+        "```",
+        "",
         "All numbers, predictions and folds: `evaluation.json`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def reproduce_command(evaluation: Evaluation) -> str:
+    """The ``cuefinder evaluate`` command line that produced this evaluation."""
+    from dataclasses import asdict
+
+    from cuefinder.train.trainer import TrainConfig
+
+    config = evaluation.config
+    parts = ["cuefinder evaluate", evaluation.manifest or "MANIFEST", "-o REPORT_DIR",
+             "--methods", *config["methods"], "--scheme", config["scheme"]]  # fmt: skip
+    if config["scheme"] == "kfold":
+        parts += ["--folds", str(config["requested_folds"])]
+    recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrainConfig()).items()}
+    changed = {k: v for k, v in config["train_config"].items() if recipe.get(k) != v}
+    if set(changed) == {"epochs"}:
+        parts += ["--epochs", str(changed["epochs"])]
+    elif changed:
+        parts += ["--config", "RECIPE.toml"]
+        parts = [f"# RECIPE.toml sets: {changed}\n", *parts]
+    return " ".join(parts).replace("\n ", "\n")
 
 
 def _per_genre_tables(evaluation: Evaluation, overall: dict, tracks: dict) -> list[str]:
