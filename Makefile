@@ -7,7 +7,7 @@ GAMES_CACHE ?= $(HOME)/.cache/cuefinder/games
 DEMO_CATALOG ?= $(HOME)/.cache/cuefinder/demo/catalog.db
 DEMO_QUERY ?= romance comedy -action horror:0.3
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,7 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# musicnn's TensorFlow-1 checkpoints (ISC); its pins are obsolete and TensorFlow is not needed
+	$(BIN)/pip install --quiet --no-deps musicnn==0.1.0
 	touch $@
+
+# Debian's chromium for the browser tests (Playwright drives it; its own download fails here)
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 
 demo: setup
 	$(BIN)/cuefinder dataset games --cache $(GAMES_CACHE) --packages $(DEMO_PACKAGES)
@@ -27,7 +33,7 @@ lint: setup
 	$(BIN)/ruff check cuefinder tests bench
 	$(BIN)/ruff format --check cuefinder tests bench
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest -q
 
 bench: setup
