@@ -166,7 +166,7 @@ class MethodResult:
     def to_dict(self) -> dict:
         return {
             "name": self.name, "kind": self.kind, "note": self.note,
-            "seconds": round(self.seconds, 2), "metrics": self.metrics,
+            "seconds": self.seconds, "metrics": self.metrics,
             "per_fold": self.per_fold, "thresholds": np.round(self.thresholds, 6).tolist(),
             "training": self.training,
             "scores": np.round(self.scores.astype(np.float64), 6).tolist(),
