@@ -75,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_show)
 
+    p = sub.add_parser("similar", help="tracks that sound like a catalog track or an audio file")
+    p.add_argument("reference", help="catalog track (path, unique end of it, or id) or audio file")
+    p.add_argument("--from", dest="start", type=_time, metavar="TIME", help="e.g. 0:45")
+    p.add_argument("--to", dest="end", type=_time, metavar="TIME", help="e.g. 1:15")
+    p.add_argument("-n", "--limit", type=_positive_int, default=10)
+    p.add_argument("--min-duration", type=float, metavar="SECONDS")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS")
+    p.add_argument("--include-self", action="store_true", help="keep the reference track")
+    p.add_argument("--json", action="store_true", help="print results as JSON (as search does)")
+    p.set_defaults(run=_similar)
+
     p = sub.add_parser("genres", help="the search vocabulary: genres and their synonyms")
     p.add_argument("--model", type=Path, help="model file (default: the catalog's model)")
     p.set_defaults(run=_genres)
@@ -202,6 +213,42 @@ def _search(args) -> int:
         print(f"{n:2d}. {r.score:.3f}  {r.path}")
         print(f"     best {seg} of {_clock(r.duration)}   why: {why}")
     return EXIT_OK
+
+
+def _similar(args) -> int:
+    from cuefinder.similar import similar
+
+    reference = int(args.reference) if args.reference.isdigit() else args.reference
+    with _catalog(args) as catalog:
+        results = similar(reference, catalog, limit=args.limit, start=args.start, end=args.end,
+                          min_duration=args.min_duration, max_duration=args.max_duration,
+                          exclude_self=not args.include_self)  # fmt: skip
+    if args.json:
+        json.dump([r.to_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return EXIT_OK
+    if not results:
+        print("no tracks match")
+    for n, r in enumerate(results, 1):
+        shared = ", ".join(f"{g} {v:.2f}" for g, v in r.genres.items())
+        seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
+        print(f"{n:2d}. {r.score:.3f}  {r.path}")
+        print(f"     closest {seg} of {_clock(r.duration)}   shares: {shared}")
+    return EXIT_OK
+
+
+def _time(text: str) -> float:
+    """Seconds from "75", "1:15", "1:02:03" or "12.5"."""
+    try:
+        parts = [float(p) for p in text.strip().split(":")]
+    except ValueError:
+        parts = []
+    if not 1 <= len(parts) <= 3 or any(p < 0 or p != p for p in parts):
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or M:SS)")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
 
 
 def _clock(seconds: float) -> str:

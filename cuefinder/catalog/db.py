@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog.schema import SCHEMA, SCHEMA_VERSION
+from cuefinder.catalog.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from cuefinder.errors import CatalogError
 
 ENV_VAR = "CUEFINDER_CATALOG"
@@ -59,6 +59,7 @@ class Track:
     segment_seconds: float
     segment_scores: np.ndarray  # (segments, genres)
     embedding: np.ndarray  # (dim,)
+    segment_embeddings: np.ndarray  # (segments, dim), unit rows; (0, dim) if not stored
 
     def genre_scores(self) -> dict[str, float]:
         return {g: round(float(s), 4) for g, s in zip(self.genres, self.track_scores)}
@@ -127,14 +128,22 @@ class Catalog:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return
-        if version != 0:
+        if version > SCHEMA_VERSION:
             raise CatalogError(
-                f"{self.path}: catalog schema {version}, this cuefinder reads {SCHEMA_VERSION}"
+                f"{self.path}: catalog schema {version} is newer than this cuefinder's "
+                f"({SCHEMA_VERSION}); upgrade cuefinder"
             )
-        try:  # one script, one transaction: a kill leaves no half-made schema
-            self.db.executescript(
-                f"BEGIN IMMEDIATE; {SCHEMA}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            )
+        try:  # one transaction: a kill leaves no half-made schema
+            self.db.execute("BEGIN IMMEDIATE")
+            # another process may have migrated while this one waited for the lock
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                script = SCHEMA if version == 0 else "".join(MIGRATIONS[version - 1 :])
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
         except sqlite3.DatabaseError:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
@@ -157,6 +166,10 @@ class Catalog:
                     time.time(),
                 ),
             )
+            db.execute(  # where the model file was, to tag outside audio with it later
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (f"model_path:{info.model_id}", str(Path(info.path).resolve())),
+            )
             if activate:
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('active_model', ?)",
@@ -166,6 +179,12 @@ class Catalog:
     def active_model(self) -> StoredModel | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()
         return self.model(row[0]) if row else None
+
+    def model_path(self, model_id: str) -> Path | None:
+        """The file the model was loaded from when it was added, if it is still there."""
+        key = f"model_path:{model_id}"
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return Path(row[0]) if row and Path(row[0]).is_file() else None
 
     def model(self, model_id: str) -> StoredModel | None:
         row = self.db.execute(
@@ -195,19 +214,22 @@ class Catalog:
             a.segment_scores.astype(np.float16).tobytes(),
             a.embedding.astype(np.float32).tobytes(),
             indexed_at,
+            a.segment_embeddings.astype(np.float16).tobytes(),
         )
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
-                " embedding, indexed_at, missing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " embedding, indexed_at, segment_embeddings, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
                 " album=excluded.album, model_id=excluded.model_id,"
                 " segment_seconds=excluded.segment_seconds, track_scores=excluded.track_scores,"
                 " segment_scores=excluded.segment_scores, embedding=excluded.embedding,"
-                " indexed_at=excluded.indexed_at, missing=0",
+                " indexed_at=excluded.indexed_at, segment_embeddings=excluded.segment_embeddings,"
+                " tag_scores=NULL, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -315,12 +337,15 @@ class Catalog:
             segment_seconds=row[9],
             segment_scores=np.frombuffer(row[10], np.float16).astype(np.float32).reshape(-1, width),
             embedding=np.frombuffer(row[11], np.float32),
+            segment_embeddings=np.frombuffer(row[12] or b"", np.float16)
+            .astype(np.float32)
+            .reshape(-1, model.embedding_dim),
         )
 
 
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
-    " segment_seconds, segment_scores, embedding"
+    " segment_seconds, segment_scores, embedding, segment_embeddings"
 )
 
 

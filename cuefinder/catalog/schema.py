@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE meta (
@@ -13,11 +13,12 @@ CREATE TABLE models (
     genres TEXT NOT NULL,             -- JSON list: the columns of every score array
     embedding_dim INTEGER NOT NULL,
     config TEXT NOT NULL,             -- JSON ModelConfig
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'   -- JSON list: columns of tag_scores (pretrained tags)
 );
 CREATE TABLE tracks (
     id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,        -- absolute; undecodable name bytes shown as \\xNN
+    path TEXT NOT NULL UNIQUE,        -- absolute, undecodable name bytes shown as \\xNN
     path_bytes BLOB,                  -- the file-system name, when path is not it
     content_hash TEXT NOT NULL,       -- BLAKE2b-128 of the file
     size INTEGER NOT NULL,
@@ -32,7 +33,9 @@ CREATE TABLE tracks (
     track_scores BLOB NOT NULL,       -- float32 (genres,)
     segment_scores BLOB NOT NULL,     -- float16 (segments, genres)
     embedding BLOB NOT NULL,          -- float32 (embedding_dim,), unit length
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    segment_embeddings BLOB,          -- float16 (segments, embedding_dim), each unit length
+    tag_scores BLOB                   -- float32 (tags,) when the model has pretrained tags
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -44,3 +47,12 @@ CREATE TABLE failures (
     at REAL NOT NULL
 )
 """
+
+# Each step takes the catalog from version (index + 1) to (index + 2), in one transaction.
+MIGRATIONS = [
+    """
+    ALTER TABLE models ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tracks ADD COLUMN segment_embeddings BLOB;
+    ALTER TABLE tracks ADD COLUMN tag_scores BLOB;
+    """,
+]

@@ -28,6 +28,7 @@ class Tagged:
     segment_scores: np.ndarray  # (segments, genres) float32 probabilities
     track_scores: np.ndarray  # (genres,) float32
     embedding: np.ndarray  # (embedding_dim,) float32, unit length
+    segment_embeddings: np.ndarray  # (segments, embedding_dim) float32, unit rows
 
 
 class Tagger:
@@ -79,26 +80,26 @@ class Tagger:
             embeddings.append(e)
         duration = level.samples / self.features.sample_rate
         if not probs:
-            width = len(self.genres)
-            empty = np.zeros((0, width), np.float32)
+            width, dim = len(self.genres), self.info.config.embedding_dim
             return Tagged(
                 duration,
                 level.dbfs,
                 self.segment_seconds,
-                empty,
+                np.zeros((0, width), np.float32),
                 np.zeros(width, np.float32),
-                np.zeros(self.info.config.embedding_dim, np.float32),
+                np.zeros(dim, np.float32),
+                np.zeros((0, dim), np.float32),
             )
         segment_scores = np.concatenate(probs).astype(np.float32)
-        embedding = np.concatenate(embeddings).mean(axis=0)
-        embedding /= max(float(np.linalg.norm(embedding)), 1e-12)
+        segment_embeddings = np.concatenate(embeddings).astype(np.float32)
         return Tagged(
             duration,
             level.dbfs,
             self.segment_seconds,
             segment_scores,
             segment_scores.mean(axis=0),
-            embedding.astype(np.float32),
+            unit(segment_embeddings.mean(axis=0)),
+            unit(segment_embeddings),
         )
 
     def _patch_batches(self, frame_blocks: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -120,6 +121,12 @@ class Tagger:
             patches.append(pending.repeat(1, repeats)[:, :width])
         if patches:
             yield torch.stack(patches)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors scaled to unit length along the last axis (zero vectors stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 class _Level:

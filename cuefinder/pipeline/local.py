@@ -29,6 +29,7 @@ class IndexReport:
     missing: int = 0  # catalogued files that vanished from the indexed folders
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
+    vectors: object = None  # catalog.vectors.SyncReport of the nearest-neighbour index
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,7 @@ def index(
         if on_result:
             on_result(result)
     bar.close()
+    report.vectors = stages.refresh_vectors(catalog, info.model_id)
     report.wall_seconds = time.monotonic() - started
     return report
 

@@ -49,6 +49,7 @@ class Analysis:
     segment_scores: np.ndarray  # (segments, genres) float32
     track_scores: np.ndarray  # (genres,) float32
     embedding: np.ndarray  # (embedding_dim,) float32, unit length
+    segment_embeddings: np.ndarray  # (segments, embedding_dim) float32, unit rows
     model_id: str
     path_bytes: bytes | None = None  # the file-system name when ``path`` is not it
 
@@ -202,6 +203,7 @@ def analyse(task: FileTask, tagger) -> Result:
         segment_scores=tagged.segment_scores,
         track_scores=tagged.track_scores,
         embedding=tagged.embedding,
+        segment_embeddings=tagged.segment_embeddings,
         model_id=tagger.model_id,
         path_bytes=None if name == task.path else os.fsencode(task.path),
     )
@@ -223,3 +225,10 @@ def store(catalog, result: Result) -> None:
         catalog.touch(result.path, result.size, result.mtime)
     else:
         catalog.put_failure(result, at=time.time())
+
+
+def refresh_vectors(catalog, model_id: str):
+    """Bring the catalog's nearest-neighbour index up to date (after a run's stores)."""
+    from cuefinder.catalog.vectors import VectorIndex
+
+    return VectorIndex(catalog, catalog.model(model_id)).sync()

@@ -1,0 +1,162 @@
+"""Nearest-neighbour search over track embeddings: an HNSW index (usearch) beside the catalog.
+
+The catalog (SQLite) is the source of truth; the index is derived from it and
+can always be rebuilt. It lives next to the database as
+``<catalog>.<model id>.usearch``, one per model, keyed by track id. ``sync``
+brings it up to date incrementally: tracks added, re-tagged (``indexed_at``
+newer than the last sync), vanished or deleted since. The file is replaced
+atomically (write, fsync, rename) and only then is the sync point committed to
+the catalog's ``meta`` table, so a kill at any moment leaves a usable index
+that the next sync repairs; a damaged file is rebuilt from the catalog.
+
+Below ``exact_below`` vectors a search is exact (one matrix product); the HNSW
+index takes over above it, where exact search stops being instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder.catalog.db import Catalog, StoredModel
+
+EXACT_BELOW = 20_000
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 96
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    removed: int = 0
+    rebuilt: bool = False
+    size: int = 0
+
+
+def index_path(catalog: Catalog, model: StoredModel) -> Path:
+    return catalog.path.with_name(f"{catalog.path.name}.{model.model_id}.usearch")
+
+
+def new_index(ndim: int):
+    """An empty HNSW index for unit vectors under cosine distance, stored as float16."""
+    from usearch.index import Index
+
+    return Index(ndim=ndim, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
+                 expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)  # fmt: skip
+
+
+class VectorIndex:
+    """The embeddings of one model's tracks in one catalog, searchable by cosine similarity."""
+
+    def __init__(self, catalog: Catalog, model: StoredModel, *, exact_below: int = EXACT_BELOW):
+        self.catalog = catalog
+        self.model = model
+        self.exact_below = exact_below
+        self.path = index_path(catalog, model)
+        self._index = None
+        self._synced: float | None = None
+
+    # -- keeping up with the catalog -----------------------------------------
+
+    def sync(self) -> SyncReport:
+        """Add, replace and remove vectors so the index holds exactly the catalog's tracks."""
+        report = SyncReport()
+        state = self._state()
+        index = self._load() if state else None
+        if index is None:
+            index, state, report.rebuilt = new_index(self.model.embedding_dim), {"at": 0.0}, True
+        db = self.catalog.db
+        present = {
+            row[0]: row[1]
+            for row in db.execute(
+                "SELECT id, indexed_at FROM tracks WHERE model_id = ? AND missing = 0",
+                (self.model.model_id,),
+            )
+        }
+        held = set(np.asarray(index.keys, dtype=np.int64).tolist()) if len(index) else set()
+        stale = [k for k in held if k not in present or present[k] > state["at"]]
+        fresh = [k for k, at in present.items() if k not in held or at > state["at"]]
+        if stale:
+            index.remove(np.array(stale, np.int64))
+        if fresh:
+            ids, vectors = self._vectors(fresh)
+            index.add(ids, vectors)
+        report.added, report.removed, report.size = len(fresh), len(stale), len(index)
+        if stale or fresh or report.rebuilt or not self.path.exists():
+            self._save(index)
+            newest = max(present.values(), default=state["at"])
+            self._set_state({"at": max(newest, state["at"]), "size": len(index)})
+        self._index, self._synced = index, self._state().get("at")
+        return report
+
+    def _vectors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        out_ids, out = [], []
+        for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 900]
+            rows = self.catalog.db.execute(
+                f"SELECT id, embedding FROM tracks WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            out_ids += [r[0] for r in rows]
+            out += [r[1] for r in rows]
+        vectors = np.frombuffer(b"".join(out), np.float32).reshape(-1, self.model.embedding_dim)
+        return np.array(out_ids, np.int64), vectors
+
+    def _state(self) -> dict:
+        key = f"vectors:{self.model.model_id}"
+        row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def _set_state(self, state: dict) -> None:
+        with self.catalog.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                (f"vectors:{self.model.model_id}", json.dumps(state)),
+            )
+
+    def _load(self):
+        """The index file, or None when it is missing or damaged (then it is rebuilt)."""
+        if not self.path.exists():
+            return None
+        index = new_index(self.model.embedding_dim)
+        try:
+            index.load(str(self.path))
+        except (RuntimeError, ValueError, OSError):
+            return None
+        return index if index.ndim == self.model.embedding_dim else None
+
+    def _save(self, index) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        index.save(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    # -- searching -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._index) if self._index is not None else self.catalog.count()
+
+    def search(self, query: np.ndarray, k: int, *, exact: bool | None = None):
+        """The ``k`` nearest tracks: (ids (k,), cosine similarities (k,)), best first.
+
+        ``exact`` None picks brute force below ``exact_below`` vectors, HNSW above.
+        """
+        query = np.asarray(query, np.float32).reshape(-1)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        if exact is None:
+            exact = self.catalog.count() < self.exact_below
+        if exact:
+            ids, vectors = self.catalog.embeddings(self.model)
+            similarity = vectors @ query
+            order = np.argsort(-similarity, kind="stable")[:k]
+            return ids[order], similarity[order]
+        if self._index is None or self._state().get("at") != self._synced:
+            self.sync()
+        matches = self._index.search(query, min(k, len(self._index)))
+        return np.asarray(matches.keys, np.int64), 1.0 - np.asarray(matches.distances, np.float32)

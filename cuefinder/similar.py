@@ -1,0 +1,207 @@
+""" "Sounds like this": tracks whose embeddings are nearest a reference track or clip.
+
+The reference is a catalogued track (by id or path) or any audio file outside
+the catalog (a temp track), which is tagged on the fly with the catalog's
+model. The query vector is the reference's track embedding, or, when a part of
+it is chosen (``start``/``end``), the mean of that part's segment embeddings.
+Candidates come from the catalog's vector index (exact on small catalogs,
+HNSW on large ones); each result's best-matching segment is the window
+(30 s by default) whose segment embeddings are closest to the query on average.
+Results have the shape of genre-search results: ``score`` is the cosine
+similarity, ``genres`` the result's probabilities on the reference's strongest
+genres (what the two share).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder.catalog import Catalog, StoredModel, Track
+from cuefinder.catalog.vectors import VectorIndex
+from cuefinder.errors import CatalogError, QueryError
+from cuefinder.model.tagger import unit
+from cuefinder.rank import WINDOW_SECONDS, Result, _model
+
+SHARED_GENRES = 3
+
+
+@dataclass
+class Reference:
+    """What a similarity query is made of."""
+
+    name: str  # the catalog path, or the outside file's path
+    track_id: int | None  # set when the reference is a catalogued track
+    duration: float
+    segment_seconds: float
+    segment_embeddings: np.ndarray  # (segments, dim), unit rows
+    segment_scores: np.ndarray  # (segments, genres)
+    embedding: np.ndarray  # (dim,), unit
+    track_scores: np.ndarray  # (genres,)
+
+
+def similar(
+    reference: int | str | os.PathLike,
+    catalog: Catalog | None = None,
+    *,
+    limit: int = 10,
+    start: float | None = None,
+    end: float | None = None,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+    exclude_self: bool = True,
+    window_seconds: float = WINDOW_SECONDS,
+    index: VectorIndex | None = None,
+) -> list[Result]:
+    """Catalog tracks that sound like ``reference``, nearest first.
+
+    Parameters
+    ----------
+    reference : a catalog track id, a catalog track path (or unique path suffix), or an
+        audio file outside the catalog
+    start, end : seconds; use only this part of the reference as the query
+    exclude_self : leave the reference track itself out of the results
+    index : a VectorIndex to reuse between queries (a server keeps one)
+    """
+    if limit < 1:
+        raise QueryError(f"limit must be at least 1, got {limit}")
+    catalog = catalog or Catalog(create=False)
+    model = _model(catalog)
+    ref = resolve(reference, catalog, model)
+    query, query_scores = query_vector(ref, start, end)
+    index = index or VectorIndex(catalog, model)
+    results: list[Result] = []
+    want = limit * 4 + 10
+    while True:
+        ids, scores = index.search(query, want)
+        results = []
+        for track_id, score in zip(ids.tolist(), scores.tolist()):
+            if exclude_self and track_id == ref.track_id:
+                continue
+            track = catalog.track(int(track_id))
+            if track is None or track.missing or track.model_id != model.model_id:
+                continue
+            if min_duration is not None and track.duration < min_duration:
+                continue
+            if max_duration is not None and track.duration > max_duration:
+                continue
+            results.append(_result(track, score, query, query_scores, window_seconds))
+            if len(results) == limit:
+                return results
+        if len(ids) < want:  # the whole catalog was seen
+            return results
+        want *= 4
+
+
+def resolve(reference: int | str | os.PathLike, catalog: Catalog, model: StoredModel) -> Reference:
+    """The reference's embeddings: stored ones for a catalog track, fresh ones for a file."""
+    if isinstance(reference, bool):
+        raise QueryError(f"reference must be a track id, path or file, got {reference!r}")
+    if isinstance(reference, int):
+        track = catalog.track(reference)
+        if track is None:
+            raise QueryError(f"no track with id {reference} in {catalog.path}")
+        return _from_track(track, catalog, model)
+    text = os.fsdecode(reference)
+    if not text.strip():
+        raise QueryError("reference is empty: give a catalog track or an audio file")
+    track = catalog.track(os.path.abspath(text)) or catalog.track(text)
+    if track is not None and not track.missing:
+        return _from_track(track, catalog, model)
+    if os.path.isfile(text):
+        return _from_file(Path(text), catalog, model)
+    raise QueryError(f"{text}: neither a track in the catalog nor an audio file")
+
+
+def _from_track(track: Track, catalog: Catalog, model: StoredModel) -> Reference:
+    if track.model_id != model.model_id or len(track.segment_embeddings) == 0:
+        if os.path.isfile(track.path):  # tagged by another model, or before segments were kept
+            return _from_file(Path(track.path), catalog, model, track_id=track.id)
+        raise CatalogError(f"{track.path}: re-index it ('cuefinder index') to compare it")
+    return Reference(track.path, track.id, track.duration, track.segment_seconds,
+                     track.segment_embeddings, track.segment_scores, track.embedding,
+                     track.track_scores)  # fmt: skip
+
+
+def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None) -> Reference:
+    from cuefinder import audio
+
+    model_path = catalog.model_path(model.model_id)
+    if model_path is None:
+        raise CatalogError(
+            f"the catalog's model {model.model_id} ({model.name}) is not where it was indexed "
+            "from; re-index with 'cuefinder index --model PATH'"
+        )
+    tagger = _tagger(str(model_path))
+    tagged = tagger.tag_stream(audio.stream(path, sample_rate=tagger.features.sample_rate))
+    if len(tagged.segment_embeddings) == 0:
+        raise QueryError(f"{path}: no audio to compare")
+    return Reference(str(path), track_id, tagged.duration, tagged.segment_seconds,
+                     tagged.segment_embeddings, tagged.segment_scores, tagged.embedding,
+                     tagged.track_scores)  # fmt: skip
+
+
+_TAGGERS: dict = {}
+
+
+def _tagger(path: str):
+    from cuefinder.model.tagger import Tagger
+
+    if path not in _TAGGERS:
+        _TAGGERS.clear()
+        _TAGGERS[path] = Tagger.load(path)
+    return _TAGGERS[path]
+
+
+def query_vector(ref: Reference, start: float | None, end: float | None):
+    """(unit query vector, genre profile) of the whole reference or of [start, end)."""
+    if start is None and end is None:
+        return ref.embedding, ref.track_scores
+    begin = 0.0 if start is None else float(start)
+    stop = ref.duration if end is None else float(end)
+    if not (np.isfinite(begin) and np.isfinite(stop)) or begin < 0:
+        raise QueryError(f"--from must be a time of at least 0, got {start}")
+    if begin >= ref.duration:
+        raise QueryError(
+            f"--from {begin:g} s is past the end of {ref.name} ({ref.duration:.1f} s long)"
+        )
+    if stop <= begin:
+        raise QueryError(f"--to ({stop:g} s) must be after --from ({begin:g} s)")
+    seg = ref.segment_seconds
+    first = min(int(begin // seg), len(ref.segment_embeddings) - 1)
+    last = max(first + 1, int(np.ceil(min(stop, ref.duration) / seg)))
+    part = slice(first, min(last, len(ref.segment_embeddings)))
+    return unit(ref.segment_embeddings[part].mean(axis=0)), ref.segment_scores[part].mean(axis=0)
+
+
+def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int) -> int:
+    """First segment of the ``windows``-segment run whose mean similarity to ``query`` is
+    highest."""
+    if len(segment_embeddings) <= windows:
+        return 0
+    run = np.convolve(segment_embeddings @ query, np.ones(windows), mode="valid")
+    return int(np.argmax(run))
+
+
+def _result(track: Track, score: float, query, query_scores, window_seconds) -> Result:
+    seg = track.segment_seconds
+    windows = max(1, int(round(window_seconds / seg)))
+    first = best_window(track.segment_embeddings, query, windows)
+    start, end = first * seg, min(track.duration, (first + windows) * seg)
+    shared = np.argsort(-query_scores, kind="stable")[:SHARED_GENRES]
+    probabilities = {track.genres[c]: round(float(track.track_scores[c]), 4) for c in shared}
+    return Result(
+        id=track.id,
+        path=track.path,
+        score=round(float(score), 4),
+        genres=dict(probabilities),
+        probabilities=probabilities,
+        segment={"start": round(start, 2), "end": round(end, 2)},
+        duration=round(track.duration, 2),
+        title=track.title,
+        artist=track.artist,
+        album=track.album,
+    )

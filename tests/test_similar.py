@@ -1,0 +1,176 @@
+"""Sounds-like search on real game music: self-retrieval, clips, segments, the ANN index."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import encode
+
+from cuefinder.catalog import Catalog
+from cuefinder.catalog.vectors import VectorIndex, index_path
+from cuefinder.errors import QueryError
+from cuefinder.pipeline.local import index
+from cuefinder.similar import similar
+
+GAMES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
+
+
+@pytest.fixture(scope="module")
+def catalog(music_root, tmp_path_factory) -> Catalog:
+    path = tmp_path_factory.mktemp("similar") / "c.db"
+    catalog = Catalog(path)
+    report = index([music_root / g for g in GAMES], catalog, progress=False)
+    assert report.indexed >= 12 and not report.failed
+    assert report.vectors.added == report.indexed and report.vectors.size == report.indexed
+    return catalog
+
+
+def test_every_tracks_nearest_neighbour_is_itself(catalog):
+    for track in catalog.tracks():
+        hits = similar(track.id, catalog, limit=3, exclude_self=False)
+        assert hits[0].id == track.id and hits[0].score == pytest.approx(1.0, abs=1e-3)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        others = similar(track.path, catalog, limit=3)
+        assert track.id not in [h.id for h in others]
+
+
+def test_a_clip_cut_from_a_catalog_track_finds_that_track_first(catalog, tmp_path):
+    import av
+
+    track = max(catalog.tracks(), key=lambda t: t.duration)
+    assert track.duration > 90
+    start = 60.0
+    with av.open(track.path) as container:
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=44100)
+        blocks = [
+            out.to_ndarray().reshape(-1, 2)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+    samples = np.concatenate(blocks)[int(start * 44100) : int((start + 25) * 44100)]
+    clip = encode(samples, 44100, tmp_path / "temp-track.mp3", "libmp3lame", "mp3")
+    hits = similar(clip, catalog, limit=5)
+    assert hits[0].path == track.path
+    # the best-matching window of that track covers the part the clip was cut from
+    assert hits[0].segment["start"] <= start + 25 and hits[0].segment["end"] >= start
+
+
+def test_a_part_of_the_reference_is_its_own_query(catalog):
+    track = max(catalog.tracks(), key=lambda t: t.duration)
+    whole = similar(track.id, catalog, limit=5)
+    part = similar(track.id, catalog, limit=5, start=30, end=45)
+    assert (
+        len(part) == 5
+        and [h.id for h in part] != [h.id for h in whole]
+        or [h.score for h in part] != [h.score for h in whole]
+    )
+    itself = similar(track.id, catalog, limit=1, start=30, end=45, exclude_self=False)
+    assert itself[0].id == track.id
+    # the closest window of the track to its own 30-45 s lies around 30-45 s
+    assert itself[0].segment["start"] <= 45 and itself[0].segment["end"] >= 30
+
+
+@pytest.mark.parametrize(
+    "start,end,message",
+    [(50, 20, "must be after --from"), (-5, None, "at least 0"), (1e6, None, "past the end")],
+)
+def test_bad_parts_are_refused_with_the_option_named(catalog, start, end, message):
+    track = next(catalog.tracks())
+    with pytest.raises(QueryError, match=message):
+        similar(track.id, catalog, start=start, end=end)
+
+
+def test_unknown_references_are_refused(catalog, tmp_path):
+    with pytest.raises(QueryError, match="no track with id 99999"):
+        similar(99999, catalog)
+    with pytest.raises(QueryError, match="neither a track in the catalog nor an audio file"):
+        similar(tmp_path / "nothing.ogg", catalog)
+    (tmp_path / "fake.mp3").write_bytes(b"\xff\xd8\xff\xe0" + b"JFIF" * 100)
+    with pytest.raises(Exception, match="fake.mp3"):
+        similar(tmp_path / "fake.mp3", catalog)
+
+
+def test_duration_filters_and_limit(catalog):
+    hits = similar(next(catalog.tracks()).id, catalog, limit=4, min_duration=60)
+    assert 0 < len(hits) <= 4 and all(h.duration >= 60 for h in hits)
+
+
+def test_the_ann_index_agrees_with_exact_search(catalog):
+    vectors = VectorIndex(catalog, catalog.active_model(), exact_below=0)
+    ids, embeddings = catalog.embeddings(catalog.active_model())
+    recall = []
+    for query in embeddings:
+        exact_ids, exact_scores = vectors.search(query, 10, exact=True)
+        ann_ids, ann_scores = vectors.search(query, 10, exact=False)
+        recall.append(len(set(exact_ids) & set(ann_ids)) / len(exact_ids))
+        np.testing.assert_allclose(ann_scores[0], exact_scores[0], atol=2e-3)  # float16 storage
+    assert np.mean(recall) >= 0.95
+
+
+def test_index_keeps_the_ann_index_in_step(music_root, tmp_path, copy_of):
+    copy_of(tmp_path / "lib", *sorted((music_root / "scorched3d-data").glob("*.ogg")))
+    catalog = Catalog(tmp_path / "c.db")
+    first = index([tmp_path / "lib"], catalog, progress=False)
+    assert (first.vectors.added, first.vectors.removed, first.vectors.size) == (3, 0, 3)
+    file = index_path(catalog, catalog.active_model())
+    assert file.exists()
+    again = index([tmp_path / "lib"], catalog, progress=False)
+    assert (again.vectors.added, again.vectors.removed, again.vectors.rebuilt) == (0, 0, False)
+    gone = sorted((tmp_path / "lib").glob("*.ogg"))[0]
+    gone.unlink()
+    after = index([tmp_path / "lib"], catalog, progress=False)
+    assert (after.vectors.removed, after.vectors.size) == (1, 2)
+    # a damaged index file is rebuilt from the catalog, which is the source of truth
+    file.write_bytes(b"garbage" * 10)
+    repaired = VectorIndex(catalog, catalog.active_model()).sync()
+    assert repaired.rebuilt and repaired.size == 2
+    hits = similar(sorted((tmp_path / "lib").glob("*.ogg"))[0], catalog, limit=5)
+    assert str(gone) not in [h.path for h in hits] and len(hits) == 1
+
+
+def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_path, copy_of):
+    copy_of(tmp_path / "lib", *sorted((music_root / "scorched3d-data").glob("*.ogg"))[:2])
+    path = tmp_path / "old.db"
+    with Catalog(path) as catalog:
+        index([tmp_path / "lib"], catalog, progress=False)
+    db = sqlite3.connect(path)  # make it what cuefinder 0.1 wrote
+    for table, column in [("tracks", "segment_embeddings"), ("tracks", "tag_scores"),
+                          ("models", "tags")]:  # fmt: skip
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Catalog(path) as catalog:
+        assert catalog.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        track = next(catalog.tracks())
+        assert track.segment_embeddings.shape == (0, 128)  # not stored then
+        hits = similar(track.id, catalog, exclude_self=False, start=0, end=10)
+        assert hits[0].id == track.id  # re-tagged from the file to get its segments
+
+
+def test_cli_similar_json_contract_and_errors(catalog, tmp_path):
+    track = next(catalog.tracks())
+    run = [sys.executable, "-m", "cuefinder", "--catalog", str(catalog.path), "similar"]
+    done = subprocess.run([*run, track.path, "--json", "-n", "3"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert len(results) == 3 and track.path not in [r["path"] for r in results]
+    for r in results:
+        assert {"path", "score", "genres", "segment"} <= set(r)
+        assert 0 <= r["segment"]["start"] < r["segment"]["end"] <= r["duration"] + 1e-6
+        assert -1 <= r["score"] <= 1
+    text = subprocess.run([*run, track.path, "--from", "0:10", "--to", "0:40"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert text.returncode == 0 and "closest" in text.stdout and "shares:" in text.stdout
+    bad = subprocess.run([*run, track.path, "--from", "1:00", "--to", "0:30"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--to (30 s) must be after --from (60 s)" in bad.stderr
+    bad = subprocess.run([*run, track.path, "--from", "soon"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a time: 'soon'" in bad.stderr
+    bad = subprocess.run([*run, str(tmp_path / "nope.wav")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope.wav: neither a track" in bad.stderr
