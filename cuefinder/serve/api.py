@@ -1,0 +1,309 @@
+"""The JSON API: search, tracks and their audio, status and indexing, the vocabulary."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from cuefinder.errors import DecodeError, QueryError
+from cuefinder.serve import media, uploads
+from cuefinder.serve.app import Server
+from cuefinder.serve.errors import ApiError
+from cuefinder.serve.schemas import (
+    ErrorBody,
+    IndexRequest,
+    IndexStatus,
+    SearchResponse,
+    SimilarResponse,
+    Status,
+    TextSearchResponse,
+    TrackDetail,
+    Vocabulary,
+)
+
+router = APIRouter(prefix="/api")
+ERRORS = {code: {"model": ErrorBody} for code in (404, 422, 503)}
+
+
+def _server(request: Request) -> Server:
+    return request.app.state.server
+
+
+ServerDep = Annotated[Server, Depends(_server)]
+TrackId = Annotated[int, Path(ge=1, description="catalog track id")]
+Limit = Annotated[int, Query(ge=1, le=500, description="most results to return")]
+MinDuration = Annotated[float | None, Query(ge=0, description="shortest track, seconds")]
+MaxDuration = Annotated[float | None, Query(ge=0, description="longest track, seconds")]
+Start = Annotated[float | None, Query(ge=0, description="use the reference from here, seconds")]
+End = Annotated[float | None, Query(gt=0, description="use the reference up to here, seconds")]
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS)
+def search(
+    server: ServerDep,
+    q: Annotated[str, Query(max_length=500, description="e.g. romance comedy -action horror:0.3")],
+    limit: Limit = 10,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+):
+    """Rank the catalog's tracks for a genre query (the command line's query language)."""
+    from cuefinder.query import parse
+
+    _check_durations(min_duration, max_duration)
+    catalog = server.pool.catalog()
+    model = _model(catalog)
+    try:
+        query = parse(q, model.genres)
+    except QueryError as err:
+        raise ApiError.from_library(err, "q") from None
+    results = _ranked(server, query, limit, min_duration, max_duration)
+    return JSONResponse({"query": query_json(q, query), "results": results})
+
+
+@router.get("/search/text", response_model=TextSearchResponse, responses=ERRORS)
+def search_text(
+    server: ServerDep,
+    q: Annotated[str, Query(max_length=500, description="e.g. tense night chase in the rain")],
+    limit: Limit = 10,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+):
+    """Read free text as genre weights, then rank as /api/search does."""
+    from cuefinder.text import interpret
+
+    _check_durations(min_duration, max_duration)
+    catalog = server.pool.catalog()
+    model = _model(catalog)
+    try:
+        reading = interpret(q, model.genres, getattr(model, "tags", ()))
+    except QueryError as err:
+        raise ApiError.from_library(err, "q") from None
+    results = _ranked(server, reading.query, limit, min_duration, max_duration)
+    interpretation = {"text": str(reading), "weights": reading.weights, "tags": reading.tags}
+    return JSONResponse(
+        {
+            "query": query_json(q, reading.query),
+            "interpretation": interpretation,
+            "results": results,
+        }
+    )
+
+
+@router.get("/tracks/{track_id}/similar", response_model=SimilarResponse, responses=ERRORS)
+def similar_to_track(
+    server: ServerDep,
+    track_id: TrackId,
+    limit: Limit = 10,
+    start: Start = None,
+    end: End = None,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+):
+    """Tracks that sound like a catalog track (or the part of it from start to end)."""
+    reference = _track(server, track_id)
+    _check_part(start, end, reference.duration)
+    results = _similar(server, track_id, limit, start, end, min_duration, max_duration)
+    summary = {k: getattr(reference, k) for k in ("id", "path", "title", "artist", "album")}
+    return JSONResponse(
+        {"reference": summary | {"start": start, "end": end}, "results": results_json(results)}
+    )
+
+
+@router.post(
+    "/similar/upload",
+    response_model=SimilarResponse,
+    responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}, **ERRORS},
+)
+def similar_to_upload(
+    server: ServerDep,
+    file: Annotated[UploadFile, File(description="an audio clip (mp3, ogg, flac, wav, ...)")],
+    limit: Limit = 10,
+    start: Start = None,
+    end: End = None,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+):
+    """Tracks that sound like an uploaded audio clip (50 MB at most)."""
+    _check_part(start, end, None)
+    with uploads.saved(file) as path:
+        try:
+            results = _similar(server, path, limit, start, end, min_duration, max_duration)
+        except DecodeError:
+            raise ApiError(422, f"file: {file.filename!r} is not decodable audio", "file") from None
+    reference = {"file": file.filename, "start": start, "end": end}
+    return JSONResponse({"reference": reference, "results": results_json(results)})
+
+
+@router.get("/tracks/{track_id}", response_model=TrackDetail, responses=ERRORS)
+def track(server: ServerDep, track_id: TrackId):
+    """A track's tags, genre profile and per-segment genre scores."""
+    found = _track(server, track_id)
+    return JSONResponse(
+        {
+            "id": found.id,
+            "path": found.path,
+            "duration": round(found.duration, 2),
+            "title": found.title,
+            "artist": found.artist,
+            "album": found.album,
+            "model": found.model_id,
+            "missing": found.missing,
+            "genres": found.genre_scores(),
+            "timeline": {
+                "segment_seconds": found.segment_seconds,
+                "genres": list(found.genres),
+                "scores": np.round(found.segment_scores, 3).tolist(),
+            },
+            "audio_url": f"/api/tracks/{found.id}/audio",
+        }
+    )
+
+
+@router.api_route(
+    "/tracks/{track_id}/audio",
+    methods=["GET", "HEAD"],
+    response_class=media.StreamingResponse,
+    responses={
+        200: {"content": {"audio/*": {}}, "description": "the whole file"},
+        206: {"content": {"audio/*": {}}, "description": "the requested byte range"},
+        403: {"model": ErrorBody},
+        416: {"model": ErrorBody},
+        **ERRORS,
+    },
+)
+def audio(server: ServerDep, track_id: TrackId, request: Request):
+    """The track's audio file, with HTTP Range requests (seeking)."""
+    catalog = server.pool.catalog()
+    row = catalog.db.execute(
+        "SELECT path, path_bytes FROM tracks WHERE id = ?", (track_id,)
+    ).fetchone()
+    if row is None:
+        raise ApiError(404, f"no track {track_id} in the catalog", "track_id")
+    path = os.fsdecode(row[1]) if row[1] is not None else row[0]
+    opened = media.open_catalogued(path, track_id)
+    return media.file_response(opened, request.method, request.headers)
+
+
+@router.get("/status", response_model=Status, responses=ERRORS)
+def status(server: ServerDep):
+    """Catalog counts, the active model, files that failed, and the indexing run."""
+    catalog = server.pool.catalog()
+    model = catalog.active_model()
+    failures = catalog.failures()
+    present = catalog.count()
+    return {
+        "catalog": str(server.pool.path),
+        "tracks": present,
+        "missing": catalog.count(include_missing=True) - present,
+        "model": model and {"id": model.model_id, "name": model.name, "genres": model.genres},
+        "failures": len(failures),
+        "failed": [{"path": p, "reason": r} for p, r in failures[:50]],
+        "indexing": server.indexer.status(),
+    }
+
+
+@router.post(
+    "/index",
+    status_code=202,
+    response_model=IndexStatus,
+    responses={403: {"model": ErrorBody}, 409: {"model": ErrorBody}, **ERRORS},
+)
+def start_index(server: ServerDep, request: IndexRequest):
+    """Start indexing a folder (inside an --index-root) in the background; poll /api/status."""
+    return server.indexer.start(request.path)
+
+
+@router.get("/genres", response_model=Vocabulary)
+def genres(server: ServerDep):
+    """The search vocabulary: the active model's genres, their synonyms, and modifier words."""
+    from cuefinder.query import NEGATORS, SOFTENERS, SYNONYMS
+
+    model = server.pool.catalog().active_model()
+    if model is not None:
+        names = model.genres
+    else:  # an empty catalog searches with the built-in model once indexed
+        from cuefinder.model import checkpoint
+
+        names = checkpoint.read_info(checkpoint.default_model_path()).genres
+    return {
+        "model": model.model_id if model else None,
+        "genres": [{"genre": g, "synonyms": list(SYNONYMS.get(g, ()))} for g in names],
+        "softeners": SOFTENERS,
+        "negators": sorted(NEGATORS),
+    }
+
+
+def query_json(text: str, query) -> dict:
+    terms = [{"genre": t.genre, "weight": t.weight, "exclude": t.exclude} for t in query.terms]
+    return {"text": text, "canonical": str(query), "terms": terms}
+
+
+def results_json(results) -> list[dict]:
+    links = "/api/tracks/{}"
+    return [
+        r.to_dict() | {"url": links.format(r.id), "audio_url": links.format(r.id) + "/audio"}
+        for r in results
+    ]
+
+
+def _model(catalog):
+    model = catalog.active_model()
+    if model is None:
+        raise ApiError(503, f"catalog {catalog.path} is empty: index a folder first")
+    return model
+
+
+def _track(server: Server, track_id: int):
+    found = server.pool.catalog().track(track_id)
+    if found is None:
+        raise ApiError(404, f"no track {track_id} in the catalog", "track_id")
+    return found
+
+
+def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[dict]:
+    """rank.search's results as JSON, from the cache while the catalog is unchanged."""
+    from cuefinder.rank import search
+
+    pool = server.pool
+    key = (query.terms, limit, min_duration, max_duration, pool.version())
+    results = pool.results.get(key)
+    if results is None:
+        catalog = pool.catalog()
+        found = search(query, catalog, limit=limit, min_duration=min_duration,
+                       max_duration=max_duration)  # fmt: skip
+        results = results_json(found)
+        pool.results.put(key, results)
+    return results
+
+
+def _similar(server: Server, reference, limit, start, end, min_duration, max_duration):
+    from cuefinder.similar import similar
+
+    _check_durations(min_duration, max_duration)
+    catalog = server.pool.catalog()
+    index = server.pool.vector_index(_model(catalog))
+    try:
+        return similar(reference, catalog, limit=limit, start=start, end=end, index=index,
+                       min_duration=min_duration, max_duration=max_duration)  # fmt: skip
+    except QueryError as err:
+        raise ApiError(422, str(err), "start" if start is not None else None) from None
+
+
+def _check_part(start: float | None, end: float | None, duration: float | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise ApiError(422, f"end ({end:g} s) must be after start ({start:g} s)", "end")
+    if start is not None and duration is not None and start >= duration:
+        raise ApiError(
+            422, f"start ({start:g} s) is past the end of the track ({duration:.1f} s)", "start"
+        )
+
+
+def _check_durations(low: float | None, high: float | None) -> None:
+    if low is not None and high is not None and high < low:
+        raise ApiError(
+            422, f"max_duration ({high:g}) is below min_duration ({low:g})", "max_duration"
+        )

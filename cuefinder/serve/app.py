@@ -1,0 +1,141 @@
+"""The web server: ``create_app(catalog_path)`` builds the FastAPI app; ``run`` serves it.
+
+The page (``static/``) and scripts use the same JSON API under ``/api``; its
+OpenAPI schema is at ``/api/openapi.json`` and browsable at ``/api/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+
+from cuefinder.serve import errors
+from cuefinder.serve.jobs import Indexer
+from cuefinder.serve.state import CatalogPool
+
+STATIC = Path(__file__).parent / "static"
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024  # any other request body (JSON)
+UPLOAD_PATHS = ("/api/similar/upload",)
+
+
+@dataclass
+class Server:
+    """What the endpoints share: the catalog readers, the indexer, the limits."""
+
+    pool: CatalogPool
+    indexer: Indexer
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+
+def create_app(
+    catalog_path: str | os.PathLike,
+    *,
+    cors_origins: list[str] | tuple[str, ...] = (),
+    index_roots: list[str | os.PathLike] | tuple = (),
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    index_jobs: int | None = None,
+) -> FastAPI:
+    """The app over the catalog at ``catalog_path`` (created empty when index roots are given)."""
+    from cuefinder import __version__
+    from cuefinder.catalog import Catalog
+    from cuefinder.serve import api
+
+    if index_roots:
+        Catalog(catalog_path, create=True).close()
+    app = FastAPI(
+        title="cuefinder",
+        version=__version__,
+        summary="Search a music catalog by the film genres its tracks suit.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.server = Server(
+        CatalogPool(catalog_path),
+        Indexer(catalog_path, list(index_roots), jobs=index_jobs),
+        max_upload_bytes,
+    )
+    errors.install(app)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+    app.add_middleware(BodyLimit, uploads=max_upload_bytes)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["range", "content-type"],
+            expose_headers=["content-range", "accept-ranges", "content-length"],
+        )
+    app.add_middleware(errors.CatchAll)  # added last: outermost
+    return app
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int, field: str | None):
+        what = "the upload" if field else "the request body"
+        super().__init__(413, f"{what} is larger than {_size(limit)}")
+        self.field = field
+
+
+class BodyLimit:
+    """413 for a request body over its limit: at once when Content-Length says so,
+    else as soon as the bytes received pass it (chunked uploads)."""
+
+    def __init__(self, app, uploads: int):
+        self.app, self.uploads = app, uploads
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        upload = scope["path"] in UPLOAD_PATHS
+        limit, field = (self.uploads, "file") if upload else (MAX_BODY_BYTES, None)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            error = BodyTooLarge(limit, field)
+            api_error = errors.ApiError(413, error.detail, field, headers={"connection": "close"})
+            return await errors.response(api_error)(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit, field)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MB" if n >= 1024 * 1024 else f"{n / 1024:g} KB"
+
+
+def run(catalog_path, *, host: str = "127.0.0.1", port: int = 8000, **options) -> None:
+    """Serve until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    app = create_app(catalog_path, **options)
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("cuefinder.serve").info(
+        "cuefinder on http://%s:%d/ (catalog %s)", shown, port, catalog_path
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

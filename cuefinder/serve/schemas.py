@@ -1,0 +1,158 @@
+"""The JSON shapes of the HTTP API (for the OpenAPI schema and the tests that check it).
+
+A search result is exactly ``cuefinder search --json``'s item plus ``url`` (the
+track's detail) and ``audio_url`` (its stream).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    message: str = Field(description="what went wrong, worded so a person can act on it")
+    field: str | None = Field(description="the request parameter at fault, if one is")
+    vocabulary: list[str] | None = Field(None, description="the genres, when a query named none")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Segment(BaseModel):
+    start: float
+    end: float
+
+
+class SearchResult(BaseModel):
+    id: int
+    path: str
+    score: float
+    genres: dict[str, float] = Field(description="each query genre's signed contribution")
+    probabilities: dict[str, float] = Field(description="the model's track-level probability")
+    segment: Segment = Field(description="the best-fitting window, seconds")
+    duration: float
+    title: str | None
+    artist: str | None
+    album: str | None
+    url: str
+    audio_url: str
+
+
+class QueryTerm(BaseModel):
+    genre: str
+    weight: float
+    exclude: bool
+
+
+class ParsedQuery(BaseModel):
+    text: str = Field(description="the query as sent")
+    canonical: str = Field(description="the same query in plain form: 'Romance:1 -Action:1'")
+    terms: list[QueryTerm]
+
+
+class SearchResponse(BaseModel):
+    query: ParsedQuery
+    results: list[SearchResult]
+
+
+class Interpretation(BaseModel):
+    text: str = Field(description="how the text was read, e.g. 'Thriller 0.6, Action 0.4'")
+    weights: dict[str, float] = Field(description="genre -> weight, strongest first")
+    tags: dict[str, float] = Field(description="music tag -> weight (when the model has tags)")
+
+
+class TextSearchResponse(SearchResponse):
+    interpretation: Interpretation
+
+
+class Reference(BaseModel):
+    id: int | None = None
+    path: str | None = None
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    file: str | None = Field(None, description="the uploaded file's name")
+    start: float | None
+    end: float | None
+
+
+class SimilarResponse(BaseModel):
+    reference: Reference
+    results: list[SearchResult] = Field(
+        description="score: cosine similarity; genres: the result's probability on the "
+        "reference's strongest genres; segment: the window closest to the reference"
+    )
+
+
+class Timeline(BaseModel):
+    segment_seconds: float
+    genres: list[str] = Field(description="the columns of each row of scores")
+    scores: list[list[float]] = Field(description="(segments, genres) probabilities")
+
+
+class TrackDetail(BaseModel):
+    id: int
+    path: str
+    duration: float
+    title: str | None
+    artist: str | None
+    album: str | None
+    model: str
+    missing: bool
+    genres: dict[str, float] = Field(description="track-level score per genre")
+    timeline: Timeline
+    audio_url: str
+
+
+class GenreEntry(BaseModel):
+    genre: str
+    synonyms: list[str]
+
+
+class Vocabulary(BaseModel):
+    model: str | None
+    genres: list[GenreEntry]
+    softeners: dict[str, float] = Field(description="words that scale the next genre's weight")
+    negators: list[str] = Field(description="words that exclude the next genre")
+
+
+class ModelInfo(BaseModel):
+    id: str
+    name: str
+    genres: list[str]
+
+
+class Failure(BaseModel):
+    path: str
+    reason: str
+
+
+class IndexStatus(BaseModel):
+    state: str = Field(description="idle, running, finished or failed")
+    path: str | None
+    started_at: float | None
+    finished_at: float | None
+    to_analyse: int
+    processed: int
+    indexed: int
+    unchanged: int
+    missing: int
+    failed: list[Failure]
+    error: str | None
+    roots: list[str] = Field(description="folders that may be indexed from the web")
+
+
+class Status(BaseModel):
+    catalog: str
+    tracks: int
+    missing: int
+    model: ModelInfo | None
+    failures: int = Field(description="files that could not be indexed")
+    failed: list[Failure] = Field(description="the first 50 of them, by path")
+    indexing: IndexStatus
+
+
+class IndexRequest(BaseModel):
+    path: str = Field(description="absolute path of a folder inside one of the index roots")

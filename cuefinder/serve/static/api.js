@@ -1,0 +1,53 @@
+// The JSON API the page shares with scripts: every failure arrives as {error: {...}}.
+
+export class ApiError extends Error {
+  constructor(detail) {
+    super(detail.message);
+    this.status = detail.status;
+    this.field = detail.field;
+    this.vocabulary = detail.vocabulary || null;
+  }
+}
+
+async function request(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch {
+    throw new ApiError({ status: 0, message: "The server cannot be reached. Is cuefinder serve running?" });
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(body?.error || { status: response.status, message: `HTTP ${response.status}` });
+  }
+  return body;
+}
+
+function withParams(path, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") query.set(key, value);
+  }
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+export const api = {
+  search: (params) => request(withParams("/api/search", params)),
+  text: (params) => request(withParams("/api/search/text", params)),
+  track: (id) => request(`/api/tracks/${id}`),
+  similar: (id, params) => request(withParams(`/api/tracks/${id}/similar`, params)),
+  similarToFile(file, params) {
+    const form = new FormData();
+    form.append("file", file);
+    return request(withParams("/api/similar/upload", params), { method: "POST", body: form });
+  },
+  genres: () => request("/api/genres"),
+  status: () => request("/api/status"),
+  index: (path) =>
+    request("/api/index", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ path }),
+    }),
+};

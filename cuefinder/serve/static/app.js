@@ -1,0 +1,177 @@
+// The cuefinder page: wires the search form, chips, results, player, shortlist and uploads.
+import { api } from "./api.js";
+import { renderChips } from "./chips.js";
+import { el, trackName } from "./format.js";
+import { Player } from "./player.js";
+import { termsToQuery } from "./query.js";
+import { renderResults } from "./results.js";
+import { download, Shortlist } from "./shortlist.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("search-form");
+const input = $("q");
+const words = $("free-text");
+const message = $("message");
+const resultsList = $("results");
+const heading = $("results-heading");
+const note = $("results-note");
+const MAX_UPLOAD = 50 * 1024 * 1024;
+
+const player = new Player($("audio"), $("now-playing"));
+const shortlist = new Shortlist($("shortlist"), $("shortlist-count"), (item, start, button) =>
+  player.playFrom(item, start, button),
+);
+player.onError = showError;
+let terms = [];
+
+function filters() {
+  return { limit: $("limit").value, min_duration: $("min-duration").value, max_duration: $("max-duration").value };
+}
+
+function showError(error) {
+  message.replaceChildren(el("strong", { text: "Error: " }), typeof error === "string" ? error : error.message);
+  if (error.vocabulary) message.append(el("div", { class: "vocabulary", text: `Genres: ${error.vocabulary.join(", ")}` }));
+  message.hidden = false;
+}
+
+function clearError() {
+  message.hidden = true;
+  message.replaceChildren();
+}
+
+function show(results, title, label, shownTerms) {
+  heading.textContent = title;
+  note.textContent = results.length ? "" : "No tracks match. Loosen the duration filters or the query.";
+  renderResults(resultsList, results, { terms: shownTerms, player, shortlist, label, onMore: moreLike });
+  document.body.dataset.state = "results";
+}
+
+async function search() {
+  const text = input.value.trim();
+  clearError();
+  document.body.dataset.state = "searching";
+  try {
+    const response = words.checked ? await api.text({ q: text, ...filters() }) : await api.search({ q: text, ...filters() });
+    terms = response.query.terms;
+    renderChips($("chips"), terms, editTerms);
+    const reading = response.interpretation ? `read as ${response.interpretation.text}` : response.query.canonical;
+    show(response.results, `Results for “${text}”`, text, terms);
+    note.textContent = response.results.length ? `${response.results.length} tracks · ${reading}` : note.textContent;
+    history.replaceState(null, "", `?${new URLSearchParams({ q: text, ...(words.checked ? { words: 1 } : {}) })}`);
+  } catch (error) {
+    document.body.dataset.state = "error";
+    showError(error);
+  }
+}
+
+function editTerms(next) {
+  words.checked = false;
+  input.value = termsToQuery(next);
+  if (next.length) search();
+  else renderChips($("chips"), (terms = []), editTerms);
+}
+
+async function moreLike(result) {
+  clearError();
+  try {
+    const response = await api.similar(result.id, filters());
+    show(response.results, `Tracks like “${trackName(result)}”`, `like ${trackName(result)}`, null);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function likeFile(file) {
+  clearError();
+  const audio = file.type.startsWith("audio/") || /\.(mp3|ogg|oga|opus|flac|wav|m4a|aac|aiff?|webm)$/i.test(file.name);
+  if (!audio) return showError(`${file.name} is not an audio file.`);
+  if (file.size > MAX_UPLOAD) return showError(`${file.name} is larger than 50 MB.`);
+  heading.textContent = `Listening to “${file.name}”…`;
+  try {
+    const response = await api.similarToFile(file, filters());
+    show(response.results, `Tracks like “${file.name}”`, `like ${file.name}`, null);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function addGenre(event) {
+  const genre = event.target.value;
+  event.target.value = "";
+  if (!genre || terms.some((t) => t.genre === genre)) return;
+  editTerms([...terms, { genre, weight: 1, exclude: false }]);
+}
+
+async function loadGenres() {
+  try {
+    const vocabulary = await api.genres();
+    const select = $("add-genre");
+    for (const entry of vocabulary.genres) {
+      select.append(el("option", { value: entry.genre, text: entry.genre, title: entry.synonyms.join(", ") }));
+    }
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function refreshStatus() {
+  try {
+    const status = await api.status();
+    const job = status.indexing;
+    let text = `${status.tracks} tracks`;
+    if (status.failures) text += ` · ${status.failures} failed`;
+    if (job.state === "running") text += ` · indexing ${job.processed}/${job.to_analyse}`;
+    else if (job.state === "failed") text += ` · indexing failed: ${job.error}`;
+    $("catalog-status").textContent = text;
+    $("index-panel").hidden = job.roots.length === 0;
+    if (job.state === "running") setTimeout(refreshStatus, 1500);
+  } catch (error) {
+    $("catalog-status").textContent = "status unavailable";
+  }
+}
+
+async function startIndex(event) {
+  event.preventDefault();
+  clearError();
+  try {
+    await api.index($("index-path").value.trim());
+    refreshStatus();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function dropping(on) {
+  document.body.classList.toggle("dropping", on);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  search();
+});
+$("add-genre").addEventListener("change", addGenre);
+$("export-csv").addEventListener("click", () => download("shortlist.csv", shortlist.csv(), "text/csv"));
+$("export-m3u").addEventListener("click", () => download("shortlist.m3u", shortlist.m3u(), "audio/x-mpegurl"));
+$("clear-shortlist").addEventListener("click", () => shortlist.clear());
+$("file-input").addEventListener("change", (event) => event.target.files[0] && likeFile(event.target.files[0]));
+$("index-form").addEventListener("submit", startIndex);
+document.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  dropping(true);
+});
+document.addEventListener("dragleave", (event) => event.relatedTarget === null && dropping(false));
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropping(false);
+  const file = event.dataTransfer?.files?.[0];
+  if (file) likeFile(file);
+});
+
+loadGenres();
+refreshStatus();
+const initial = new URLSearchParams(location.search);
+if (initial.get("q")) {
+  input.value = initial.get("q");
+  words.checked = initial.has("words");
+  search();
+}

@@ -1,0 +1,107 @@
+// Result cards: play from the best segment, why it matched, a timeline, more like this.
+import { api } from "./api.js";
+import { clock, colour, el, trackName } from "./format.js";
+import { signedWeights } from "./query.js";
+import { drawTimeline, timeAt } from "./timeline.js";
+
+// context: {terms | null, player, onMore(result), shortlist}
+export function renderResults(list, results, context) {
+  list.replaceChildren(...results.map((result, index) => card(result, index, context)));
+}
+
+function card(result, index, context) {
+  const { player, shortlist } = context;
+  const lines = lineSpecs(result, context.terms);
+  const start = result.segment.start;
+  const name = trackName(result);
+  const playTitle = `Play ${name} from ${clock(start)}`;
+  const play = el(
+    "button",
+    { type: "button", class: "play", "aria-label": playTitle, title: playTitle, "aria-pressed": "false",
+      "data-play-title": playTitle },
+    el("span", { class: "icon", "aria-hidden": "true", text: "▶" }),
+  );
+  play.addEventListener("click", () => player.toggle(result, start, play));
+  const canvas = el("canvas", { class: "timeline", role: "img", "aria-label": "Segment scores (loading)" });
+  const caption = el("figcaption", {
+    class: "muted",
+    text: `best ${clock(result.segment.start)}–${clock(result.segment.end)} of ${clock(result.duration)}`,
+  });
+  canvas.addEventListener("click", (event) => player.playFrom(result, timeAt(canvas, event, result.duration), play));
+  api
+    .track(result.id)
+    .then((detail) => drawTimeline(canvas, detail.timeline, lines, result.segment, result.duration))
+    .catch(() => canvas.setAttribute("aria-label", "Segment scores unavailable"));
+  const listed = shortlist.has(result.id);
+  const keep = el("button", {
+    type: "button",
+    class: "keep",
+    "aria-pressed": listed ? "true" : "false",
+    text: listed ? "On shortlist" : "Add to shortlist",
+  });
+  keep.addEventListener("click", () => {
+    const now = shortlist.toggle(result, context.label);
+    keep.setAttribute("aria-pressed", now ? "true" : "false");
+    keep.textContent = now ? "On shortlist" : "Add to shortlist";
+  });
+  const more = el("button", { type: "button", class: "more", text: "More like this" });
+  more.addEventListener("click", () => context.onMore(result));
+  const who = [result.artist, result.album].filter(Boolean).join(" · ");
+  return el(
+    "li",
+    { class: "result", "data-id": result.id },
+    el(
+      "div",
+      { class: "result-head" },
+      play,
+      el(
+        "div",
+        { class: "titles" },
+        el("span", { class: "rank", text: `${index + 1}.` }),
+        el("span", { class: "title", text: name }),
+        who ? el("span", { class: "who muted", text: who }) : null,
+        el("div", { class: "path muted", text: result.path, title: result.path }),
+      ),
+      el("div", { class: "score", title: "score", text: result.score.toFixed(3) }),
+    ),
+    el(
+      "div",
+      { class: "result-body" },
+      bars(result, lines, context.terms),
+      el("figure", { class: "timeline-figure" }, canvas, caption),
+    ),
+    el("div", { class: "result-actions" }, more, keep),
+  );
+}
+
+function lineSpecs(result, terms) {
+  if (terms) return terms.map((t, i) => ({ genre: t.genre, colour: colour(i), dashed: t.exclude }));
+  return Object.keys(result.genres).map((genre, i) => ({ genre, colour: colour(i), dashed: false }));
+}
+
+// Each query genre's signed contribution (search), or each shared genre's probability (similar).
+function bars(result, lines, terms) {
+  const weights = terms ? signedWeights(terms) : null;
+  const rows = lines.map((line) => {
+    const value = result.genres[line.genre] ?? 0;
+    const most = weights ? Math.abs(weights.signs[line.genre]) / weights.scale : 1;
+    const fraction = Math.min(1, Math.abs(value) / (most || 1));
+    const shown = terms ? `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)}` : value.toFixed(2);
+    return el(
+      "div",
+      { class: "bar-row" },
+      el("span", { class: "bar-label", text: line.dashed ? `not ${line.genre}` : line.genre }),
+      el(
+        "span",
+        { class: "bar", role: "meter", "aria-valuemin": 0, "aria-valuemax": 1, "aria-valuenow": fraction.toFixed(2),
+          "aria-label": `${line.genre} ${shown}` },
+        el("span", {
+          class: `fill${value < 0 ? " negative" : ""}`,
+          style: `width:${(fraction * 100).toFixed(1)}%;background:${value < 0 ? "" : line.colour}`,
+        }),
+      ),
+      el("span", { class: "bar-value", text: shown }),
+    );
+  });
+  return el("div", { class: "bars", "aria-label": terms ? "Why it matched" : "Genres it shares" }, rows);
+}

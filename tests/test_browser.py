@@ -1,0 +1,231 @@
+"""The web page in real Chromium (headless, Playwright) against a real server and catalog."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from serve_helpers import RangeLog, build_library, cuefinder, served_in_thread
+
+from cuefinder.serve import create_app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, music_root) -> Path:
+    folder = build_library(
+        tmp_path_factory.mktemp("browser") / "library",
+        [
+            next((music_root / "funnyboat").glob("*.ogg")),
+            *sorted((music_root / "scorched3d-data").glob("*.ogg")),
+            *sorted((music_root / "abe-data").glob("*.ogg")),
+        ],
+    )
+    db = folder.parent / "catalog.db"
+    cuefinder("--catalog", db, "index", "-q", folder)
+    return db
+
+
+@pytest.fixture(scope="module")
+def site(catalog):
+    """(base URL, the log of every request's path and Range header)."""
+    watched = RangeLog(create_app(catalog))
+    with served_in_thread(watched) as url:
+        yield url, watched
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(site[0])
+    page.wait_for_function("document.getElementById('add-genre').options.length > 1")
+    yield page
+    context.close()
+    assert not errors, errors  # no uncaught script errors on the page
+
+
+def search(page, query: str) -> None:
+    page.fill("#q", query)
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .result")
+
+
+def api_search(site, query: str) -> list[dict]:
+    return httpx.get(site[0] + "/api/search", params={"q": query}).json()["results"]
+
+
+def test_a_query_shows_ranked_results_with_bars_and_timelines(page, site):
+    search(page, "funny adventure")
+    cards = page.locator("#results .result")
+    expected = api_search(site, "funny adventure")
+    assert cards.count() == len(expected) == 6
+    scores = [float(s) for s in page.locator("#results .score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True) == [round(r["score"], 3) for r in expected]
+    assert page.locator("#chips .chip").all_inner_texts()[0].startswith("Comedy")
+    assert cards.first.locator(".bar-row").count() == 2
+    page.wait_for_function(
+        "[...document.querySelectorAll('canvas.timeline')]"
+        ".every(c => c.getAttribute('aria-label').startsWith('Segment scores over'))"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "browser-search.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+
+
+def test_play_starts_at_the_best_segment_and_plays(page, site):
+    hits = api_search(site, "romance comedy")
+    hit = next(h for h in hits if h["segment"]["start"] > 30)
+    search(page, "romance comedy")
+    before = len(site[1].seen)
+    page.locator(f'.result[data-id="{hit["id"]}"] button.play').click()
+    start = hit["segment"]["start"]
+    page.wait_for_function(
+        f"(() => {{ const a = document.getElementById('audio');"
+        f" return !a.paused && a.readyState >= 2 && a.currentTime >= {start}; }})()",
+        timeout=20_000,
+    )
+    first = page.evaluate("document.getElementById('audio').currentTime")
+    page.wait_for_timeout(800)
+    later = page.evaluate("document.getElementById('audio').currentTime")
+    assert start <= first < later < start + 30
+    ranged = [r for p, r in site[1].seen[before:] if p == f"/api/tracks/{hit['id']}/audio"]
+    assert any(r and r.startswith("bytes=") for r in ranged), site[1].seen[before:]
+    button = page.locator(f'.result[data-id="{hit["id"]}"] button.play')
+    assert button.get_attribute("aria-pressed") == "true"
+    button.click()  # pauses
+    page.wait_for_function("document.getElementById('audio').paused")
+
+
+def test_a_bad_query_shows_the_apis_message(page):
+    page.fill("#q", "zombie romance")
+    page.press("#q", "Enter")
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    assert "unknown genre 'zombie'" in message.inner_text()
+    assert "Genres: Action, Adventure" in message.inner_text()
+    assert message.get_attribute("role") == "alert"
+
+
+def test_the_page_works_from_the_keyboard(page):
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "q":
+            break
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("scary")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results .result")
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('play')"):
+            break
+    focused = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.className, s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert focused[0] == "play" and focused[1] != "none" and focused[2] != "0px"
+    page.keyboard.press("Space")
+    page.wait_for_function("!document.getElementById('audio').paused", timeout=20_000)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('audio').paused")
+
+
+def test_chips_edit_the_query(page):
+    search(page, "romance comedy")
+    page.locator('.chip[data-genre="Comedy"] .chip-exclude').click()
+    page.wait_for_function("document.getElementById('q').value === 'Romance:1 -Comedy:1'")
+    page.wait_for_selector('.chip.excluded[data-genre="Comedy"]')
+    page.locator('.chip[data-genre="Romance"] input[type="range"]').focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('q').value === 'Romance:1.1 -Comedy:1'")
+    page.select_option("#add-genre", "Horror")
+    page.wait_for_function("document.getElementById('q').value.endsWith(' Horror:1')")
+    page.wait_for_selector('.chip[data-genre="Horror"]')
+    page.locator('.chip[data-genre="Horror"] .chip-remove').click()
+    page.wait_for_function("document.getElementById('q').value === 'Romance:1.1 -Comedy:1'")
+
+
+def test_more_like_this(page, site):
+    search(page, "action")
+    first = page.locator("#results .result").first
+    reference = int(first.get_attribute("data-id"))
+    title = first.locator(".title").inner_text()
+    first.locator("button.more").click()
+    page.wait_for_function(
+        "document.getElementById('results-heading').textContent.startsWith('Tracks like')"
+    )
+    assert title in page.locator("#results-heading").inner_text()
+    ids = [
+        int(i)
+        for i in page.locator("#results .result").evaluate_all("n => n.map(x => x.dataset.id)")
+    ]
+    assert ids and reference not in ids
+
+
+def test_dropping_a_reference_file_finds_tracks_like_it(page, transcoded):
+    data = base64.b64encode(transcoded["mp3"].read_bytes()).decode()
+    page.evaluate(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "clip.mp3", {type: "audio/mpeg"}));
+            const drop = new DragEvent("drop", {dataTransfer: transfer, bubbles: true});
+            document.body.dispatchEvent(drop);
+        }""",
+        data,
+    )
+    page.wait_for_function(
+        "document.getElementById('results-heading').textContent === 'Tracks like “clip.mp3”'",
+        timeout=30_000,
+    )
+    first = page.locator("#results .result").first
+    assert "Funny Boat" in first.locator(".title").inner_text()  # the clip was cut from it
+
+
+def test_a_shortlist_exports_as_csv_and_m3u(page, catalog):
+    search(page, "adventure")
+    cards = page.locator("#results .result")
+    for n in (0, 1):
+        cards.nth(n).locator("button.keep").click()
+    assert page.locator("#shortlist .kept").count() == 2
+    with page.expect_download() as done:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(done.value.path()).read_text())))
+    with sqlite3.connect(catalog) as con:
+        paths = {p for (p,) in con.execute("SELECT path FROM tracks")}
+    assert len(rows) == 2 and all(r["path"] in paths and r["found_by"] == "adventure" for r in rows)
+    assert float(rows[0]["segment_end"]) > float(rows[0]["segment_start"])
+    with page.expect_download() as done:
+        page.click("#export-m3u")
+    lines = Path(done.value.path()).read_text().splitlines()
+    assert lines[0] == "#EXTM3U" and lines[1].startswith("#EXTINF:") and lines[2] == rows[0]["path"]
+    page.reload()  # kept in this browser
+    page.wait_for_selector("#shortlist .kept")
+    assert page.locator("#shortlist .kept").count() == 2
+    page.click("#clear-shortlist")
+    assert page.locator("#shortlist .kept").count() == 0
