@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     p.set_defaults(run=_export)
 
+    p = sub.add_parser("serve", help="the web page and JSON API over the catalog")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="default: %(default)s")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let pages from ORIGIN call the API (repeatable)")  # fmt: skip
+    p.add_argument("--index-root", action="append", default=[], type=Path, metavar="DIR",
+                   help="allow indexing folders inside DIR from the web")  # fmt: skip
+    p.set_defaults(run=_serve)
+
     p = sub.add_parser("train", help="train a genre tagger from a labelled manifest")
     p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
@@ -364,6 +373,15 @@ def _write_csv(out, tracks: list[dict]) -> None:
     writer.writeheader()
     for track in tracks:
         writer.writerow(track | track["genres"])
+
+
+def _serve(args) -> int:
+    from cuefinder.catalog import default_path
+    from cuefinder.serve import run
+
+    run(args.catalog or default_path(), host=args.host, port=args.port,
+        cors_origins=args.cors_origin, index_roots=args.index_root)  # fmt: skip
+    return EXIT_OK
 
 
 def _train(args) -> int:
