@@ -5,12 +5,15 @@
 Default audio: the funnyboat soundtrack (fetched into the games cache like the tests').
 Throughput is given two ways: 3 s patches per second through the network alone
 (batches of 32), and seconds of audio per wall-clock second through ``taggram``
-(log-mel front end + network, back-to-back patches, decoding excluded).
+(log-mel front end + network, back-to-back patches, decoding excluded). The CPU time
+per patch (all threads) and the load average are printed too: on a shared machine the
+wall-clock figures depend on what else runs, CPU time much less so.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -23,13 +26,22 @@ from cuefinder.model import musicnn
 
 def timed(fn, repeats: int) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
+    return statistics.median(_runs(fn, repeats, time.perf_counter))
+
+
+def cpu_timed(fn, repeats: int) -> float:
+    """Median CPU seconds of this process (all threads) for ``fn()``."""
+    return statistics.median(_runs(fn, repeats, time.process_time))
+
+
+def _runs(fn, repeats: int, clock) -> list[float]:
     fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        times.append(clock() - start)
+    return times
 
 
 def main() -> None:
@@ -57,16 +69,19 @@ def main() -> None:
 
     batch = torch.from_numpy(musicnn.patches(musicnn.musicnn_features(samples))[:32])
     print(f"audio: {path} ({seconds:.1f} s); network batches of {len(batch)} patches")
-    print(f"{'threads':>7} {'patches/s':>10} {'audio s/s':>10} {'front end s/s':>14}")
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    header = ("threads", "patches/s", "CPU ms/patch", "audio s/s", "front end s/s")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(header, (7, 10, 13, 10, 14))))
     for threads in (2, 1):
         torch.set_num_threads(threads)
         with torch.inference_mode():
             net = timed(lambda: model(batch), args.repeats)
+            cpu = cpu_timed(lambda: model(batch), args.repeats)
         whole = timed(lambda: musicnn.taggram(model, samples), args.repeats)
         front = timed(lambda: musicnn.musicnn_features(samples), args.repeats)
         print(
-            f"{threads:>7} {len(batch) / net:>10.1f} {seconds / whole:>10.1f} "
-            f"{seconds / front:>14.0f}"
+            f"{threads:>7} {len(batch) / net:>10.1f} {cpu / len(batch) * 1000:>13.0f} "
+            f"{seconds / whole:>10.1f} {seconds / front:>14.0f}"
         )
     assert np.isfinite(musicnn.taggram(model, samples).tags).all()
 
