@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_index)
 
-    p = sub.add_parser("search", help="rank tracks for a genre query")
-    p.add_argument("query", nargs="+", help='e.g. "romance comedy -action horror:0.3"')
+    p = sub.add_parser("search", help="rank tracks for a genre query (or free text: --text)")
+    p.add_argument("query", nargs="*", help='e.g. "romance comedy -action horror:0.3"')
+    p.add_argument("--text", help='free text instead, e.g. "tense night chase through the city"')
     p.add_argument("-n", "--limit", type=_positive_int, default=10)
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
@@ -108,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
     p.add_argument("--config", type=Path, help="TOML recipe ([train] table); flags override it")
-    p.add_argument("--architecture", nargs="+", choices=("cnn", "resnet"), dest="architectures")
+    p.add_argument("--architecture", nargs="+", dest="architectures",
+                   choices=("cnn", "resnet", "musicnn", "musicnn-frozen"))  # fmt: skip
     p.add_argument("--members", type=_positive_int, help="networks in the ensemble")
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--seed", type=int)
@@ -202,9 +204,13 @@ def _index(args) -> int:
 def _search(args) -> int:
     from cuefinder.rank import search
 
+    if bool(args.query) == (args.text is not None):
+        _error("give a genre query or --text TEXT" + (", not both" if args.query else ""))
+        return EXIT_USAGE
     with _catalog(args) as catalog:
+        query = " ".join(args.query) if args.query else _interpret(args.text, catalog, args.json)
         results = search(
-            " ".join(args.query),
+            query,
             catalog,
             limit=args.limit,
             min_duration=args.min_duration,
@@ -258,6 +264,18 @@ def _time(text: str) -> float:
     for part in parts:
         seconds = seconds * 60 + part
     return seconds
+
+
+def _interpret(text: str, catalog, json_out: bool):
+    """The genre query free text means, printed first (to stderr under --json)."""
+    from cuefinder.text import interpret
+
+    model = catalog.active_model()
+    if model is None:
+        raise QueryError(f"catalog {catalog.path} is empty: run 'cuefinder index FOLDER' first")
+    meaning = interpret(text, model.genres)
+    print(f"interpreted as: {meaning}", file=sys.stderr if json_out else sys.stdout, flush=True)
+    return meaning.query
 
 
 def _clock(seconds: float) -> str:
