@@ -1,6 +1,7 @@
 """Search endpoint latency and throughput under concurrent clients, real and synthetic catalogs.
 
     python bench/bench_http.py [--catalog DB] [--synthetic 100000] [--clients 50] [--seconds 15]
+                               [--client httpx|raw]
 
 Each catalog is served by a real ``cuefinder serve`` process on a free port;
 ``--clients`` asyncio clients (httpx, one connection each) send search requests
@@ -10,7 +11,9 @@ weights) and ``repeated`` (ten everyday queries). The real catalog defaults to
 the one ``make demo`` builds; the synthetic one is built straight into the
 real schema through the catalog's own connection: random but plausible
 per-segment scores (smooth, correlated genres), clearly named as synthetic.
-Clients and server share this machine's cores.
+Clients and server share this machine's cores; "server ms" is the server
+process's CPU time per request (the rest of the machine's time goes to the
+clients and to whatever else runs).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -118,7 +122,9 @@ def serve(catalog: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"server for {catalog} did not start")
 
 
-async def load(url: str, queries, clients: int, seconds: float) -> tuple[list[float], int]:
+async def load(
+    url: str, queries, clients: int, seconds: float, kind: str = "httpx"
+) -> tuple[list[float], int]:
     """Latencies (s) of requests completed in ``seconds`` by ``clients`` clients; errors."""
     latencies: list[float] = []
     errors = 0
@@ -133,11 +139,27 @@ async def load(url: str, queries, clients: int, seconds: float) -> tuple[list[fl
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    async def raw_client() -> None:
+        """The same requests on one kept-alive connection, with next to no client-side work."""
+        nonlocal errors
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while time.perf_counter() < deadline:
+            target = "/api/search?" + urlencode({"q": next(queries), "limit": 10})
+            started = time.perf_counter()
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+            length = int(head.split("content-length:")[1].split("\r\n")[0])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            errors += not head.startswith("http/1.1 200")
+        writer.close()
+
+    await asyncio.gather(*((client if kind == "httpx" else raw_client)() for _ in range(clients)))
     return latencies, errors
 
 
-def measure(label: str, catalog: Path, clients: int, seconds: float) -> None:
+def measure(label: str, catalog: Path, clients: int, seconds: float, kind: str) -> None:
     with Catalog(catalog, create=False) as db:
         tracks, genres = db.count(), db.active_model().genres
     server, url = serve(catalog)
@@ -145,16 +167,24 @@ def measure(label: str, catalog: Path, clients: int, seconds: float) -> None:
         mixes = {"distinct": distinct_queries(genres), "repeated": _cycle(REPEATED)}
         for mix, queries in mixes.items():
             asyncio.run(load(url, queries, min(clients, 4), 2.0))  # warm-up: table in memory
-            latencies, errors = asyncio.run(load(url, queries, clients, seconds))
+            cpu = cpu_seconds(server.pid)
+            latencies, errors = asyncio.run(load(url, queries, clients, seconds, kind))
+            cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / max(len(latencies), 1)
             ms = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
             print(
                 f"{label:<34}{tracks:>8}  {mix:<9}{ms[0]:>8.1f}{ms[1]:>8.1f}{ms[2]:>8.1f}"
-                f"{len(latencies) / seconds:>9.0f}{errors:>7}",
+                f"{len(latencies) / seconds:>9.0f}{cpu_ms:>10.2f}{errors:>7}",
                 flush=True,
             )
     finally:
         server.terminate()
         server.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cycle(items):
@@ -169,13 +199,16 @@ def main() -> None:
     parser.add_argument("--synthetic-db", type=Path, help="keep the synthetic catalog here")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                        help="httpx.AsyncClient, or a bare asyncio HTTP/1.1 client that costs "
+                        "the shared cores a tenth as much")  # fmt: skip
     args = parser.parse_args()
-    print(f"{args.clients} concurrent clients, {args.seconds:g} s per run, {os.cpu_count()} cores "
-          "shared by clients and server; latency in ms")  # fmt: skip
+    print(f"{args.clients} concurrent {args.client} clients, {args.seconds:g} s per run, "
+          f"{os.cpu_count()} cores shared by clients and server; latency in ms")  # fmt: skip
     print(f"{'catalog':<34}{'tracks':>8}  {'queries':<9}{'p50':>8}{'p95':>8}{'p99':>8}"
-          f"{'req/s':>9}{'errors':>7}")  # fmt: skip
+          f"{'req/s':>9}{'server ms':>10}{'errors':>7}")  # fmt: skip
     if args.catalog.exists():
-        measure("real (game soundtracks)", args.catalog, args.clients, args.seconds)
+        measure("real (game soundtracks)", args.catalog, args.clients, args.seconds, args.client)
     else:
         print(f"no real catalog at {args.catalog}: run 'make demo' or pass --catalog")
     if args.synthetic:
@@ -183,7 +216,9 @@ def main() -> None:
             path = args.synthetic_db or Path(tmp) / "synthetic.db"
             if not path.exists():
                 build_synthetic(path, args.synthetic)
-            measure("SYNTHETIC (random plausible rows)", path, args.clients, args.seconds)
+            measure(
+                "SYNTHETIC (random plausible rows)", path, args.clients, args.seconds, args.client
+            )
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def similar_to_track(
     """Tracks that sound like a catalog track (or the part of it from start to end)."""
     reference = _track(server, track_id)
     _check_part(start, end, reference.duration)
-    results = _similar(server, track_id, limit, start, end, min_duration, max_duration)
+    results = _similar(server, track_id, limit, start, end, min_duration, max_duration, "start")
     summary = {k: getattr(reference, k) for k in ("id", "path", "title", "artist", "album")}
     return JSONResponse(
         {"reference": summary | {"start": start, "end": end}, "results": results_json(results)}
@@ -131,7 +131,7 @@ def similar_to_upload(
     _check_part(start, end, None)
     with uploads.saved(file) as path:
         try:
-            results = _similar(server, path, limit, start, end, min_duration, max_duration)
+            results = _similar(server, path, limit, start, end, min_duration, max_duration, "file")
         except DecodeError:
             raise ApiError(422, f"file: {file.filename!r} is not decodable audio", "file") from None
     reference = {"file": file.filename, "start": start, "end": end}
@@ -280,7 +280,7 @@ def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[di
     return results
 
 
-def _similar(server: Server, reference, limit, start, end, min_duration, max_duration):
+def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field):
     from cuefinder.similar import similar
 
     _check_durations(min_duration, max_duration)
@@ -290,7 +290,7 @@ def _similar(server: Server, reference, limit, start, end, min_duration, max_dur
         return similar(reference, catalog, limit=limit, start=start, end=end, index=index,
                        min_duration=min_duration, max_duration=max_duration)  # fmt: skip
     except QueryError as err:
-        raise ApiError(422, str(err), "start" if start is not None else None) from None
+        raise ApiError(422, str(err), field) from None
 
 
 def _check_part(start: float | None, end: float | None, duration: float | None) -> None:

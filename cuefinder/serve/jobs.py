@@ -87,14 +87,13 @@ class Indexer:
 
         try:
             with Catalog(self.catalog_path) as catalog:
-                info = checkpoint.read_info(checkpoint.default_model_path())
-                catalog.add_model(info)
+                model = self._model_path(catalog)
+                info = checkpoint.read_info(model)
                 planned = local.plan(catalog, stages.discover([folder]), [folder], info.model_id)
                 with self._lock:
                     self.progress.to_analyse = len(planned.tasks)
-                report = local.index(
-                    [folder], catalog, jobs=self.jobs, progress=False, on_result=self._count
-                )
+                report = local.index([folder], catalog, model=model, jobs=self.jobs,
+                                     progress=False, on_result=self._count)  # fmt: skip
             with self._lock:
                 self.progress.unchanged, self.progress.missing = report.unchanged, report.missing
                 self.progress.failed = [{"path": f.path, "reason": f.reason} for f in report.failed]
@@ -104,6 +103,15 @@ class Indexer:
         except Exception as err:  # a thread has no caller to raise to: log it, report it
             log.exception("indexing %s failed", folder)
             self._fail(f"internal error ({type(err).__name__}); the server log has the details")
+
+    @staticmethod
+    def _model_path(catalog):
+        """The catalog's active model file (so new tracks match the old), else the built-in."""
+        from cuefinder.model import checkpoint
+
+        active = catalog.active_model()
+        found = catalog.model_path(active.model_id) if active else None
+        return found or checkpoint.default_model_path()
 
     def _count(self, result) -> None:
         from cuefinder.pipeline import stages

@@ -52,8 +52,10 @@ export class Player {
   }
 
   mark(button, playing) {
+    const icon = button.querySelector(".icon");
+    if (!icon) return; // a shortlist entry: no play/pause state of its own
     button.setAttribute("aria-pressed", playing ? "true" : "false");
-    button.querySelector(".icon").textContent = playing ? "❚❚" : "▶";
+    icon.textContent = playing ? "❚❚" : "▶";
     button.title = playing ? "Pause" : button.dataset.playTitle;
   }
 }
