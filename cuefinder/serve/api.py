@@ -153,6 +153,7 @@ def track(server: ServerDep, track_id: TrackId):
             "model": found.model_id,
             "missing": found.missing,
             "genres": found.genre_scores(),
+            "tags": found.tag_profile() if hasattr(found, "tag_profile") else {},
             "timeline": {
                 "segment_seconds": found.segment_seconds,
                 "genres": list(found.genres),

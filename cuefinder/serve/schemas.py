@@ -102,6 +102,7 @@ class TrackDetail(BaseModel):
     model: str
     missing: bool
     genres: dict[str, float] = Field(description="track-level score per genre")
+    tags: dict[str, float] = Field(description="pretrained music tags, when the model has them")
     timeline: Timeline
     audio_url: str
 
