@@ -341,29 +341,47 @@ _KNOWN = {normalise(g).replace(" ", ""): g for g in DESCRIPTIONS} | {"scifi": "S
 def _evidence(
     texts: list[str], vectors: np.ndarray, labels: list[str], describe=_label_phrases
 ) -> list[dict[str, float]]:
-    """Each label's evidence per text: best centred similarity to its phrases, over a ceiling.
-
-    ``vectors`` are the texts' embeddings; an empty text has no evidence. The
-    ceiling is what the label reaches on everyday sentences (90th percentile), so
-    a label described by ten phrases needs as much more as chance gives it.
-    """
+    """Each label's evidence per text (``vectors``: their embeddings); none for an empty text."""
     if not labels or not any(texts):
         return [{} for _ in texts]
-    phrases = [describe(label) for label in labels]
-    unique = list(dict.fromkeys(p for ps in phrases for p in ps))
-    columns = [[unique.index(p) for p in ps] for ps in phrases]
-    targets = _encode(unique)  # (phrases, dim)
-    everyday = _encode(list(REFERENCE_TEXTS))  # (references, dim)
-    baseline = (everyday @ targets.T).mean(axis=0)  # (phrases,)
-
-    def best(rows: np.ndarray) -> np.ndarray:  # (n, dim) -> (n, labels)
-        table = _similarity(rows, targets) - baseline  # (n, phrases)
-        return np.stack([table[:, c].max(axis=1) for c in columns], axis=1)
-
-    ceiling = np.quantile(best(everyday), CEILING_QUANTILE, axis=0)  # (labels,)
-    scores = best(vectors) - ceiling  # (texts, labels)
+    scores = _described(tuple(labels), describe).evidence(vectors)  # (texts, labels)
     return [dict(zip(labels, map(float, row), strict=True)) if t else {} for t, row in
             zip(texts, scores, strict=True)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A label set's phrases, embedded, with what calibrates them."""
+
+    targets: np.ndarray  # (phrases, dim) unit embeddings
+    baseline: np.ndarray  # (phrases,) mean similarity to everyday sentences
+    columns: tuple[tuple[int, ...], ...]  # per label: its phrases
+    ceiling: np.ndarray  # (labels,) 90th percentile of its evidence on everyday sentences
+
+    def evidence(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, dim) -> (n, labels): best centred similarity to the label's phrases, less ceiling."""
+        table = _similarity(vectors, self.targets) - self.baseline  # (n, phrases)
+        best = np.stack([table[:, list(c)].max(axis=1) for c in self.columns], axis=1)
+        return best - self.ceiling
+
+
+@functools.lru_cache(maxsize=16)
+def _described(labels: tuple[str, ...], describe) -> _Described:
+    """Embed a label set's phrases once, with their baselines and ceilings.
+
+    The ceiling makes a label described by ten phrases need as much more evidence
+    as chance gives it over a label described by its name alone.
+    """
+    phrases = [describe(label) for label in labels]
+    unique = list(dict.fromkeys(p for ps in phrases for p in ps))
+    where = {p: k for k, p in enumerate(unique)}
+    targets = _encode(unique)
+    everyday = _encode(list(REFERENCE_TEXTS))
+    baseline = (everyday @ targets.T).mean(axis=0)
+    columns = tuple(tuple(where[p] for p in ps) for ps in phrases)
+    uncalibrated = _Described(targets, baseline, columns, np.zeros(len(labels)))
+    ceiling = np.quantile(uncalibrated.evidence(everyday), CEILING_QUANTILE, axis=0)
+    return _Described(targets, baseline, columns, ceiling)
 
 
 def _similarity(vectors: np.ndarray, targets: np.ndarray) -> np.ndarray:
