@@ -44,6 +44,12 @@ def _error(message: str) -> None:
     print(f"cuefinder: error: {message}", file=sys.stderr)
 
 
+# what `cuefinder train --architecture` accepts (cuefinder.train.trainer.TRAINABLE)
+TRAINABLE = ("cnn", "resnet", "musicnn-frozen", "musicnn-top", "musicnn-full")
+# what `cuefinder evaluate --methods` accepts (cuefinder.train.evaluate.METHODS)
+EVALUABLE = ("random", "majority", "mfcc-logreg", *TRAINABLE, "ensemble")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cuefinder", description="Tag music by the film genres it suits; search by them."
@@ -109,8 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
     p.add_argument("--config", type=Path, help="TOML recipe ([train] table); flags override it")
-    p.add_argument("--architecture", nargs="+", dest="architectures",
-                   choices=("cnn", "resnet", "musicnn", "musicnn-frozen"))  # fmt: skip
+    p.add_argument("--architecture", nargs="+", dest="architectures", choices=TRAINABLE)
     p.add_argument("--members", type=_positive_int, help="networks in the ensemble")
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--seed", type=int)
@@ -150,9 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=["random", "majority", "mfcc-logreg", "ensemble"],
-        choices=("random", "majority", "mfcc-logreg", "cnn", "resnet", "ensemble"),
+        choices=EVALUABLE,
         metavar="METHOD",
-        help="any of: random majority mfcc-logreg cnn resnet ensemble (default: %(default)s)",
+        help=f"any of: {' '.join(EVALUABLE)} (default: %(default)s)",
     )
     p.add_argument(
         "--scheme",

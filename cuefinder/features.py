@@ -6,8 +6,10 @@ is always fed the features it was trained on.
 Frames follow ``librosa.feature.melspectrogram(center=False)``: frame ``i``
 covers samples ``[i * hop, i * hop + n_fft)`` of a Hann-windowed STFT, power
 spectrum, Slaney mel filters (``librosa.filters.mel``), then decibels
-``10 * log10(max(S, amin))``. ``stream_log_mel`` gives the same frames as
-``log_mel`` on the whole signal while holding only one chunk at a time.
+``10 * log10(max(S, amin))`` (``scale="db"``) or musicnn's compression
+``log10(1 + 10000 * S)`` (``scale="log1p"``, what its pretrained networks read).
+``stream_log_mel`` gives the same frames as ``log_mel`` on the whole signal while
+holding only one chunk at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 
 from cuefinder.errors import FeatureError
 
+SCALES = ("db", "log1p")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -33,8 +37,11 @@ class FeatureConfig:
     f_min: float = 0.0
     f_max: float = 8000.0
     amin: float = 1e-10
+    scale: str = "db"  # "db" or "log1p" (musicnn's log10(1 + 10000 S))
 
     def __post_init__(self):
+        if self.scale not in SCALES:
+            raise FeatureError(f"scale must be one of {', '.join(SCALES)}: {self.scale!r}")
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
             raise FeatureError(f"feature settings must be positive: {self}")
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
@@ -45,7 +52,10 @@ class FeatureConfig:
         return self.sample_rate / self.hop_length
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if values["scale"] == "db":  # settings written before scales existed stay identical
+            del values["scale"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> FeatureConfig:
@@ -100,8 +110,10 @@ def log_mel(samples: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.
         center=False,
         return_complex=True,
     )
-    power = spec.real.square() + spec.imag.square()  # (freqs, frames)
-    return 10.0 * torch.log10(torch.clamp(mel @ power, min=config.amin))
+    power = mel @ (spec.real.square() + spec.imag.square())  # (mels, frames)
+    if config.scale == "log1p":
+        return torch.log10(1.0 + 10000.0 * power)
+    return 10.0 * torch.log10(torch.clamp(power, min=config.amin))
 
 
 def stream_log_mel(chunks: Iterable[np.ndarray], config: FeatureConfig) -> Iterator[torch.Tensor]:
@@ -120,3 +132,7 @@ def stream_log_mel(chunks: Iterable[np.ndarray], config: FeatureConfig) -> Itera
         frames = 1 + (buffer.size - n_fft) // hop
         yield log_mel(buffer[: (frames - 1) * hop + n_fft], config)
         carry = buffer[frames * hop :]
+
+
+# The front end musicnn's pretrained networks were trained on (frames uncentred here).
+MUSICNN_FEATURES = FeatureConfig(n_fft=512, hop_length=256, scale="log1p")

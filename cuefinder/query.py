@@ -2,7 +2,8 @@
 
 Vocabulary follows the model: each of its genres is a term under its own name,
 plus the everyday words in ``SYNONYMS`` that point to it (for IMDb's genres; a
-model with its own taxonomy is searched by its own label names). A query is a
+model with its own taxonomy is searched by its own label names), then a transfer
+model's pretrained tags (``mellow``, ``guitar``, ``#sad``). A query is a
 list of terms; ``-term`` excludes, ``term:0.3`` weights, and words such as
 "a little" or "no" do the same in plain English.
 """
@@ -10,6 +11,7 @@ list of terms; ``-term`` excludes, ``term:0.3`` weights, and words such as
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cuefinder.errors import QueryError
@@ -142,20 +144,30 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[-_/]", " ", text.lower()).split())
 
 
-def vocabulary(genres: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """Every term the model's genres answer to -> its genre."""
+def vocabulary(genres: Sequence[str], tags: Sequence[str] = ()) -> dict[str, str]:
+    """Every term the model's genres (then its pretrained tags) answer to -> its label.
+
+    A tag whose name a genre or synonym already uses (``sad`` means Drama) is
+    still reachable as ``#sad``.
+    """
     words: dict[str, str] = {}
     for genre in genres:
         words[normalise(genre)] = genre
         words[normalise(genre).replace(" ", "")] = genre
         for synonym in SYNONYMS.get(genre, ()):
             words.setdefault(normalise(synonym), genre)
+    for tag in tags:
+        words["#" + normalise(tag)] = tag
+        words["#" + normalise(tag).replace(" ", "")] = tag
+        words.setdefault(normalise(tag), tag)
+        words.setdefault(normalise(tag).replace(" ", ""), tag)
     return words
 
 
-def parse(text: str, genres: tuple[str, ...] | list[str]) -> GenreQuery:
-    """Parse a query against the model's genres; QueryError names the problem."""
-    words = vocabulary(genres)
+def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQuery:
+    """Parse a query against the model's genres and pretrained tags; QueryError names the
+    problem."""
+    words = vocabulary(genres, tags)
     vocab = sorted(genres)
     tokens = _tokens(text)
     if not tokens:

@@ -65,29 +65,38 @@ def rank(
     min_duration: float | None = None,
     max_duration: float | None = None,
 ) -> list[tuple[int, float, dict[str, float]]]:
-    """Top ``limit`` rows of ``table``: (row, score, contribution per query genre)."""
-    columns = [table.model.genres.index(t.genre) for t in query.terms]
+    """Top ``limit`` rows of ``table``: (row, score, contribution per query genre).
+
+    Ties keep catalog order (lower row first).
+    """
+    columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
     scale = sum(t.weight for t in query.wanted) or sum(t.weight for t in query.terms)
-    shares = percentiles(table.scores[:, columns]) * signs / scale  # (n, terms)
+    if "percentiles" not in table.cache:
+        table.cache["percentiles"] = percentiles(table.scores)
+    shares = table.cache["percentiles"][:, columns] * (signs / scale)  # (n, terms)
     if not query.wanted:
-        shares = shares + np.array([t.weight for t in query.terms]) / scale  # 1 - pct
+        shares = shares + np.array([t.weight for t in query.terms]) / scale
     total = shares.sum(axis=1)
     keep = np.ones(len(total), bool)
     if min_duration is not None:
         keep &= table.durations >= min_duration
     if max_duration is not None:
         keep &= table.durations <= max_duration
-    order = [int(i) for i in np.argsort(-total, kind="stable") if keep[i]][:limit]
+    candidates = np.flatnonzero(keep)
+    if len(candidates) > limit:  # everything tied with the limit-th best, then a stable sort
+        kth = np.partition(total[candidates], len(candidates) - limit)[len(candidates) - limit]
+        candidates = candidates[total[candidates] >= kth]
+    order = candidates[np.lexsort((candidates, -total[candidates]))][:limit]
     return [
-        (i, float(total[i]), {t.genre: float(shares[i, k]) for k, t in enumerate(query.terms)})
+        (int(i), float(total[i]), {t.genre: float(shares[i, k]) for k, t in enumerate(query.terms)})
         for i in order
     ]
 
 
 def best_window(
     segment_scores: np.ndarray,
-    table_scores: np.ndarray,
+    table: ScoreTable,
     columns: list[int],
     signs: np.ndarray,
     windows: int,
@@ -97,15 +106,17 @@ def best_window(
     Parameters
     ----------
     segment_scores : (segments, genres) probabilities of one track
-    table_scores : (tracks, genres) the catalog's track scores (for standardising)
+    table : the catalog's track scores (each genre's mean and spread standardise segments)
     columns : the query's genre columns; signs : (terms,) signed weights
     windows : run length in segments
     """
     if len(segment_scores) <= windows:
         return 0
-    catalog = table_scores[:, columns]  # (tracks, terms)
-    spread = np.maximum(catalog.std(axis=0), 1e-6)
-    standard = (segment_scores[:, columns] - catalog.mean(axis=0)) / spread  # (segments, terms)
+    if "spread" not in table.cache:
+        table.cache["spread"] = (table.scores.mean(axis=0), table.scores.std(axis=0))
+    mean, std = table.cache["spread"]
+    spread = np.maximum(std[columns], 1e-6)
+    standard = (segment_scores[:, columns] - mean[columns]) / spread  # (segments, terms)
     run = np.convolve(standard @ signs, np.ones(windows), mode="valid")
     return int(np.argmax(run))
 
@@ -125,10 +136,13 @@ def search(
     catalog = catalog or Catalog(create=False)
     model = _model(catalog)
     if isinstance(query, str):
-        query = parse(query, model.genres)
+        query = parse(query, model.genres, model.tags)
     table = catalog.score_table(model)
+    unknown = [t.genre for t in query.terms if t.genre not in table.labels]
+    if unknown:
+        raise QueryError(f"this catalog's model has no {', '.join(unknown)}", list(model.genres))
     hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration)
-    columns = [model.genres.index(t.genre) for t in query.terms]
+    columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
     return [
         _result(catalog, table, row, score, shares, columns, signs, window_seconds)
@@ -146,7 +160,11 @@ def _model(catalog: Catalog) -> StoredModel:
 def _result(catalog, table, row, score, shares, columns, signs, window_seconds) -> Result:
     track = catalog.track(int(table.ids[row]))
     windows = max(1, int(round(window_seconds / track.segment_seconds)))
-    first = best_window(track.segment_scores, table.scores, columns, signs, windows)
+    segments, profile = track.segment_scores, track.track_scores
+    if track.segment_tag_scores is not None:  # columns follow table.labels: genres, then tags
+        segments = np.concatenate([segments, track.segment_tag_scores], axis=1)
+        profile = np.concatenate([profile, track.tag_scores])
+    first = best_window(segments, table, columns, signs, windows)
     start = first * track.segment_seconds
     end = min(track.duration, (first + windows) * track.segment_seconds)
     return Result(
@@ -154,7 +172,7 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds) 
         path=track.path,
         score=round(score, 4),
         genres={g: round(v, 4) for g, v in shares.items()},
-        probabilities={track.genres[c]: round(float(track.track_scores[c]), 4) for c in columns},
+        probabilities={table.labels[c]: round(float(profile[c]), 4) for c in columns},
         segment={"start": round(start, 2), "end": round(end, 2)},
         duration=round(track.duration, 2),
         title=track.title,

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class StoredModel:
     name: str
     genres: tuple[str, ...]
     embedding_dim: int
+    tags: tuple[str, ...] = ()  # pretrained tags it also outputs (columns of tag_scores)
 
 
 @dataclass
@@ -60,6 +61,14 @@ class Track:
     segment_scores: np.ndarray  # (segments, genres)
     embedding: np.ndarray  # (dim,)
     segment_embeddings: np.ndarray  # (segments, dim), unit rows; (0, dim) if not stored
+    tags: tuple[str, ...] = ()
+    tag_scores: np.ndarray | None = None  # (tags,) when the model has pretrained tags
+    segment_tag_scores: np.ndarray | None = None  # (segments, tags) likewise
+
+    def tag_profile(self) -> dict[str, float]:
+        if self.tag_scores is None:
+            return {}
+        return {t: round(float(s), 4) for t, s in zip(self.tags, self.tag_scores)}
 
     def genre_scores(self) -> dict[str, float]:
         return {g: round(float(s), 4) for g, s in zip(self.genres, self.track_scores)}
@@ -67,13 +76,23 @@ class Track:
 
 @dataclass
 class ScoreTable:
-    """All present tracks of one model, as arrays for ranking."""
+    """All present tracks of one model, as arrays for ranking.
+
+    ``cache`` keeps statistics that every query needs (search puts them there), so a
+    process that keeps its table (a server) ranks each query without re-sorting.
+    """
 
     model: StoredModel
     ids: np.ndarray  # (n,) int64
     paths: list[str]
     durations: np.ndarray  # (n,)
-    scores: np.ndarray  # (n, genres)
+    scores: np.ndarray  # (n, labels)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-table statistics
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The columns of ``scores``: the model's genres, then its pretrained tags."""
+        return self.model.genres + self.model.tags
 
 
 class Catalog:
@@ -155,8 +174,8 @@ class Catalog:
         """Record a model (checkpoint.ModelInfo) and make it the one searches use."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO models(id, name, genres, embedding_dim, config, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO models(id, name, genres, embedding_dim, config, added_at,"
+                " tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     info.model_id,
                     Path(info.path).name,
@@ -164,6 +183,7 @@ class Catalog:
                     info.config.embedding_dim,
                     json.dumps(info.config.to_dict()),
                     time.time(),
+                    json.dumps(list(getattr(info, "tags", ()))),
                 ),
             )
             db.execute(  # where the model file was, to tag outside audio with it later
@@ -188,11 +208,12 @@ class Catalog:
 
     def model(self, model_id: str) -> StoredModel | None:
         row = self.db.execute(
-            "SELECT id, name, genres, embedding_dim FROM models WHERE id = ?", (model_id,)
+            "SELECT id, name, genres, embedding_dim, tags FROM models WHERE id = ?", (model_id,)
         ).fetchone()
         if row is None:
             return None
-        return StoredModel(row[0], row[1], tuple(json.loads(row[2])), row[3])
+        return StoredModel(row[0], row[1], tuple(json.loads(row[2])), row[3],
+                           tuple(json.loads(row[4])))  # fmt: skip
 
     # -- writes -------------------------------------------------------------
 
@@ -211,17 +232,20 @@ class Catalog:
             a.model_id,
             a.segment_seconds,
             a.track_scores.astype(np.float32).tobytes(),
-            a.segment_scores.astype(np.float16).tobytes(),
+            _segment_matrix(a).astype(np.float16).tobytes(),
             a.embedding.astype(np.float32).tobytes(),
             indexed_at,
             a.segment_embeddings.astype(np.float16).tobytes(),
+            None
+            if a.segment_tag_scores is None
+            else _mean(a.segment_tag_scores).astype(np.float32).tobytes(),
         )
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
-                " embedding, indexed_at, segment_embeddings, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " embedding, indexed_at, segment_embeddings, tag_scores, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -229,7 +253,7 @@ class Catalog:
                 " segment_seconds=excluded.segment_seconds, track_scores=excluded.track_scores,"
                 " segment_scores=excluded.segment_scores, embedding=excluded.embedding,"
                 " indexed_at=excluded.indexed_at, segment_embeddings=excluded.segment_embeddings,"
-                " tag_scores=NULL, missing=0",
+                " tag_scores=excluded.tag_scores, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -276,14 +300,19 @@ class Catalog:
         return self.db.execute(sql).fetchone()[0]
 
     def score_table(self, model: StoredModel) -> ScoreTable:
-        """Scores of every present track tagged by ``model``."""
+        """Scores of every present track tagged by ``model``: its genres' columns, then its
+        pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
-            "SELECT id, path, duration, track_scores FROM tracks"
+            "SELECT id, path, duration, track_scores, tag_scores FROM tracks"
             " WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
         width = len(model.genres)
         scores = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(-1, width)
+        if model.tags:
+            blank = bytes(4 * len(model.tags))
+            tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
+            scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
         return ScoreTable(
             model,
             np.array([r[0] for r in rows], np.int64),
@@ -323,6 +352,9 @@ class Catalog:
     def _track(self, row) -> Track:
         model = self.model(row[7])
         width = len(model.genres)
+        # segment scores hold the genre columns, then the pretrained tags' (if any)
+        segments = np.frombuffer(row[10], np.float16).astype(np.float32)
+        segments = segments.reshape(-1, width + len(model.tags))
         return Track(
             id=row[0],
             path=row[1],
@@ -335,18 +367,32 @@ class Catalog:
             genres=model.genres,
             track_scores=np.frombuffer(row[8], np.float32),
             segment_seconds=row[9],
-            segment_scores=np.frombuffer(row[10], np.float16).astype(np.float32).reshape(-1, width),
+            segment_scores=segments[:, :width],
             embedding=np.frombuffer(row[11], np.float32),
             segment_embeddings=np.frombuffer(row[12] or b"", np.float16)
             .astype(np.float32)
             .reshape(-1, model.embedding_dim),
+            tags=model.tags,
+            tag_scores=None if row[13] is None else np.frombuffer(row[13], np.float32),
+            segment_tag_scores=segments[:, width:] if model.tags else None,
         )
 
 
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
-    " segment_seconds, segment_scores, embedding, segment_embeddings"
+    " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores"
 )
+
+
+def _segment_matrix(a) -> np.ndarray:
+    """(segments, genres [+ tags]): what the segment_scores column stores."""
+    if a.segment_tag_scores is None:
+        return a.segment_scores
+    return np.concatenate([a.segment_scores, a.segment_tag_scores], axis=1)
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    return values.mean(axis=0) if len(values) else np.zeros(values.shape[1], values.dtype)
 
 
 def _like_escape(text: str) -> str:

@@ -1,9 +1,10 @@
 """The genre tagger: network definitions, their config, checkpoints and inference.
 
 ``build(config)`` gives the ``nn.Module`` a ``ModelConfig`` describes: the
-founding CNN (``cnn.py``), a short-chunk ResNet (``resnet.py``) or an ensemble
-of either (``ensemble.py``). All map (batch, mels, frames) log-mel patches to
-(genre logits, embeddings).
+founding CNN (``cnn.py``), a short-chunk ResNet (``resnet.py``), a genre head on
+the pretrained musicnn (``transfer.py``), or an ensemble of networks that share
+a front end (``ensemble.py``). All map (batch, mels, frames) log-mel patches to
+(genre logits, embeddings); ``features_for(config)`` is the front end they read.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from cuefinder.model.config import ModelConfig
 
 
-def build(config: ModelConfig):
-    """The network a config describes, freshly initialised."""
+def build(config: ModelConfig, *, pretrained: bool = False):
+    """The network a config describes, freshly initialised (``pretrained``: a transfer
+    model's backbone starts from musicnn's published weights, as training wants)."""
     if config.architecture == "cnn":
         from cuefinder.model.cnn import GenreCNN
 
@@ -21,6 +23,20 @@ def build(config: ModelConfig):
         from cuefinder.model.resnet import ShortChunkResNet
 
         return ShortChunkResNet(config)
+    if config.architecture == "musicnn":
+        from cuefinder.model.transfer import MusicnnGenre
+
+        return MusicnnGenre(config, pretrained=pretrained)
     from cuefinder.model.ensemble import Ensemble
 
     return Ensemble(config)
+
+
+def features_for(config: ModelConfig):
+    """The front end a network reads: musicnn's for transfer models, cuefinder's otherwise."""
+    from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
+
+    kinds = {m.architecture == "musicnn" for m in (config.members or (config,))}
+    if len(kinds) > 1:
+        raise ValueError("ensemble members must read the same front end (musicnn or not)")
+    return MUSICNN_FEATURES if kinds.pop() else FeatureConfig()

@@ -38,6 +38,11 @@ class ModelInfo:
     def genres(self) -> tuple[str, ...]:
         return self.config.genres
 
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Pretrained tags the model also outputs (a musicnn transfer model's), else ()."""
+        return tuple(self.config.extra.get("tags", ()))
+
 
 def default_model_path() -> Path:
     """The model used when none is named: $CUEFINDER_MODEL or the built-in one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-ARCHITECTURES = ("cnn", "resnet", "ensemble")
+ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -12,7 +12,7 @@ class ModelConfig:
     """Architecture and output labels (stored in the model file)."""
 
     genres: tuple[str, ...]
-    architecture: str = "cnn"  # "cnn" (the founding design), "resnet", or "ensemble"
+    architecture: str = "cnn"  # "cnn" (the founding design), "resnet", "musicnn", "ensemble"
     n_mels: int = 96
     patch_frames: int = 96
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -32,6 +32,11 @@ class ModelConfig:
             raise ValueError("ensemble members must share genres and embedding size")
         if not self.genres or len(set(self.genres)) != len(self.genres):
             raise ValueError(f"genres must be a non-empty list of distinct names: {self.genres}")
+        if self.architecture == "musicnn" and self.extra.get("backbone", "MSD_musicnn") not in (
+            "MSD_musicnn",
+            "MTT_musicnn",
+        ):
+            raise ValueError(f"unknown musicnn backbone: {self.extra.get('backbone')}")
         if self.patch_frames < 2 ** len(self.channels) or self.n_mels < 2 ** len(self.channels):
             raise ValueError("patch too small for the number of pooling blocks")
 

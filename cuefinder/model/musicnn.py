@@ -145,6 +145,17 @@ class Musicnn(nn.Module):
         ``max_pool`` and ``mean_pool`` (batch, 753), ``penultimate`` (batch, 200),
         ``logits`` (batch, 50).
         """
+        pooled = self.pooled(x)
+        hidden = self.back_end(pooled)
+        return {
+            "max_pool": pooled[:, 0::2],
+            "mean_pool": pooled[:, 1::2],
+            "penultimate": hidden,
+            "logits": self.classifier(hidden),
+        }
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Front and mid end, max and mean over time: (batch, 1506), TF's interleaved order."""
         if x.ndim != 3 or x.shape[2] != N_MELS:
             raise ValueError(f"expected (batch, frames, {N_MELS}) patches, got {tuple(x.shape)}")
         x = self.input_norm(x.unsqueeze(1))  # (batch, 1, frames, mels)
@@ -155,14 +166,11 @@ class Musicnn(nn.Module):
             stack.append(h)
         features = torch.cat(stack, dim=1)  # (batch, 753, frames)
         max_pool, mean_pool = features.amax(dim=2), features.mean(dim=2)
-        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF's (753, 2) order
-        hidden = self.dense_norm(F.relu(self.dense(self.pool_norm(pooled))))
-        return {
-            "max_pool": max_pool,
-            "mean_pool": mean_pool,
-            "penultimate": hidden,
-            "logits": self.classifier(hidden),
-        }
+        return torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF's (753, 2) order
+
+    def back_end(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer (batch, 200) from ``pooled`` features."""
+        return self.dense_norm(F.relu(self.dense(self.pool_norm(pooled))))
 
 
 def load(name: str = "MSD_musicnn", *, path: str | os.PathLike | None = None) -> Musicnn:

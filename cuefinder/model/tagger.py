@@ -29,6 +29,16 @@ class Tagged:
     track_scores: np.ndarray  # (genres,) float32
     embedding: np.ndarray  # (embedding_dim,) float32, unit length
     segment_embeddings: np.ndarray  # (segments, embedding_dim) float32, unit rows
+    segment_tag_scores: np.ndarray | None = None  # (segments, tags) pretrained tags, if any
+
+    @property
+    def tag_scores(self) -> np.ndarray | None:
+        """(tags,) mean pretrained tag probability over segments, if the model has tags."""
+        if self.segment_tag_scores is None:
+            return None
+        if len(self.segment_tag_scores) == 0:
+            return np.zeros(self.segment_tag_scores.shape[1], np.float32)
+        return self.segment_tag_scores.mean(axis=0).astype(np.float32)
 
 
 class Tagger:
@@ -60,24 +70,42 @@ class Tagger:
     def segment_seconds(self) -> float:
         return self.info.config.patch_frames / self.features.frames_per_second
 
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.info.tags
+
     @torch.inference_mode()
     def tag_patches(self, patches: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (n, genres) and embeddings (n, dim) of patches (n, mels, frames)."""
-        probs, embeddings = [], []
+        probs, embeddings, _ = self._outputs(patches)
+        return probs, embeddings
+
+    @torch.inference_mode()
+    def _outputs(self, patches: torch.Tensor):
+        """Genre probabilities, embeddings and pretrained tag probabilities (or None)."""
+        probs, embeddings, tags = [], [], []
         for start in range(0, len(patches), self.batch_size):
-            logits, embedding = self.model(patches[start : start + self.batch_size])
+            batch = patches[start : start + self.batch_size]
+            if self.tags:
+                logits, embedding, tag_probs = self.model.outputs(batch)
+                tags.append(tag_probs)
+            else:
+                logits, embedding = self.model(batch)
             probs.append(torch.sigmoid(logits))
             embeddings.append(embedding)
-        return torch.cat(probs).numpy(), torch.cat(embeddings).numpy()
+        tag_array = torch.cat(tags).numpy() if tags else None
+        return torch.cat(probs).numpy(), torch.cat(embeddings).numpy(), tag_array
 
     def tag_stream(self, chunks: Iterable[np.ndarray]) -> Tagged:
         """Tag a whole track from its audio chunks, holding one batch of patches at a time."""
         level = _Level()
-        probs, embeddings = [], []
+        probs, embeddings, tags = [], [], []
         for batch in self._patch_batches(stream_log_mel(level.watch(chunks), self.features)):
-            p, e = self.tag_patches(batch)
+            p, e, t = self._outputs(batch)
             probs.append(p)
             embeddings.append(e)
+            if t is not None:
+                tags.append(t)
         duration = level.samples / self.features.sample_rate
         if not probs:
             width, dim = len(self.genres), self.info.config.embedding_dim
@@ -89,6 +117,7 @@ class Tagger:
                 np.zeros(width, np.float32),
                 np.zeros(dim, np.float32),
                 np.zeros((0, dim), np.float32),
+                np.zeros((0, len(self.tags)), np.float32) if self.tags else None,
             )
         segment_scores = np.concatenate(probs).astype(np.float32)
         segment_embeddings = np.concatenate(embeddings).astype(np.float32)
@@ -100,6 +129,7 @@ class Tagger:
             segment_scores.mean(axis=0),
             unit(segment_embeddings.mean(axis=0)),
             unit(segment_embeddings),
+            np.concatenate(tags).astype(np.float32) if tags else None,
         )
 
     def _patch_batches(self, frame_blocks: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:

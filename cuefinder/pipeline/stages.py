@@ -52,6 +52,7 @@ class Analysis:
     segment_embeddings: np.ndarray  # (segments, embedding_dim) float32, unit rows
     model_id: str
     path_bytes: bytes | None = None  # the file-system name when ``path`` is not it
+    segment_tag_scores: np.ndarray | None = None  # (segments, tags) when the model has tags
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ def analyse(task: FileTask, tagger) -> Result:
         segment_embeddings=tagged.segment_embeddings,
         model_id=tagger.model_id,
         path_bytes=None if name == task.path else os.fsencode(task.path),
+        segment_tag_scores=tagged.segment_tag_scores,
     )
 
 

@@ -39,13 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.errors import DatasetError
-from cuefinder.features import FeatureConfig
+from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
 from cuefinder.train import baselines, dataset, metrics
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import split_groups
 from cuefinder.train.trainer import TrainConfig
 
-METHODS = ("random", "majority", "mfcc-logreg", "cnn", "resnet", "ensemble")
+METHODS = ("random", "majority", "mfcc-logreg", "cnn", "resnet", "musicnn-frozen", "musicnn-top",
+           "musicnn-full", "ensemble")  # fmt: skip
+TRANSFER = ("musicnn-frozen", "musicnn-top", "musicnn-full")  # read musicnn's front end
 SCHEMES = ("kfold", "logo")
 DEFAULT_TRAIN = TrainConfig()
 DEFAULT_ENSEMBLE = {"members": 3, "architectures": ("cnn", "cnn", "resnet")}
@@ -278,6 +280,7 @@ def cross_validate(
     seed: int = 0,
     train_config: TrainConfig = DEFAULT_TRAIN,
     progress: bool = True,
+    musicnn_data: LabelledSet | None = None,
 ) -> Evaluation:
     """Out-of-fold predictions and metrics of each method (see the module docstring).
 
@@ -288,6 +291,7 @@ def cross_validate(
     scheme : "kfold" (grouped K-fold, ``folds`` folds) or "logo" (one fold per group)
     seed : fold assignment, validation splits and the random baseline
     train_config : the networks' recipe (its ``seed`` seeds the networks)
+    musicnn_data : the same tracks in musicnn's front end, for the pretrained-musicnn methods
     """
     import torch
 
@@ -295,6 +299,10 @@ def cross_validate(
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    if any(m in TRANSFER for m in methods) and (
+        musicnn_data is None or list(musicnn_data.paths) != list(data.paths)
+    ):
+        raise ValueError("musicnn methods need musicnn_data: the same tracks, musicnn features")
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     started = time.monotonic()
@@ -316,6 +324,9 @@ def cross_validate(
     for fold in fold_list:
         fold_started = time.monotonic()
         sets = {side: data.select(getattr(fold, side)) for side in ("train", "val", "test")}
+        views = {"log-mel": sets}
+        if musicnn_data is not None:
+            views["musicnn"] = {s: musicnn_data.select(getattr(fold, s)) for s in sets}
         rows = fold_of == fold.index
         _say(progress, f"fold {fold.index + 1}/{k}: {len(sets['train'])} train, "
                        f"{len(sets['val'])} val, {len(sets['test'])} test tracks "
@@ -333,7 +344,7 @@ def cross_validate(
         val_members, test_members = [], []
         for p in plan:
             t = time.monotonic()
-            val, test, history = _train_network(p, sets, progress)
+            val, test, history = _train_network(p, views[p.get("view", "log-mel")], progress)
             thresholds[p["name"]][fold.index] = metrics.best_thresholds(sets["val"].labels, val)
             scores[p["name"]][rows] = test
             seconds[p["name"]] += time.monotonic() - t
@@ -384,6 +395,7 @@ def _network_plan(methods, genres, config: TrainConfig) -> list[dict]:
     """The networks to train in each fold: the ensemble's members, then missing singles."""
     from cuefinder.model.config import ModelConfig
     from cuefinder.train.trainer import member_configs
+    from cuefinder.train.trainer import model_config as network_config
 
     plan = []
     if "ensemble" in methods:
@@ -397,6 +409,10 @@ def _network_plan(methods, genres, config: TrainConfig) -> list[dict]:
             model_config = ModelConfig(genres=genres, architecture=arch, channels=config.channels)
             plan.append({"name": arch, "member": False, "config": model_config,
                          "seed": config.seed, "recipe": config})  # fmt: skip
+    for arch in (m for m in TRANSFER if m in methods):
+        plan.append({"name": arch, "member": False, "seed": config.seed, "recipe": config,
+                     "config": network_config(genres, arch, config),
+                     "view": "musicnn"})  # fmt: skip
     return plan
 
 
@@ -591,6 +607,14 @@ def run(
     if not len(data):
         why = f"; first: {skipped[0]}" if skipped else ""
         raise DatasetError(f"{manifest}: no usable tracks ({len(skipped)} skipped{why})")
+    musicnn_data = None
+    if any(m in TRANSFER for m in methods):
+        musicnn_data, _ = dataset.load(
+            manifest, MUSICNN_FEATURES, max_seconds=train_config.max_seconds,
+            cache_dir=cache_dir, progress=progress,
+        )  # fmt: skip
+        if list(musicnn_data.paths) != list(data.paths):
+            raise DatasetError(f"{manifest}: the two front ends could not read the same tracks")
     try:
         make_folds(data, scheme, folds, seed, train_config.val_fraction)
     except ValueError as err:
@@ -598,7 +622,7 @@ def run(
         raise DatasetError(f"{manifest}: {len(data)} tracks in {groups} groups: {err}") from err
     evaluation = cross_validate(
         data, methods, scheme=scheme, folds=folds, seed=seed, train_config=train_config,
-        progress=progress,
+        progress=progress, musicnn_data=musicnn_data,
     )  # fmt: skip
     evaluation.manifest = str(manifest)
     evaluation.skipped = skipped

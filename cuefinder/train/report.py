@@ -227,6 +227,45 @@ def group_positive_share(evaluation: Evaluation, method: str) -> tuple[float, fl
     return float((scores >= result.thresholds[fold]).mean()), float(labels.mean())
 
 
+TRANSFER = ("musicnn-frozen", "musicnn-top", "musicnn-full")  # pretrained musicnn heads
+
+
+def _comparison(evaluation: Evaluation, table: dict, best: str, reference: str) -> str:
+    """One "a vs b" sentence: pooled and per-fold ROC-AUC, PR-AUC and F1 differences, with
+    group-bootstrap intervals."""
+    roc = bootstrap_difference(evaluation, best, reference, "roc_auc")
+    pr = bootstrap_difference(evaluation, best, reference, "pr_auc")
+    folds_won = sum(
+        (fa["macro"]["roc_auc"] or 0) > (fb["macro"]["roc_auc"] or 0)
+        for fa, fb in zip(evaluation.methods[best].per_fold,
+                          evaluation.methods[reference].per_fold)
+    )  # fmt: skip
+    genres_won = sum(
+        (va["roc_auc"] is not None and va["roc_auc"] > vb["roc_auc"])
+        for va, vb in zip(evaluation.methods[best].metrics["per_genre"].values(),
+                          evaluation.methods[reference].metrics["per_genre"].values())
+    )  # fmt: skip
+    scored = evaluation.methods[best].metrics["macro"]["genres_scored"]
+    f1_gap = (table[best]["f1"] or 0) - (table[reference]["f1"] or 0)
+    fold_gap = (table[best]["fold_roc_auc_mean"] or 0) - (
+        table[reference]["fold_roc_auc_mean"] or 0
+    )
+    return (
+        f"**{best}** vs **{reference}**: macro ROC-AUC {table[best]['roc_auc']:.3f} vs "
+        f"{table[reference]['roc_auc']:.3f} ({roc['difference']:+.3f}, 95% group-bootstrap "
+        f"interval {roc['low']:+.3f} to {roc['high']:+.3f}); macro PR-AUC "
+        f"{table[best]['pr_auc']:.3f} vs {table[reference]['pr_auc']:.3f} "
+        f"({pr['difference']:+.3f}, {pr['low']:+.3f} to {pr['high']:+.3f}); macro F1 "
+        f"{f1_gap:+.3f}; mean of the per-fold macro ROC-AUCs "
+        f"{_fmt(table[best]['fold_roc_auc_mean'])} vs "
+        f"{_fmt(table[reference]['fold_roc_auc_mean'])} ({fold_gap:+.3f}). "
+        f"Higher ROC-AUC in {folds_won} of {len(evaluation.folds)} folds "
+        f"and in {genres_won} of {scored} genres."
+        + (" The interval includes 0: not a clear win." if roc["low"] <= 0 <= roc["high"]
+           else "")
+    )  # fmt: skip
+
+
 def verdict(evaluation: Evaluation) -> list[str]:
     """The "which wins and by how much" paragraph, computed from the numbers."""
     table = summary(evaluation)
@@ -234,41 +273,16 @@ def verdict(evaluation: Evaluation) -> list[str]:
     if not networks:
         return ["No network was evaluated; baselines only."]
     best = max(networks, key=lambda m: table[m]["roc_auc"] or 0.0)
-    lines = []
-    for reference in ("mfcc-logreg", "random"):
-        if reference not in table:
-            continue
-        roc = bootstrap_difference(evaluation, best, reference, "roc_auc")
-        pr = bootstrap_difference(evaluation, best, reference, "pr_auc")
-        folds_won = sum(
-            (fa["macro"]["roc_auc"] or 0) > (fb["macro"]["roc_auc"] or 0)
-            for fa, fb in zip(evaluation.methods[best].per_fold,
-                              evaluation.methods[reference].per_fold)
-        )  # fmt: skip
-        genres_won = sum(
-            (va["roc_auc"] is not None and va["roc_auc"] > vb["roc_auc"])
-            for va, vb in zip(evaluation.methods[best].metrics["per_genre"].values(),
-                              evaluation.methods[reference].metrics["per_genre"].values())
-        )  # fmt: skip
-        scored = evaluation.methods[best].metrics["macro"]["genres_scored"]
-        f1_gap = (table[best]["f1"] or 0) - (table[reference]["f1"] or 0)
-        fold_gap = (table[best]["fold_roc_auc_mean"] or 0) - (
-            table[reference]["fold_roc_auc_mean"] or 0
-        )
-        lines.append(
-            f"**{best}** vs **{reference}**: macro ROC-AUC {table[best]['roc_auc']:.3f} vs "
-            f"{table[reference]['roc_auc']:.3f} ({roc['difference']:+.3f}, 95% group-bootstrap "
-            f"interval {roc['low']:+.3f} to {roc['high']:+.3f}); macro PR-AUC "
-            f"{table[best]['pr_auc']:.3f} vs {table[reference]['pr_auc']:.3f} "
-            f"({pr['difference']:+.3f}, {pr['low']:+.3f} to {pr['high']:+.3f}); macro F1 "
-            f"{f1_gap:+.3f}; mean of the per-fold macro ROC-AUCs "
-            f"{_fmt(table[best]['fold_roc_auc_mean'])} vs "
-            f"{_fmt(table[reference]['fold_roc_auc_mean'])} ({fold_gap:+.3f}). "
-            f"Higher ROC-AUC in {folds_won} of {len(evaluation.folds)} folds "
-            f"and in {genres_won} of {scored} genres."
-            + (" The interval includes 0: not a clear win." if roc["low"] <= 0 <= roc["high"]
-               else "")
-        )  # fmt: skip
+    lines = [
+        _comparison(evaluation, table, best, reference)
+        for reference in ("mfcc-logreg", "random")
+        if reference in table
+    ]
+    scratch = "cnn" if "cnn" in table else None
+    for transfer in (m for m in TRANSFER if m in table and scratch and m != best):
+        lines.append(_comparison(evaluation, table, transfer, scratch))
+    if scratch and best in TRANSFER:
+        lines.append(_comparison(evaluation, table, best, scratch))
     spread = member_spread(evaluation)
     if spread:
         parts = ", ".join(f"{a} {v:.3f}" for a, v in spread.items())

@@ -28,12 +28,14 @@ import numpy as np
 import torch
 
 from cuefinder.errors import DatasetError
-from cuefinder.features import FeatureConfig
-from cuefinder.model import build, checkpoint
+from cuefinder.model import build, checkpoint, features_for
 from cuefinder.model.config import ModelConfig
 from cuefinder.train import dataset, metrics, state
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import split_groups
+
+TRAINABLE = ("cnn", "resnet", "musicnn-frozen", "musicnn-top", "musicnn-full")
+MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def train(
     started = time.monotonic()
     if config.threads:
         torch.set_num_threads(config.threads)
-    feature_config = FeatureConfig()
+    feature_config = features_for(member_configs(("genre",), config)[0])
     data, skipped = dataset.load(
         manifest, feature_config, max_seconds=config.max_seconds, cache_dir=cache_dir,
         progress=progress,
@@ -138,10 +140,22 @@ def holdout(data: LabelledSet, config: TrainConfig) -> tuple[dict, dict]:
 def member_configs(genres: tuple[str, ...], config: TrainConfig) -> list[ModelConfig]:
     """One ModelConfig per ensemble member, architectures cycling."""
     archs = config.architectures
-    return [
-        ModelConfig(genres=genres, architecture=archs[i % len(archs)], channels=config.channels)
-        for i in range(config.members)
-    ]
+    return [model_config(genres, archs[i % len(archs)], config) for i in range(config.members)]
+
+
+def model_config(genres: tuple[str, ...], architecture: str, config: TrainConfig) -> ModelConfig:
+    """The network a recipe's architecture name means: cnn, resnet, or a genre head on the
+    pretrained musicnn whose backbone is fixed (musicnn-frozen), tuned in its dense top
+    (musicnn-top) or tuned throughout (musicnn-full)."""
+    if architecture in MUSICNN_MODES:
+        from cuefinder.model.transfer import musicnn_config
+
+        return musicnn_config(genres, train=MUSICNN_MODES[architecture])
+    if architecture not in ("cnn", "resnet"):
+        raise DatasetError(
+            f"unknown architecture {architecture!r}; choose from {', '.join(TRAINABLE)}"
+        )
+    return ModelConfig(genres=genres, architecture=architecture, channels=config.channels)
 
 
 def fit_ensemble(train_set, val_set, config: TrainConfig, progress: bool = True,
@@ -189,15 +203,22 @@ def fit(
     from tqdm import tqdm
 
     seed = config.seed if seed is None else seed
+    if model_config.extra.get("train") in ("head", "backend"):  # from pooled features
+        from cuefinder.train import heads
+
+        return heads.fit(train_set, val_set, model_config, config, progress=progress, seed=seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build(model_config)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    model = build(model_config, pretrained=True)
+    groups = (
+        model.parameter_groups(config.learning_rate)
+        if hasattr(model, "parameter_groups")
+        else [{"params": list(model.parameters()), "lr": config.learning_rate}]
     )
+    optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, config.learning_rate, total_steps=total
+        optimiser, [g["lr"] for g in groups], total_steps=total
     )
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(train_set, config))
     run = state.RunState(history=[], best=-1.0, best_weights=None, stale=0)
@@ -235,7 +256,8 @@ def _epoch(model, optimiser, schedule, loss_fn, data, by_group, config, rng, bar
     model.train()
     losses = []
     for _ in range(config.steps_per_epoch):
-        x, y = _batch(data, by_group, model.config.patch_frames, config, rng)
+        x, y = _batch(data, by_group, model.config.patch_frames, config, rng,
+                      decibels=model.config.architecture != "musicnn")  # fmt: skip
         y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
         loss = loss_fn(model(x)[0], y)
         optimiser.zero_grad()
@@ -259,7 +281,7 @@ def _index_by_group(groups: list[str]) -> list[np.ndarray]:
     return [np.array([i for i, g in enumerate(groups) if g == name]) for name in names]
 
 
-def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng):
+def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng, decibels=True):
     """A group-balanced batch of random patches with augmentation: (x, y)."""
     patches, labels = [], []
     for _ in range(config.batch_size):
@@ -268,7 +290,7 @@ def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng):
         patches.append(_random_patch(data.features[track], width, rng))
         labels.append(data.labels[track])
     x = torch.from_numpy(np.stack(patches).astype(np.float32))  # (batch, mels, frames)
-    return _augment(x, rng), torch.from_numpy(np.stack(labels))
+    return _augment(x, rng, 1.0 if decibels else 0.1), torch.from_numpy(np.stack(labels))
 
 
 def _random_patch(features: np.ndarray, width: int, rng) -> np.ndarray:
@@ -279,10 +301,15 @@ def _random_patch(features: np.ndarray, width: int, rng) -> np.ndarray:
     return features[:, start : start + width]
 
 
-def _augment(x: torch.Tensor, rng) -> torch.Tensor:
-    """Random gain (+-6 dB) and one frequency and one time mask per patch."""
+def _augment(x: torch.Tensor, rng, per_db: float = 1.0) -> torch.Tensor:
+    """Random gain (+-6 dB) and one frequency and one time mask per patch.
+
+    ``per_db``: feature units per decibel (1 for dB features; 0.1 for musicnn's
+    log10 compression, where a gain is close to an offset wherever there is sound).
+    """
     batch, mels, frames = x.shape
-    x = x + torch.from_numpy(rng.uniform(-6, 6, (batch, 1, 1)).astype(np.float32))
+    gain = rng.uniform(-6, 6, (batch, 1, 1)) * per_db
+    x = x + torch.from_numpy(gain.astype(np.float32))
     floor = x.amin(dim=(1, 2), keepdim=True)
     for i in range(batch):
         f0, f = int(rng.integers(mels)), int(rng.integers(mels // 8 + 1))
@@ -295,6 +322,10 @@ def _augment(x: torch.Tensor, rng) -> torch.Tensor:
 @torch.inference_mode()
 def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> np.ndarray:
     """Track probabilities (tracks, genres): mean over evenly spaced patches of each track."""
+    if getattr(model, "mode", None) in ("head", "backend"):  # pretrained convolutions: reuse
+        from cuefinder.train import heads
+
+        return heads.predict_pooled(model, heads.pooled(model, features, max_patches))
     model.eval()
     out = []
     for values in features:
