@@ -278,7 +278,7 @@ def _interpret(text: str, catalog, json_out: bool):
     model = catalog.active_model()
     if model is None:
         raise QueryError(f"catalog {catalog.path} is empty: run 'cuefinder index FOLDER' first")
-    meaning = interpret(text, model.genres)
+    meaning = interpret(text, model.genres, model.tags)
     print(f"interpreted as: {meaning}", file=sys.stderr if json_out else sys.stdout, flush=True)
     return meaning.query
 
@@ -296,12 +296,18 @@ def _show(args) -> int:
         raise CuefinderError(f"no track '{args.track}' in the catalog")
     profile = sorted(track.genre_scores().items(), key=lambda kv: -kv[1])
     if args.json:
-        print(json.dumps(_track_json(track) | {"segments": _timeline(track)}, indent=2))
+        extra = {"segments": _timeline(track)}
+        if track.tag_scores is not None:
+            extra["tags"] = track.tag_profile()
+        print(json.dumps(_track_json(track) | extra, indent=2))
         return EXIT_OK
     print(track.path)
     print(f"{_clock(track.duration)}  {track.title or ''}  {track.artist or ''}".rstrip())
     for genre, score in profile:
         print(f"  {genre:<12} {score:5.2f} {'#' * int(round(score * 40))}")
+    if track.tag_scores is not None:
+        top = sorted(track.tag_profile().items(), key=lambda kv: -kv[1])[:8]
+        print("music tags: " + ", ".join(f"{t} {v:.2f}" for t, v in top))
     print("timeline (top genres per segment):")
     for seg in _timeline(track):
         tops = sorted(seg["genres"].items(), key=lambda kv: -kv[1])[:3]

@@ -174,9 +174,10 @@ def interpret(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> Int
             excluded.setdefault(genre, 1.0)
     weights = {g: w for g, w in weights.items() if g not in excluded}
     tag_weights = _tag_weights(reading, vectors[0], tags) if tags else {}
-    if not weights and not reading.excluded:  # exclusions by meaning alone are too weak a reading
-        raise _nothing_matched(text, genres, tag_weights)
+    if not weights and not reading.excluded and not tag_weights:
+        raise _nothing_matched(text, genres)  # exclusions by meaning alone are too weak
     terms = [Term(g, w) for g, w in weights.items()]
+    terms += [Term(t, w) for t, w in tag_weights.items() if t not in weights]  # tags rank too
     terms += [Term(g, w, exclude=True) for g, w in excluded.items()]
     return Interpretation(text, weights, tag_weights, GenreQuery(tuple(terms)))
 
@@ -309,12 +310,11 @@ def _written(tag: list[str], reading: _Reading) -> bool:
     return False
 
 
-def _nothing_matched(text: str, genres: list[str], tags: dict | None = None) -> QueryError:
+def _nothing_matched(text: str, genres: list[str]) -> QueryError:
     examples = [w for g, w in EXAMPLE_WORDS.items() if g in genres][:4]
     examples = examples or [normalise(g) for g in genres[:4]] or ["(the model has no genres)"]
-    only_tags = f" (only tags: {', '.join(tags)})" if tags else ""
     return QueryError(
-        f'no genre matched "{text}"{only_tags}; try words such as {", ".join(examples)}',
+        f'no genre matched "{text}"; try words such as {", ".join(examples)}',
         sorted(genres),
     )
 

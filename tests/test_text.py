@@ -138,3 +138,9 @@ def test_search_text_json_stays_a_list_and_says_the_interpretation_on_stderr(db,
 def test_search_text_usage_errors_exit_2(db, capsys, args, message):
     done = search(capsys, db, *args, code=2)
     assert message in done.err and not done.out
+
+
+def test_tags_become_search_terms_so_tag_only_text_still_searches():
+    found = interpret("mellow chillout", GENRES, MSD_LABELS)
+    terms = {t.genre for t in found.query.terms}
+    assert {"Mellow", "chillout"} & terms and set(found.tags) <= terms | set(found.weights)
