@@ -6,6 +6,7 @@ The Python API mirrors the command line::
     catalog = cuefinder.Catalog("catalog.db")
     cuefinder.index(["music/"], catalog)
     cuefinder.search("romance comedy -action horror:0.3", catalog)
+    cuefinder.similar("music/temp-track.mp3", catalog, start=45, end=75)
 
 Names are imported on first use, so ``import cuefinder`` stays light.
 """
@@ -13,12 +14,17 @@ Names are imported on first use, so ``import cuefinder`` stays light.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Catalog", "index", "search", "parse_query", "Tagger", "CuefinderError"]
+__all__ = [
+    "Catalog", "index", "search", "similar", "interpret", "parse_query", "Tagger",
+    "CuefinderError",
+]  # fmt: skip
 
 _EXPORTS = {
     "Catalog": ("cuefinder.catalog", "Catalog"),
     "index": ("cuefinder.pipeline.local", "index"),
     "search": ("cuefinder.rank", "search"),
+    "similar": ("cuefinder.similar", "similar"),
+    "interpret": ("cuefinder.text", "interpret"),
     "parse_query": ("cuefinder.query", "parse"),
     "Tagger": ("cuefinder.model.tagger", "Tagger"),
     "CuefinderError": ("cuefinder.errors", "CuefinderError"),
