@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=checkpoint.DEFAULT_MODEL,
                         help="the model whose held-out games to report")  # fmt: skip
     parser.add_argument("--cache", type=Path, help="feature cache folder")
+    parser.add_argument("--musicnn", action="store_true", help="also musicnn's embeddings")
     args = parser.parse_args()
 
     data, skipped = dataset.load(args.manifest, FeatureConfig(), max_seconds=600.0,
@@ -64,6 +65,9 @@ def main() -> None:
     learned = embeddings[[by_path[data.paths[i]] for i in keep]]
     stats = baselines.track_statistics([data.features[i] for i in keep])
     stats = (stats - stats.mean(axis=0)) / np.maximum(stats.std(axis=0), 1e-9)
+    columns = {"catalog": learned, "MFCC": stats}
+    if args.musicnn:
+        columns["musicnn"] = musicnn_embeddings(args, [data.paths[i] for i in keep])
 
     held_out = set(checkpoint.read_info(args.model).training.get("groups", {}).get("test", []))
     everyone = np.arange(len(keep))
@@ -73,12 +77,37 @@ def main() -> None:
         sets.append((f"the model's {len(held_out)} held-out games", fair))
     print(f"{len(keep)} tracks of {len(set(groups))} games in both the manifest and the catalog "
           f"(model {model.model_id}); precision@{K}, hit = same game")  # fmt: skip
-    print(f"{'queries':<34} {'n':>5} {'learned':>8} {'MFCC':>8} {'chance':>8}")
+    print(f"{'queries':<34} {'n':>5} " + " ".join(f"{c:>8}" for c in columns) + "   chance")
     for name, queries in sets:
-        ours = precision_at_k(learned, groups, queries)
-        mfcc = precision_at_k(stats, groups, queries)
-        base = chance(groups, queries)
-        print(f"{name:<34} {len(queries):>5} {ours:>8.3f} {mfcc:>8.3f} {base:>8.3f}")
+        cells = " ".join(f"{precision_at_k(v, groups, queries):>8.3f}" for v in columns.values())
+        print(f"{name:<34} {len(queries):>5} {cells} {chance(groups, queries):>8.3f}")
+    print(
+        "catalog: the embeddings the catalog's model stored; musicnn: the pretrained "
+        "musicnn's penultimate layer, mean over up to 40 patches (trained on no game)"
+    )
+
+
+def musicnn_embeddings(args, paths: list[str]) -> np.ndarray:
+    """The pretrained MSD musicnn's penultimate layer per track (mean over patches)."""
+    import torch
+
+    from cuefinder.features import MUSICNN_FEATURES
+    from cuefinder.model import build
+    from cuefinder.model.transfer import musicnn_config
+    from cuefinder.train import heads
+    from cuefinder.train.manifest import read_manifest
+
+    rows = {str(r.path): r for r in read_manifest(args.manifest)}
+    data, _ = dataset.load(args.manifest, MUSICNN_FEATURES, max_seconds=600.0,
+                           cache_dir=args.cache, progress=True)  # fmt: skip
+    where = {p: i for i, p in enumerate(data.paths)}
+    assert all(p in rows and p in where for p in paths)
+    model = build(musicnn_config(data.genres, train="head"), pretrained=True).eval()
+    pooled = heads.pooled(model, [data.features[where[p]] for p in paths])
+    with torch.inference_mode():
+        return np.stack([
+            model.backbone.back_end(torch.from_numpy(r)).mean(dim=0).numpy() for r in pooled
+        ])  # fmt: skip
 
 
 if __name__ == "__main__":
