@@ -1,11 +1,12 @@
 """Index throughput: seconds of audio tagged per wall-clock second, beside the decode+log-mel floor.
 
-    python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N]
+    python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N] [--model M.safetensors ...]
 
 Default input: the demo game soundtracks (fetched by `make demo`). Both runs
 use the same files and the same number of worker processes; the index run
 includes discovery, hashing, the CNN and the catalog writes into a fresh
-catalog.
+catalog. Several ``--model`` files are measured one after another on the same
+files (default: the built-in model), each beside the floor of its own front end.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--model", type=Path, action="append", help="repeatable")
     args = parser.parse_args()
     if not args.paths:
         from cuefinder.train import games
@@ -68,27 +70,29 @@ def main() -> None:
         music = games.fetch_games(DEMO)
         args.paths = [music / p for p in DEMO]
     files = [t.path for t in stages.discover(args.paths).files]
-    config = checkpoint.read_info(checkpoint.default_model_path()).features
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
-
-    started = time.monotonic()
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        seconds = sum(pool.map(floor_one, [(f, config) for f in files], chunksize=1))
-    floor_wall = time.monotonic() - started
-
-    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "bench.db") as catalog:
-        report = index(args.paths, catalog, jobs=args.jobs, progress=False)
-    print(
-        f"audio: {seconds / 60:.1f} min in {len(files)} files "
-        f"({report.indexed} indexed, {len(report.failed)} failed)"
-    )
-    print(f"{'stage':<28}{'wall s':>9}{'x real time':>14}")
-    print(f"{'decode + log-mel (floor)':<28}{floor_wall:>9.1f}{seconds / floor_wall:>14.0f}")
-    print(
-        f"{'full index (default model)':<28}{report.wall_seconds:>9.1f}"
-        f"{report.audio_seconds / report.wall_seconds:>14.0f}"
-    )
-    sys.stdout.flush()
+    print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}")
+    floors: dict[FeatureConfig, float] = {}
+    for model in args.model or [checkpoint.default_model_path()]:
+        info = checkpoint.read_info(model)
+        if info.features not in floors:
+            started = time.monotonic()
+            with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+                work = [(f, info.features) for f in files]
+                seconds = sum(pool.map(floor_one, work, chunksize=1))
+            floors[info.features] = time.monotonic() - started
+            label = f"decode + log-mel (floor, {info.features.n_fft}/{info.features.scale})"
+            print(
+                f"{label:<44}{floors[info.features]:>9.1f}{seconds / floors[info.features]:>14.0f}"
+            )
+        with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "bench.db") as catalog:
+            report = index(args.paths, catalog, model=model, jobs=args.jobs, progress=False)
+        label = f"full index ({model.name}, {info.config.architecture})"
+        print(f"{label:<44}{report.wall_seconds:>9.1f}"
+              f"{report.audio_seconds / report.wall_seconds:>14.0f}")  # fmt: skip
+        print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
+              f"{len(report.failed)} failed")  # fmt: skip
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
