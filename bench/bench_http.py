@@ -1,11 +1,15 @@
 """Search endpoint latency and throughput under concurrent clients, real and synthetic catalogs.
 
     python bench/bench_http.py [--catalog DB] [--synthetic 100000] [--clients 50] [--seconds 15]
-                               [--client httpx|raw]
+                               [--client httpx|raw] [--think 0 1]
 
 Each catalog is served by a real ``cuefinder serve`` process on a free port;
 ``--clients`` asyncio clients (httpx, one connection each) send search requests
-back to back for ``--seconds`` after a warm-up. Two query mixes: ``distinct``
+for ``--seconds`` after a warm-up: back to back (think 0: the saturation test,
+where latency is the queue of 50 clients over the server's throughput), and
+with a pause after each answer (think 1: each client a person who reads the
+results for about a second, exponentially distributed, before the next query).
+Two query mixes: ``distinct``
 (every request a query never sent before: random genres, exclusions and
 weights) and ``repeated`` (ten everyday queries). The real catalog defaults to
 the one ``make demo`` builds; the synthetic one is built straight into the
@@ -123,27 +127,40 @@ def serve(catalog: Path) -> tuple[subprocess.Popen, str]:
 
 
 async def load(
-    url: str, queries, clients: int, seconds: float, kind: str = "httpx"
+    url: str, queries, clients: int, seconds: float, kind: str = "httpx", think: float = 0.0
 ) -> tuple[list[float], int]:
-    """Latencies (s) of requests completed in ``seconds`` by ``clients`` clients; errors."""
+    """Latencies (s) of requests completed in ``seconds`` by ``clients`` clients; errors.
+
+    ``think`` > 0: each client pauses a random time (exponential, that mean) after each
+    answer, as a person reading results does, and starts at a random moment in the first
+    ``think`` seconds; 0: back to back, the most the server can be asked.
+    """
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
+    rng = random.Random(7)
+
+    async def pause(first: bool = False) -> None:
+        if think > 0:
+            await asyncio.sleep(rng.uniform(0, think) if first else rng.expovariate(1 / think))
 
     async def client() -> None:
         nonlocal errors
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            await pause(first=True)
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 response = await http.get("/api/search", params={"q": next(queries), "limit": 10})
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
+                await pause()
 
     async def raw_client() -> None:
         """The same requests on one kept-alive connection, with next to no client-side work."""
         nonlocal errors
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
+        await pause(first=True)
         while time.perf_counter() < deadline:
             target = "/api/search?" + urlencode({"q": next(queries), "limit": 10})
             started = time.perf_counter()
@@ -153,13 +170,16 @@ async def load(
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             errors += not head.startswith("http/1.1 200")
+            await pause()
         writer.close()
 
     await asyncio.gather(*((client if kind == "httpx" else raw_client)() for _ in range(clients)))
     return latencies, errors
 
 
-def measure(label: str, catalog: Path, clients: int, seconds: float, kind: str) -> None:
+def measure(
+    label: str, catalog: Path, clients: int, seconds: float, kind: str, thinks: list[float]
+) -> None:
     with Catalog(catalog, create=False) as db:
         tracks, genres = db.count(), db.active_model().genres
     server, url = serve(catalog)
@@ -167,15 +187,17 @@ def measure(label: str, catalog: Path, clients: int, seconds: float, kind: str) 
         mixes = {"distinct": distinct_queries(genres), "repeated": _cycle(REPEATED)}
         for mix, queries in mixes.items():
             asyncio.run(load(url, queries, min(clients, 4), 2.0))  # warm-up: table in memory
-            cpu = cpu_seconds(server.pid)
-            latencies, errors = asyncio.run(load(url, queries, clients, seconds, kind))
-            cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / max(len(latencies), 1)
-            ms = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
-            print(
-                f"{label:<34}{tracks:>8}  {mix:<9}{ms[0]:>8.1f}{ms[1]:>8.1f}{ms[2]:>8.1f}"
-                f"{len(latencies) / seconds:>9.0f}{cpu_ms:>10.2f}{errors:>7}",
-                flush=True,
-            )
+            for think in thinks:
+                cpu = cpu_seconds(server.pid)
+                latencies, errors = asyncio.run(load(url, queries, clients, seconds, kind, think))
+                cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / max(len(latencies), 1)
+                ms = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
+                pace = f"{think:g} s" if think else "none"
+                print(
+                    f"{label:<34}{tracks:>8}  {mix:<9}{pace:>7}{ms[0]:>8.1f}{ms[1]:>8.1f}"
+                    f"{ms[2]:>8.1f}{len(latencies) / seconds:>9.0f}{cpu_ms:>10.2f}{errors:>7}",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait()
@@ -202,13 +224,17 @@ def main() -> None:
     parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
                         help="httpx.AsyncClient, or a bare asyncio HTTP/1.1 client that costs "
                         "the shared cores a tenth as much")  # fmt: skip
+    parser.add_argument("--think", type=float, nargs="+", default=[0.0, 1.0],
+                        help="mean pause (s) of each client between requests; 0: back to back "
+                        "(default: both 0 and 1)")  # fmt: skip
     args = parser.parse_args()
     print(f"{args.clients} concurrent {args.client} clients, {args.seconds:g} s per run, "
           f"{os.cpu_count()} cores shared by clients and server; latency in ms")  # fmt: skip
-    print(f"{'catalog':<34}{'tracks':>8}  {'queries':<9}{'p50':>8}{'p95':>8}{'p99':>8}"
+    print(f"{'catalog':<34}{'tracks':>8}  {'queries':<9}{'think':>7}{'p50':>8}{'p95':>8}{'p99':>8}"
           f"{'req/s':>9}{'server ms':>10}{'errors':>7}")  # fmt: skip
     if args.catalog.exists():
-        measure("real (game soundtracks)", args.catalog, args.clients, args.seconds, args.client)
+        measure("real (game soundtracks)", args.catalog, args.clients, args.seconds, args.client,
+                args.think)  # fmt: skip
     else:
         print(f"no real catalog at {args.catalog}: run 'make demo' or pass --catalog")
     if args.synthetic:
@@ -217,7 +243,12 @@ def main() -> None:
             if not path.exists():
                 build_synthetic(path, args.synthetic)
             measure(
-                "SYNTHETIC (random plausible rows)", path, args.clients, args.seconds, args.client
+                "SYNTHETIC (random plausible rows)",
+                path,
+                args.clients,
+                args.seconds,
+                args.client,
+                args.think,
             )
 
 

@@ -10,6 +10,7 @@ list of terms; ``-term`` excludes, ``term:0.3`` weights, and words such as
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,8 +149,13 @@ def vocabulary(genres: Sequence[str], tags: Sequence[str] = ()) -> dict[str, str
     """Every term the model's genres (then its pretrained tags) answer to -> its label.
 
     A tag whose name a genre or synonym already uses (``sad`` means Drama) is
-    still reachable as ``#sad``.
+    still reachable as ``#sad``. A fresh dict: callers may change it.
     """
+    return dict(_vocabulary(tuple(genres), tuple(tags)))
+
+
+@functools.lru_cache(maxsize=16)
+def _vocabulary(genres: tuple[str, ...], tags: tuple[str, ...]) -> dict[str, str]:
     words: dict[str, str] = {}
     for genre in genres:
         words[normalise(genre)] = genre
@@ -167,7 +173,7 @@ def vocabulary(genres: Sequence[str], tags: Sequence[str] = ()) -> dict[str, str
 def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQuery:
     """Parse a query against the model's genres and pretrained tags; QueryError names the
     problem."""
-    words = vocabulary(genres, tags)
+    words = _vocabulary(tuple(genres), tuple(tags))
     vocab = sorted(genres)
     tokens = _tokens(text)
     if not tokens:

@@ -72,25 +72,30 @@ def rank(
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
     scale = sum(t.weight for t in query.wanted) or sum(t.weight for t in query.terms)
-    if "percentiles" not in table.cache:
-        table.cache["percentiles"] = percentiles(table.scores)
-    shares = table.cache["percentiles"][:, columns] * (signs / scale)  # (n, terms)
-    if not query.wanted:
-        shares = shares + np.array([t.weight for t in query.terms]) / scale
-    total = shares.sum(axis=1)
-    keep = np.ones(len(total), bool)
+    if "percentiles" not in table.cache:  # (labels, n): one contiguous row per label
+        table.cache["percentiles"] = np.ascontiguousarray(percentiles(table.scores).T, np.float32)
+    ranks = table.cache["percentiles"][columns]  # (terms, n)
+    weights = (signs / scale).astype(np.float32)
+    offset = 0.0 if query.wanted else np.array([t.weight for t in query.terms]) / scale
+    total = weights @ ranks + np.float32(np.sum(offset))  # (n,)
+    keep = None
     if min_duration is not None:
-        keep &= table.durations >= min_duration
+        keep = table.durations >= min_duration
     if max_duration is not None:
-        keep &= table.durations <= max_duration
-    candidates = np.flatnonzero(keep)
-    if len(candidates) > limit:  # everything tied with the limit-th best, then a stable sort
-        kth = np.partition(total[candidates], len(candidates) - limit)[len(candidates) - limit]
-        candidates = candidates[total[candidates] >= kth]
+        below = table.durations <= max_duration
+        keep = below if keep is None else keep & below
+    pool = total if keep is None else np.where(keep, total, -np.inf)
+    eligible = len(total) if keep is None else int(keep.sum())
+    if eligible > limit:  # everything tied with the limit-th best, then a stable sort
+        kth = np.partition(pool, len(pool) - limit)[len(pool) - limit]
+        candidates = np.flatnonzero(pool >= kth)
+    else:
+        candidates = np.arange(len(total)) if keep is None else np.flatnonzero(keep)
     order = candidates[np.lexsort((candidates, -total[candidates]))][:limit]
+    shares = ranks[:, order].T.astype(np.float64) * weights + offset  # (hits, terms)
     return [
-        (int(i), float(total[i]), {t.genre: float(shares[i, k]) for k, t in enumerate(query.terms)})
-        for i in order
+        (int(i), float(total[i]), {t.genre: float(shares[r, k]) for k, t in enumerate(query.terms)})
+        for r, i in enumerate(order)
     ]
 
 

@@ -100,6 +100,7 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
         self.path = Path(path) if path is not None else default_path()
+        self._models: dict[str, StoredModel] = {}  # rows never change once written (id: hash)
         if not create and not self.path.exists():
             raise CatalogError(f"no catalog at {self.path}: run 'cuefinder index FOLDER' first")
         try:
@@ -207,13 +208,17 @@ class Catalog:
         return Path(row[0]) if row and Path(row[0]).is_file() else None
 
     def model(self, model_id: str) -> StoredModel | None:
+        if model_id in self._models:
+            return self._models[model_id]
         row = self.db.execute(
             "SELECT id, name, genres, embedding_dim, tags FROM models WHERE id = ?", (model_id,)
         ).fetchone()
         if row is None:
             return None
-        return StoredModel(row[0], row[1], tuple(json.loads(row[2])), row[3],
-                           tuple(json.loads(row[4])))  # fmt: skip
+        model = StoredModel(row[0], row[1], tuple(json.loads(row[2])), row[3],
+                            tuple(json.loads(row[4])))  # fmt: skip
+        self._models[model_id] = model
+        return model
 
     # -- writes -------------------------------------------------------------
 
