@@ -221,18 +221,7 @@ def _search(args) -> int:
             min_duration=args.min_duration,
             max_duration=args.max_duration,
         )
-    if args.json:
-        json.dump([r.to_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
-        print()
-        return EXIT_OK
-    if not results:
-        print("no tracks match")
-    for n, r in enumerate(results, 1):
-        why = ", ".join(f"{g} {v:+.2f}" for g, v in r.genres.items())
-        seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
-        print(f"{n:2d}. {r.score:.3f}  {r.path}")
-        print(f"     best {seg} of {_clock(r.duration)}   why: {why}")
-    return EXIT_OK
+    return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
 
 def _similar(args) -> int:
@@ -243,17 +232,22 @@ def _similar(args) -> int:
         results = similar(reference, catalog, limit=args.limit, start=args.start, end=args.end,
                           min_duration=args.min_duration, max_duration=args.max_duration,
                           exclude_self=not args.include_self)  # fmt: skip
-    if args.json:
+    return _print_results(results, args.json, "closest", "shares", "{:.2f}")
+
+
+def _print_results(results, as_json: bool, window: str, reason: str, number: str) -> int:
+    """Ranked results as search --json's list, or two lines each for a person."""
+    if as_json:
         json.dump([r.to_dict() for r in results], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return EXIT_OK
     if not results:
         print("no tracks match")
     for n, r in enumerate(results, 1):
-        shared = ", ".join(f"{g} {v:.2f}" for g, v in r.genres.items())
+        why = ", ".join(f"{g} {number.format(v)}" for g, v in r.genres.items())
         seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
         print(f"{n:2d}. {r.score:.3f}  {r.path}")
-        print(f"     closest {seg} of {_clock(r.duration)}   shares: {shared}")
+        print(f"     {window} {seg} of {_clock(r.duration)}   {reason}: {why}")
     return EXIT_OK
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 import torch
+from serve_helpers import served
 
 from cuefinder import audio
 from cuefinder.catalog import Catalog
@@ -141,6 +143,14 @@ def test_indexing_with_a_transfer_model_stores_and_searches_tags(frozen, short_t
         assert len(profile) == 50 and all(0 <= v <= 1 for v in profile.values())
     hits = search("#sad -rock", catalog, limit=3)
     assert hits and set(hits[0].genres) == {"sad", "rock"}
+    catalog.close()
+    # the HTTP API takes the same tag terms and shows each track's tags
+    with served(tmp_path / "c.db", log=tmp_path / "serve.log") as url:
+        answer = httpx.get(url + "/api/search", params={"q": "#sad -rock", "limit": 3}).json()
+        assert [r["path"] for r in answer["results"]] == [h.path for h in hits]
+        assert set(answer["results"][0]["genres"]) == {"sad", "rock"}
+        detail = httpx.get(url + f"/api/tracks/{hits[0].id}").json()
+        assert len(detail["tags"]) == 50
 
 
 def test_cross_validation_sets_pretrained_heads_beside_the_scratch_cnn(labelled, music_root,

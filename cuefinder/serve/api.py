@@ -57,7 +57,7 @@ def search(
     catalog = server.pool.catalog()
     model = _model(catalog)
     try:
-        query = parse(q, model.genres)
+        query = parse(q, model.genres, model.tags)
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, query, limit, min_duration, max_duration)
