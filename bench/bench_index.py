@@ -7,6 +7,10 @@ use the same files and the same number of worker processes; the index run
 includes discovery, hashing, the CNN and the catalog writes into a fresh
 catalog. Several ``--model`` files are measured one after another on the same
 files (default: the built-in model), each beside the floor of its own front end.
+``--architecture musicnn-frozen`` (repeatable) adds a network of that recipe
+with the built-in model's genres and an untrained genre head: what indexing
+with such a model costs, whatever its head learnt (the head is a few hundred
+of its weights).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--model", type=Path, action="append", help="repeatable")
+    parser.add_argument("--architecture", action="append", default=[],
+                        help="also an untrained network of this recipe (repeatable)")  # fmt: skip
     args = parser.parse_args()
     if not args.paths:
         from cuefinder.train import games
@@ -73,7 +79,10 @@ def main() -> None:
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
     print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}")
     floors: dict[FeatureConfig, float] = {}
-    for model in args.model or [checkpoint.default_model_path()]:
+    models = args.model or ([] if args.architecture else [checkpoint.default_model_path()])
+    scratch = tempfile.TemporaryDirectory()
+    models += [untrained(name, Path(scratch.name)) for name in args.architecture]
+    for model in models:
         info = checkpoint.read_info(model)
         if info.features not in floors:
             started = time.monotonic()
@@ -93,6 +102,18 @@ def main() -> None:
         print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
               f"{len(report.failed)} failed")  # fmt: skip
         sys.stdout.flush()
+
+
+def untrained(architecture: str, folder: Path) -> Path:
+    """A model file of ``architecture`` with the built-in genres; pretrained parts stay so."""
+    from cuefinder.model import build, features_for
+    from cuefinder.train.trainer import TrainConfig, model_config
+
+    genres = checkpoint.read_info(checkpoint.default_model_path()).genres
+    config = model_config(tuple(genres), architecture, TrainConfig())
+    path = folder / f"untrained-{architecture}.safetensors"
+    checkpoint.save(path, build(config, pretrained=True), features_for(config))
+    return path
 
 
 if __name__ == "__main__":

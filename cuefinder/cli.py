@@ -128,9 +128,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("card", help="print a model's card from the record inside its file")
     p.add_argument("model", type=Path)
-    p.add_argument("--evaluation", type=Path,
-                   help="first attach this evaluation.json's summary (cuefinder evaluate) "
-                   "to the model file")  # fmt: skip
+    p.add_argument("--evaluation", type=Path, nargs="+",
+                   help="first attach these evaluation.json summaries (cuefinder evaluate) "
+                   "to the model file; a later file adds only the methods the earlier ones "
+                   "lack")  # fmt: skip
     p.set_defaults(run=_card)
 
     p = sub.add_parser("dataset", help="build labelled manifests")
@@ -433,10 +434,20 @@ def _card(args) -> int:
     if args.evaluation:
         from cuefinder.model import checkpoint
 
-        evaluation = json.loads(args.evaluation.read_text())
+        summary, sources, schemes = {}, {}, set()
+        for path in args.evaluation:
+            evaluation = json.loads(path.read_text())
+            schemes.add(_scheme_words(evaluation))
+            for name, scores in evaluation["summary"].items():
+                if name not in summary:
+                    summary[name], sources[name] = scores, str(path.parent / "report.md")
+        if len(schemes) > 1:
+            print(f"cuefinder: error: the evaluations used different schemes: "
+                  f"{', '.join(sorted(schemes))}", file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
         checkpoint.annotate(args.model, cross_validation={
-            "scheme": _scheme_words(evaluation), "summary": evaluation["summary"],
-            "report": str(args.evaluation.parent / "report.md"),
+            "scheme": schemes.pop(), "summary": summary, "sources": sources,
+            "report": ", ".join(dict.fromkeys(sources.values())),
         })  # fmt: skip
     print(render(args.model))
     return EXIT_OK

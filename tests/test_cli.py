@@ -122,3 +122,25 @@ def test_dataset_build_labels_albums_from_imdb(tmp_path, funnyboat, copy_of):
     assert "ambiguous" in done.stdout and "Dune" in done.stdout  # two films, never guessed
     [track] = read_manifest(out)
     assert track.group == "tt0073195" and set(track.genres) == {"Adventure", "Thriller"}
+
+
+def test_card_sets_several_evaluations_side_by_side(tmp_path):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(checkpoint.DEFAULT_MODEL.read_bytes())
+    folder = checkpoint.DEFAULT_MODEL.parent / "evaluation"
+    first, second = folder / "evaluation.json", folder / "transfer" / "evaluation.json"
+    done = cuefinder("card", model, "--evaluation", first, second)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines()
+            if line.startswith("| ")}  # fmt: skip
+    assert rows["cnn"].endswith("| 1 |") and rows["musicnn-top"].endswith("| 2 |")
+    cv = checkpoint.read_info(model).training["cross_validation"]
+    assert cv["sources"]["cnn"] == str(folder / "report.md")  # the first file wins a name
+    # evaluations made with different schemes cannot share one table
+    other = json.loads(second.read_text())
+    other["folds"] = other["folds"][:3]
+    odd = tmp_path / "odd" / "evaluation.json"
+    odd.parent.mkdir()
+    odd.write_text(json.dumps(other))
+    refused = cuefinder("card", model, "--evaluation", first, odd, check_code=2)
+    assert refused.returncode == 2 and "different schemes" in refused.stderr

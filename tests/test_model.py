@@ -89,13 +89,19 @@ def test_the_committed_model_card_is_what_the_model_file_says():
     macro = info.training["test"]["macro"]
     assert f"**{macro['roc_auc']:.3f}**" in card and "cuefinder train" in card
     # the cross-validated comparison comes from the report committed next to the model
+    # (the scratch networks' report, then the pretrained heads' with the methods it adds)
     cv = info.training["cross_validation"]
-    report = checkpoint.DEFAULT_MODEL.parent / "evaluation" / "report.md"
-    assert cv["report"] == "cuefinder/model/evaluation/report.md" and report.exists()
-    saved = json.loads(report.with_name("evaluation.json").read_text())
-    assert cv["summary"] == saved["summary"]
-    for name in ("mfcc-logreg", "cnn", "ensemble"):
-        assert f"| {name} | {saved['summary'][name]['roc_auc']:.3f} |" in card
+    folder = checkpoint.DEFAULT_MODEL.parent / "evaluation"
+    reports = {
+        folder / "report.md": ("mfcc-logreg", "cnn", "ensemble"),
+        folder / "transfer" / "report.md": ("musicnn-frozen", "musicnn-top"),
+    }
+    for report, names in reports.items():
+        saved = json.loads(report.with_name("evaluation.json").read_text())
+        for name in names:
+            assert cv["sources"][name] == str(report.relative_to(folder.parents[2]))
+            assert cv["summary"][name] == saved["summary"][name]
+            assert f"| {name} | {saved['summary'][name]['roc_auc']:.3f} |" in card
 
 
 def test_annotating_a_model_keeps_its_weights_and_id(tmp_path):

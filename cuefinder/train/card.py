@@ -130,20 +130,33 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
     """The recipes compared by ``cuefinder evaluate`` on the same data, when attached."""
     if not cv:
         return []
+    sources = cv.get("sources") or {}
+    reports = list(dict.fromkeys(sources.values())) or [cv["report"]]
+    where = (lambda name: "") if len(reports) < 2 else (
+        lambda name: f" | {reports.index(sources[name]) + 1}")  # fmt: skip
     rows = [
         f"| {name} | {_fmt(m['roc_auc'])} | {_fmt(m['pr_auc'])} | {_fmt(m['f1'])} "
-        f"| {_fmt(m.get('group_f1'))} |"
+        f"| {_fmt(m.get('group_f1'))}{where(name)} |"
         for name, m in cv["summary"].items()
     ]
+    if len(reports) < 2:
+        named = f"report: `{reports[0]}`"
+        header = ["| method | ROC-AUC | PR-AUC | F1 | game-level F1 |", "|---|---|---|---|---|"]
+    else:
+        named = "reports: " + ", ".join(f"{i} `{r}`" for i, r in enumerate(reports, 1))
+        header = [
+            "| method | ROC-AUC | PR-AUC | F1 | game-level F1 | report |",
+            "|---|---|---|---|---|---|",
+        ]
     return [
         "## Recipes compared by cross-validation",
         "",
         f"`cuefinder evaluate` on the same games, {cv['scheme']}, every fold split by game "
-        f"(report: `{cv['report']}`). Pooled out-of-fold track predictions; F1 at thresholds "
-        "chosen on each fold's validation games; game-level F1 after Ma et al. (2021).",
+        f"({named}). Pooled out-of-fold track predictions; F1 at thresholds "
+        "chosen on each fold's validation games; game-level F1 after Ma et al. (2021). "
+        "Each report trains its recipes afresh in the same folds (same seed and groups).",
         "",
-        "| method | ROC-AUC | PR-AUC | F1 | game-level F1 |",
-        "|---|---|---|---|---|",
+        *header,
         *rows,
         "",
         *_ranking(cv["summary"]),
