@@ -179,6 +179,26 @@ def _rechunk(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.ascontiguousarray(np.concatenate(pending), dtype=np.float32)
 
 
+# bumped whenever decoding changes the samples a file gives (caches of features key on it)
+DECODE_REVISION = 2  # 2: channels in opposite polarity no longer cancel
+
+
+def downmix(channels: np.ndarray) -> np.ndarray:
+    """Mono from (channels, samples): their mean.
+
+    Two channels in opposite polarity (fake stereo in tracker music, a miswired
+    master) cancel in the mean; where it keeps under 1% of the channels' power,
+    half their difference is the signal, so such a track is heard, not called
+    silent.
+    """
+    mono = channels.mean(axis=0)
+    if channels.shape[0] == 2:
+        power = float(np.mean(np.square(channels, dtype=np.float64)))
+        if power > 1e-12 and float(np.mean(np.square(mono, dtype=np.float64))) < 0.01 * power:
+            return (channels[0] - channels[1]) / 2
+    return mono
+
+
 def _stream_ffmpeg(name: str, sample_rate: int, chunk: int) -> Iterator[np.ndarray]:
     return _rechunk(_ffmpeg_blocks(name, sample_rate), chunk)
 
@@ -199,10 +219,10 @@ def _ffmpeg_blocks(name: str, sample_rate: int) -> Iterator[np.ndarray]:
         for frame in _decode_tolerant(container, audio):
             for out in resampler.resample(frame):
                 produced = True
-                yield out.to_ndarray().mean(axis=0)
+                yield downmix(out.to_ndarray())
         if produced:
             for out in resampler.resample(None):
-                yield out.to_ndarray().mean(axis=0)
+                yield downmix(out.to_ndarray())
 
 
 def _decode_tolerant(container, audio) -> Iterator:
@@ -246,7 +266,7 @@ def _stream_sndfile(name: str, sample_rate: int, chunk: int) -> Iterator[np.ndar
 
         def mono_blocks() -> Iterator[np.ndarray]:
             for block in blocks:
-                mono = block.mean(axis=1).astype(np.float32)
+                mono = downmix(block.T).astype(np.float32)
                 yield resample.resample_chunk(mono) if resample else mono
             if resample:
                 yield resample.resample_chunk(np.zeros(0, np.float32), last=True)

@@ -60,6 +60,24 @@ def test_stereo_is_averaged_to_mono(excerpt, tmp_path):
     assert np.allclose(mono, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("suffix", ["wav", "flac"])
+def test_a_channel_in_opposite_polarity_is_heard_not_cancelled(excerpt, tmp_path, suffix):
+    # fake stereo (right = -left), as some tracker modules render: the mean is silence
+    samples, rate = excerpt
+    flipped = samples.copy()
+    flipped[:, 1] = -samples[:, 0].astype(np.int32).clip(-32767, 32767)
+    path = tmp_path / f"surround.{suffix}"
+    soundfile.write(str(path), flipped, rate)
+    mono = audio.load(path, sample_rate=rate)
+    expected = samples[:, 0].astype(np.float32) / 32768
+    n = min(len(mono), len(expected))
+    assert np.sqrt(np.mean(mono[:n] ** 2)) > 0.5 * np.sqrt(np.mean(expected[:n] ** 2))
+    assert np.corrcoef(mono[:n:5], expected[:n:5])[0, 1] > 0.99
+    # the same path through libsndfile
+    via_sndfile = np.concatenate(list(audio._stream_sndfile(str(path), rate, 10 * rate)))
+    assert np.corrcoef(via_sndfile[:n:5], expected[:n:5])[0, 1] > 0.99
+
+
 def test_tags_are_read_from_real_files(funnyboat, transcoded):
     tags = audio.read_tags(funnyboat)
     assert tags.title == "Trip on the Funny Boat" and tags.artist == "JDruid"

@@ -28,8 +28,10 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> str:
-    """Content hash of the file plus a hash of the front-end settings."""
-    settings = json.dumps([config.to_dict(), max_seconds], sort_keys=True).encode()
+    """Content hash of the file plus a hash of the front-end settings (and of the decoder's
+    revision)."""
+    settings = [config.to_dict(), max_seconds, audio.DECODE_REVISION]
+    settings = json.dumps(settings, sort_keys=True).encode()
     return f"{content_hash(str(path))}-{hashlib.blake2b(settings, digest_size=6).hexdigest()}"
 
 
