@@ -193,9 +193,10 @@ def downmix(channels: np.ndarray) -> np.ndarray:
     """
     mono = channels.mean(axis=0)
     if channels.shape[0] == 2:
-        power = float(np.mean(np.square(channels, dtype=np.float64)))
-        if power > 1e-12 and float(np.mean(np.square(mono, dtype=np.float64))) < 0.01 * power:
-            return (channels[0] - channels[1]) / 2
+        left, right = channels
+        power = float(left @ left) + float(right @ right)  # twice the mean channel's, times n
+        if power > 1e-9 and 2 * float(mono @ mono) < 0.01 * power:
+            return (left - right) / 2
     return mono
 
 
@@ -215,14 +216,32 @@ def _ffmpeg_blocks(name: str, sample_rate: int) -> Iterator[np.ndarray]:
             raise OSError("no audio stream")
         audio = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
-        produced = False
-        for frame in _decode_tolerant(container, audio):
-            for out in resampler.resample(frame):
-                produced = True
-                yield downmix(out.to_ndarray())
-        if produced:
-            for out in resampler.resample(None):
-                yield downmix(out.to_ndarray())
+
+        def planes() -> Iterator[np.ndarray]:
+            produced = False
+            for frame in _decode_tolerant(container, audio):
+                for out in resampler.resample(frame):
+                    produced = True
+                    yield out.to_ndarray()
+            if produced:
+                for out in resampler.resample(None):
+                    yield out.to_ndarray()
+
+        yield from _downmixed(planes())
+
+
+def _downmixed(planes: Iterator[np.ndarray], samples: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Mono blocks of (channels, n) frames, downmixed a few seconds at a time (per frame,
+    the Python overhead would cost more than the arithmetic)."""
+    batch, have = [], 0
+    for plane in planes:
+        batch.append(plane)
+        have += plane.shape[1]
+        if have >= samples:
+            yield downmix(np.concatenate(batch, axis=1))
+            batch, have = [], 0
+    if batch:
+        yield downmix(np.concatenate(batch, axis=1))
 
 
 def _decode_tolerant(container, audio) -> Iterator:
