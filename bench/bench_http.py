@@ -9,12 +9,12 @@ for ``--seconds`` after a warm-up: back to back (think 0: the saturation test,
 where latency is the queue of 50 clients over the server's throughput), and
 with a pause after each answer (think 1: each client a person who reads the
 results for about a second, exponentially distributed, before the next query).
-Two query mixes: ``distinct``
-(every request a query never sent before: random genres, exclusions and
-weights) and ``repeated`` (ten everyday queries). The real catalog defaults to
-the one ``make demo`` builds; the synthetic one is built straight into the
-real schema through the catalog's own connection: random but plausible
-per-segment scores (smooth, correlated genres), clearly named as synthetic.
+Two query mixes: ``distinct`` (every request a query never sent before: random
+genres, exclusions and weights) and ``repeated`` (ten everyday queries). The
+real catalog defaults to the one ``make demo`` builds; the synthetic one is
+built straight into the real schema through the catalog's own connection:
+random but plausible per-segment scores (smooth, correlated genres), clearly
+named as synthetic.
 Clients and server share this machine's cores; "server ms" is the server
 process's CPU time per request (the rest of the machine's time goes to the
 clients and to whatever else runs).
