@@ -161,22 +161,23 @@ def _short(err: BaseException) -> str:
     return text[:200]
 
 
-def _rechunk(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    """Regroup arbitrary-length mono blocks into chunks of exactly ``size`` samples."""
+def _rechunk(planes: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Regroup arbitrary-length (channels, n) blocks into mono chunks of exactly ``size``
+    samples (the last may be shorter), each downmixed as a whole."""
     pending: list[np.ndarray] = []
     have = 0
-    for block in blocks:
-        if block.size == 0:
+    for plane in planes:
+        if plane.shape[1] == 0:
             continue
-        pending.append(block)
-        have += block.size
+        pending.append(plane)
+        have += plane.shape[1]
         while have >= size:
-            joined = np.concatenate(pending)
-            yield np.ascontiguousarray(joined[:size], dtype=np.float32)
-            rest = joined[size:]
-            pending, have = ([rest] if rest.size else []), rest.size
+            joined = np.concatenate(pending, axis=1)
+            yield np.ascontiguousarray(downmix(joined[:, :size]), dtype=np.float32)
+            rest = joined[:, size:]
+            pending, have = ([rest] if rest.shape[1] else []), rest.shape[1]
     if have:
-        yield np.ascontiguousarray(np.concatenate(pending), dtype=np.float32)
+        yield np.ascontiguousarray(downmix(np.concatenate(pending, axis=1)), dtype=np.float32)
 
 
 # bumped whenever decoding changes the samples a file gives (caches of features key on it)
@@ -216,32 +217,14 @@ def _ffmpeg_blocks(name: str, sample_rate: int) -> Iterator[np.ndarray]:
             raise OSError("no audio stream")
         audio = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
-
-        def planes() -> Iterator[np.ndarray]:
-            produced = False
-            for frame in _decode_tolerant(container, audio):
-                for out in resampler.resample(frame):
-                    produced = True
-                    yield out.to_ndarray()
-            if produced:
-                for out in resampler.resample(None):
-                    yield out.to_ndarray()
-
-        yield from _downmixed(planes())
-
-
-def _downmixed(planes: Iterator[np.ndarray], samples: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Mono blocks of (channels, n) frames, downmixed a few seconds at a time (per frame,
-    the Python overhead would cost more than the arithmetic)."""
-    batch, have = [], 0
-    for plane in planes:
-        batch.append(plane)
-        have += plane.shape[1]
-        if have >= samples:
-            yield downmix(np.concatenate(batch, axis=1))
-            batch, have = [], 0
-    if batch:
-        yield downmix(np.concatenate(batch, axis=1))
+        produced = False
+        for frame in _decode_tolerant(container, audio):
+            for out in resampler.resample(frame):
+                produced = True
+                yield out.to_ndarray()  # (channels, n)
+        if produced:
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
 
 
 def _decode_tolerant(container, audio) -> Iterator:
@@ -278,16 +261,19 @@ def _stream_sndfile(name: str, sample_rate: int, chunk: int) -> Iterator[np.ndar
     with handle:
         if handle.frames == 0:
             return
+        channels = handle.channels
         resample = None
         if handle.samplerate != sample_rate:
-            resample = soxr.ResampleStream(handle.samplerate, sample_rate, 1, dtype="float32")
+            resample = soxr.ResampleStream(handle.samplerate, sample_rate, channels,
+                                           dtype="float32")  # fmt: skip
         blocks = handle.blocks(blocksize=65536, dtype="float32", always_2d=True)
 
-        def mono_blocks() -> Iterator[np.ndarray]:
+        def planes() -> Iterator[np.ndarray]:  # (channels, n), at the model's rate
             for block in blocks:
-                mono = downmix(block.T).astype(np.float32)
-                yield resample.resample_chunk(mono) if resample else mono
+                yield (resample.resample_chunk(block) if resample else block).reshape(
+                    -1, channels).T  # fmt: skip
             if resample:
-                yield resample.resample_chunk(np.zeros(0, np.float32), last=True)
+                tail = resample.resample_chunk(np.zeros((0, channels), np.float32), last=True)
+                yield tail.reshape(-1, channels).T
 
-        yield from _rechunk(mono_blocks(), chunk)
+        yield from _rechunk(planes(), chunk)

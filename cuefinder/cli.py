@@ -447,7 +447,6 @@ def _card(args) -> int:
             return EXIT_USAGE
         checkpoint.annotate(args.model, cross_validation={
             "scheme": schemes.pop(), "summary": summary, "sources": sources,
-            "report": ", ".join(dict.fromkeys(sources.values())),
         })  # fmt: skip
     print(render(args.model))
     return EXIT_OK

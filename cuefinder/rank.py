@@ -84,13 +84,12 @@ def rank(
     if max_duration is not None:
         below = table.durations <= max_duration
         keep = below if keep is None else keep & below
-    pool = total if keep is None else np.where(keep, total, -np.inf)
+    if keep is not None:  # filtered-out rows can never be picked
+        total = np.where(keep, total, -np.inf)
     eligible = len(total) if keep is None else int(keep.sum())
-    if eligible > limit:  # everything tied with the limit-th best, then a stable sort
-        kth = np.partition(pool, len(pool) - limit)[len(pool) - limit]
-        candidates = np.flatnonzero(pool >= kth)
-    else:
-        candidates = np.arange(len(total)) if keep is None else np.flatnonzero(keep)
+    kth = np.partition(total, len(total) - limit)[len(total) - limit] if eligible > limit else None
+    # everything tied with the limit-th best (or every eligible row), then a stable sort
+    candidates = np.flatnonzero(total >= kth if kth is not None else total > -np.inf)
     order = candidates[np.lexsort((candidates, -total[candidates]))][:limit]
     shares = ranks[:, order].T.astype(np.float64) * weights + offset  # (hits, terms)
     return [

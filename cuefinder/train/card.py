@@ -128,26 +128,20 @@ def _training_section(info, record: dict) -> list[str]:
 
 def _cross_validation_section(cv: dict | None) -> list[str]:
     """The recipes compared by ``cuefinder evaluate`` on the same data, when attached."""
-    if not cv:
+    if not cv or not cv.get("summary"):
         return []
-    sources = cv.get("sources") or {}
-    reports = list(dict.fromkeys(sources.values())) or [cv["report"]]
-    where = (lambda name: "") if len(reports) < 2 else (
-        lambda name: f" | {reports.index(sources[name]) + 1}")  # fmt: skip
+    # each method's report (older records name one report for all)
+    sources = cv.get("sources") or {name: cv["report"] for name in cv["summary"]}
+    reports = list(dict.fromkeys(sources.values()))
+    several = len(reports) > 1
+    columns = ["method", "ROC-AUC", "PR-AUC", "F1", "game-level F1"] + ["report"] * several
     rows = [
-        f"| {name} | {_fmt(m['roc_auc'])} | {_fmt(m['pr_auc'])} | {_fmt(m['f1'])} "
-        f"| {_fmt(m.get('group_f1'))}{where(name)} |"
+        [name, _fmt(m["roc_auc"]), _fmt(m["pr_auc"]), _fmt(m["f1"]), _fmt(m.get("group_f1"))]
+        + [str(reports.index(sources[name]) + 1)] * several
         for name, m in cv["summary"].items()
     ]
-    if len(reports) < 2:
-        named = f"report: `{reports[0]}`"
-        header = ["| method | ROC-AUC | PR-AUC | F1 | game-level F1 |", "|---|---|---|---|---|"]
-    else:
-        named = "reports: " + ", ".join(f"{i} `{r}`" for i, r in enumerate(reports, 1))
-        header = [
-            "| method | ROC-AUC | PR-AUC | F1 | game-level F1 | report |",
-            "|---|---|---|---|---|---|",
-        ]
+    named = ("reports: " + ", ".join(f"{i} `{r}`" for i, r in enumerate(reports, 1))
+             if several else f"report: `{reports[0]}`")  # fmt: skip
     return [
         "## Recipes compared by cross-validation",
         "",
@@ -156,8 +150,9 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
         "chosen on each fold's validation games; game-level F1 after Ma et al. (2021). "
         "Each report trains its recipes afresh in the same folds (same seed and groups).",
         "",
-        *header,
-        *rows,
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(row) + " |" for row in rows),
         "",
         *_ranking(cv["summary"]),
     ]
