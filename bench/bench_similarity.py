@@ -1,93 +1,167 @@
-"""How well "sounds like this" retrieves: precision@10 where a hit is a track of the same game.
+"""How well "sounds like this" retrieves on games held out of training.
 
-Compares, on the same tracks and queries, the embeddings a catalog holds (the
-model's) with MFCC and spectral statistics of the same log-mel features
-(standardised, cosine similarity), and chance. Each track in turn is the query;
-the rest of the collection is searched; its own game's other tracks are hits.
+precision@10 where a hit is a track of the same game, measured the only honest way:
+grouped K-fold over the games. In each fold the recipe's network is trained on the
+other folds' games only; every space then embeds the held-out fold's tracks, and each
+held-out track queries the other held-out tracks of its fold (the collection a user
+with new music would have). Spaces, all in the same folds and on the same queries:
 
-The built-in model was trained on some of these games, whose tracks it has
-learnt to tell apart; its held-out games (read from the model file) give the
-fair figure, and are reported separately.
+- ``recipe``: the trained network's embedding (its similarity head when it has one),
+  mean over evenly spaced patches, unit length: what a catalog would store;
+- ``random``: the same network with untrained random weights (the control that a
+  learned space must beat);
+- ``MFCC``: MFCC and spectral statistics (``baselines.track_statistics``), standardised
+  over the fold's tracks, cosine similarity;
+- ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
+  up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
+- ``chance``: the expected precision of a random ranking.
+
+Each figure comes with a 95% interval from resampling games (the unit of evidence),
+and each learned space's difference from the controls with its own interval.
 
     cuefinder dataset games -o games.csv
-    cuefinder --catalog games.db index ~/.cache/cuefinder/games/music
-    python bench/bench_similarity.py --catalog games.db --manifest games.csv
+    python bench/bench_similarity.py --manifest games.csv --recipe recipes/default.toml
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog import Catalog
 from cuefinder.features import FeatureConfig
-from cuefinder.model import checkpoint
 from cuefinder.train import baselines, dataset
+from cuefinder.train.evaluate import make_folds
+from cuefinder.train.trainer import TrainConfig, fit, model_config
 
 K = 10
 
 
-def precision_at_k(vectors: np.ndarray, groups: np.ndarray, queries: np.ndarray) -> float:
-    """Mean over query rows of the share of same-group tracks among the k nearest others."""
+def precision_at_k(vectors: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per query (every row): share of same-group rows among its k nearest other rows."""
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    similarity = unit[queries] @ unit.T
-    similarity[np.arange(len(queries)), queries] = -np.inf  # not itself
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
     top = np.argsort(-similarity, axis=1)[:, :K]
-    return float((groups[top] == groups[queries][:, None]).mean())
+    return (groups[top] == groups[:, None]).mean(axis=1)
 
 
-def chance(groups: np.ndarray, queries: np.ndarray) -> float:
+def chance(groups: np.ndarray) -> np.ndarray:
     counts = Counter(groups.tolist())
-    return float(np.mean([(counts[groups[q]] - 1) / (len(groups) - 1) for q in queries]))
+    return np.array([(counts[g] - 1) / (len(groups) - 1) for g in groups])
+
+
+def game_bootstrap(values: np.ndarray, groups: np.ndarray, draws: int = 2000, seed: int = 0):
+    """95% interval of the mean of per-query values, resampling games with replacement."""
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups.tolist()))
+    sums = np.array([values[groups == g].sum() for g in names])
+    counts = np.array([(groups == g).sum() for g in names])
+    picks = rng.integers(len(names), size=(draws, len(names)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return np.percentile(means, [2.5, 97.5])
+
+
+def network_embeddings(model, features: list[np.ndarray], patches: int = 40) -> np.ndarray:
+    """(tracks, dim) mean embedding over evenly spaced patches, unit length."""
+    import torch
+
+    from cuefinder.train.trainer import _even_patches
+
+    model.eval()
+    rows = []
+    with torch.inference_mode():
+        for values in features:
+            x = torch.from_numpy(
+                _even_patches(values, model.config.patch_frames, patches).astype(np.float32)
+            )
+            embedding = model(x)[1]
+            embedding = torch.nn.functional.normalize(embedding, dim=1).mean(dim=0)
+            rows.append(embedding.numpy())
+    return np.stack(rows)
+
+
+def standardised(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--catalog", type=Path, required=True)
     parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=checkpoint.DEFAULT_MODEL,
-                        help="the model whose held-out games to report")  # fmt: skip
+    parser.add_argument("--recipe", type=Path, help="TOML training recipe (default: built-in)")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0, help="fold assignment")
     parser.add_argument("--cache", type=Path, help="feature cache folder")
     parser.add_argument("--musicnn", action="store_true", help="also musicnn's embeddings")
+    parser.add_argument("--musicnn-patches", type=int, default=10)
     args = parser.parse_args()
 
-    data, skipped = dataset.load(args.manifest, FeatureConfig(), max_seconds=600.0,
-                                 cache_dir=args.cache, progress=True)  # fmt: skip
-    catalog = Catalog(args.catalog, create=False)
-    model = catalog.active_model()
-    ids, embeddings = catalog.embeddings(model)
-    by_path = {catalog.track(int(i)).path: row for row, i in enumerate(ids)}
-    keep = [i for i, p in enumerate(data.paths) if p in by_path]
-    groups = np.array([data.groups[i] for i in keep])
-    learned = embeddings[[by_path[data.paths[i]] for i in keep]]
-    stats = baselines.track_statistics([data.features[i] for i in keep])
-    stats = (stats - stats.mean(axis=0)) / np.maximum(stats.std(axis=0), 1e-9)
-    columns = {"catalog": learned, "MFCC": stats}
-    if args.musicnn:
-        columns["musicnn"] = musicnn_embeddings(args, [data.paths[i] for i in keep])
+    import torch
 
-    held_out = set(checkpoint.read_info(args.model).training.get("groups", {}).get("test", []))
-    everyone = np.arange(len(keep))
-    fair = np.array([i for i in everyone if groups[i] in held_out], int)
-    sets = [("all games", everyone)]
-    if len(fair):
-        sets.append((f"the model's {len(held_out)} held-out games", fair))
-    print(f"{len(keep)} tracks of {len(set(groups))} games in both the manifest and the catalog "
-          f"(model {model.model_id}); precision@{K}, hit = same game")  # fmt: skip
-    print(f"{'queries':<34} {'n':>5} " + " ".join(f"{c:>8}" for c in columns) + "   chance")
-    for name, queries in sets:
-        cells = " ".join(f"{precision_at_k(v, groups, queries):>8.3f}" for v in columns.values())
-        print(f"{name:<34} {len(queries):>5} {cells} {chance(groups, queries):>8.3f}")
-    print(
-        "catalog: the embeddings the catalog's model stored; musicnn: the pretrained "
-        "musicnn's penultimate layer, mean over up to 40 patches (trained on no game)"
-    )
+    flags = {"epochs": args.epochs} if args.epochs else {}
+    recipe = TrainConfig.from_toml(args.recipe, **flags) if args.recipe else TrainConfig(**flags)
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    data, _ = dataset.load(args.manifest, FeatureConfig(), max_seconds=recipe.max_seconds,
+                           cache_dir=args.cache, progress=True)  # fmt: skip
+    musicnn = musicnn_embeddings(args, data) if args.musicnn else None
+    folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
+    spaces: dict[str, list[np.ndarray]] = {"recipe": [], "random": [], "MFCC": []}
+    if musicnn is not None:
+        spaces["musicnn"] = []
+    spaces["chance"] = []
+    groups_out: list[np.ndarray] = []
+    started = time.monotonic()
+    for fold in folds:
+        sets = {side: data.select(getattr(fold, side)) for side in ("train", "val", "test")}
+        test = sets["test"]
+        groups = np.array(test.groups)
+        config = model_config(data.genres, recipe.architectures[0], recipe)
+        trained, _ = fit(sets["train"], sets["val"], config, recipe, progress=True,
+                         seed=recipe.seed)  # fmt: skip
+        torch.manual_seed(recipe.seed)
+        from cuefinder.model import build
+
+        untrained = build(config)
+        spaces["recipe"].append(precision_at_k(network_embeddings(trained, test.features), groups))
+        spaces["random"].append(
+            precision_at_k(network_embeddings(untrained, test.features), groups)
+        )
+        stats = standardised(baselines.track_statistics(test.features))
+        spaces["MFCC"].append(precision_at_k(stats, groups))
+        if musicnn is not None:
+            rows = [data.paths.index(p) for p in test.paths]
+            spaces["musicnn"].append(precision_at_k(musicnn[rows], groups))
+        spaces["chance"].append(chance(groups))
+        groups_out.append(groups)
+        print(f"fold {fold.index + 1}/{len(folds)}: {len(test)} held-out tracks of "
+              f"{len(set(test.groups))} games; "
+              + ", ".join(f"{k} {v[-1].mean():.3f}" for k, v in spaces.items()),
+              flush=True)  # fmt: skip
+    groups = np.concatenate(groups_out)
+    values = {k: np.concatenate(v) for k, v in spaces.items()}
+    print()
+    print(f"precision@{K}, hit = same game; {len(groups)} queries in {len(set(groups))} games, "
+          f"each searched among the held-out tracks of its fold ({len(folds)} grouped folds; "
+          f"recipe {args.recipe or 'built-in'}, {recipe.epochs} epochs; "
+          f"{time.monotonic() - started:.0f} s)")  # fmt: skip
+    print(f"{'space':<10} {'P@10':>6}  95% interval (games resampled)")
+    for name, v in values.items():
+        low, high = game_bootstrap(v, groups)
+        print(f"{name:<10} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+    print()
+    for control in ("random", "MFCC", "musicnn"):
+        if control in values:
+            diff = values["recipe"] - values[control]
+            low, high = game_bootstrap(diff, groups)
+            print(f"recipe - {control:<8} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
 
 
-def musicnn_embeddings(args, paths: list[str]) -> np.ndarray:
+def musicnn_embeddings(args, data) -> np.ndarray:
     """The pretrained MSD musicnn's penultimate layer per track (mean over patches)."""
     import torch
 
@@ -95,15 +169,13 @@ def musicnn_embeddings(args, paths: list[str]) -> np.ndarray:
     from cuefinder.model import build
     from cuefinder.model.transfer import musicnn_config
     from cuefinder.train import heads
-    from cuefinder.train.manifest import read_manifest
 
-    rows = {str(r.path): r for r in read_manifest(args.manifest)}
-    data, _ = dataset.load(args.manifest, MUSICNN_FEATURES, max_seconds=600.0,
-                           cache_dir=args.cache, progress=True)  # fmt: skip
-    where = {p: i for i, p in enumerate(data.paths)}
-    assert all(p in rows and p in where for p in paths)
+    other, _ = dataset.load(args.manifest, MUSICNN_FEATURES, max_seconds=600.0,
+                            cache_dir=args.cache, progress=True)  # fmt: skip
+    where = {p: i for i, p in enumerate(other.paths)}
     model = build(musicnn_config(data.genres, train="head"), pretrained=True).eval()
-    pooled = heads.pooled(model, [data.features[where[p]] for p in paths])
+    pooled = heads.pooled(model, [other.features[where[p]] for p in data.paths],
+                          args.musicnn_patches)  # fmt: skip
     with torch.inference_mode():
         return np.stack([
             model.backbone.back_end(torch.from_numpy(r)).mean(dim=0).numpy() for r in pooled

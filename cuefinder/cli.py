@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="first attach these evaluation.json summaries (cuefinder evaluate) "
                    "to the model file; a later file adds only the methods the earlier ones "
                    "lack")  # fmt: skip
+    p.add_argument(
+        "--estimate",
+        metavar="METHOD",
+        help="the evaluated method that is this model's recipe: its per-genre "
+        "cross-validated figures become the card's estimate for unseen music",
+    )
     p.set_defaults(run=_card)
 
     p = sub.add_parser("dataset", help="build labelled manifests")
@@ -168,6 +174,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--folds", type=_positive_int, default=4)
     p.add_argument("--config", type=Path, help="TOML recipe for the networks")
+    p.add_argument("--recipe", action="append", default=[], metavar="NAME=RECIPE.toml",
+                   help="also train this recipe in the same folds, reported as NAME "
+                        "(repeatable; members > 1 averages that many seeds)")  # fmt: skip
+    p.add_argument(
+        "--fuse",
+        action="append",
+        default=[],
+        metavar="A+B",
+        help="also report the mean probability of two methods or recipes",
+    )
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--cache", type=Path, help="feature cache folder")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -344,16 +360,18 @@ def _track_json(track) -> dict:
 
 
 def _genres(args) -> int:
+    from cuefinder.model import checkpoint
     from cuefinder.query import SYNONYMS
 
-    if args.model:
-        from cuefinder.model import checkpoint
-
-        genres = checkpoint.read_info(args.model).genres
-    else:
-        genres = _vocabulary_genres(args)
+    genres = checkpoint.read_info(args.model).genres if args.model else _vocabulary_genres(args)
+    info = checkpoint.read_info(args.model or checkpoint.default_model_path())
+    thin = info.thin_genres if info.genres == genres else {}
     for genre in genres:
         print(f"{genre:<12} {', '.join(SYNONYMS.get(genre, ()))}")
+    if thin:
+        named = ", ".join(f"{g} ({n} game{'s' * (n != 1)})" for g, n in thin.items())
+        print(f"warning: {named}: fewer than {checkpoint.MIN_GROUPS} games taught "
+              "these genres; read their rankings as hints", file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
 
@@ -445,9 +463,17 @@ def _card(args) -> int:
             print(f"cuefinder: error: the evaluations used different schemes: "
                   f"{', '.join(sorted(schemes))}", file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
-        checkpoint.annotate(args.model, cross_validation={
-            "scheme": schemes.pop(), "summary": summary, "sources": sources,
-        })  # fmt: skip
+        annotation = {"scheme": schemes.pop(), "summary": summary, "sources": sources}
+        if args.estimate:
+            from cuefinder.train.card import estimate
+
+            found = [p for p in args.evaluation if args.estimate in json.loads(
+                p.read_text())["methods"]]  # fmt: skip
+            if not found:
+                _error(f"--estimate: no evaluation has a method {args.estimate!r}")
+                return EXIT_USAGE
+            annotation["estimate"] = estimate(found[0], args.estimate)
+        checkpoint.annotate(args.model, cross_validation=annotation)
     print(render(args.model))
     return EXIT_OK
 
@@ -476,8 +502,23 @@ def _evaluate(args) -> int:
 
     flags = {"epochs": args.epochs} if args.epochs else {}
     config = TrainConfig.from_toml(args.config, **flags) if args.config else TrainConfig(**flags)
+    recipes = {}
+    for item in args.recipe:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            _error(f"--recipe wants NAME=RECIPE.toml, got {item!r}")
+            return EXIT_USAGE
+        recipes[name] = TrainConfig.from_toml(path, **flags)
+    fusions = []
+    for item in args.fuse:
+        a, sep, b = item.partition("+")
+        if not sep or not a or not b:
+            _error(f"--fuse wants A+B (two method or recipe names), got {item!r}")
+            return EXIT_USAGE
+        fusions.append((a, b))
     report = evaluate.run(args.manifest, args.out, args.methods, args.scheme, args.folds, config,
-                          cache_dir=args.cache, progress=not args.quiet)  # fmt: skip
+                          cache_dir=args.cache, progress=not args.quiet, recipes=recipes,
+                          fusions=fusions)  # fmt: skip
     print(f"report: {report}")
     return EXIT_OK
 

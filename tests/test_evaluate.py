@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from cuefinder.errors import DatasetError
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset, evaluate, games
 from cuefinder.train.evaluate import Evaluation
@@ -67,12 +68,12 @@ def test_fold_check_catches_a_shared_group():
         evaluate.Fold(0, ("abe-data", "funnyboat"), ("scorched3d-data",), ("abe-data",)).check()
 
 
-def test_kfold_on_the_36_labelled_games_balances_genres():
+def test_kfold_on_the_99_labelled_games_balances_genres():
     group_genres = {p: set(g) for p, g in games._game_genres().items()}
     sizes = dict.fromkeys(group_genres, 10)
     folds = evaluate.assign_groups(group_genres, sizes, 4, seed=0)
     assert sorted(g for f in folds for g in f) == sorted(group_genres)
-    assert all(8 <= len(f) <= 10 for f in folds)
+    assert all(23 <= len(f) <= 27 for f in folds), [len(f) for f in folds]
     for genre, holders in Counter(g for v in group_genres.values() for g in v).items():
         per_fold = [sum(genre in group_genres[k] for k in f) for f in folds]
         assert max(per_fold) - min(per_fold) <= max(2, holders // 4), (genre, per_fold)
@@ -204,3 +205,40 @@ def test_evaluate_command_names_the_problem_with_a_manifest(tmp_path, small_set)
          "--methods", "svm"], capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 2 and "invalid choice: 'svm'" in done.stderr
+
+
+def test_recipes_and_fusions_are_scored_in_the_same_folds(small_set):
+    one = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, channels=(4, 8, 8, 16),
+                      eval_patches=2)  # fmt: skip
+    recipes = {
+        "level-contrastive": TrainConfig(**{**one.__dict__, "input_norm": "level",
+                                            "contrastive": 0.5}),
+        "band-mixup-2seeds": TrainConfig(**{**one.__dict__, "input_norm": "band",
+                                            "mixup": 0.4, "members": 2}),
+    }  # fmt: skip
+    result = evaluate.cross_validate(
+        small_set, ["random", "mfcc-logreg"], scheme="logo", train_config=one,
+        progress=False, recipes=recipes, fusions=[("level-contrastive", "mfcc-logreg")],
+    )  # fmt: skip
+    names = list(result.methods)
+    assert names[-3:] == ["level-contrastive", "band-mixup-2seeds", "level-contrastive+mfcc-logreg"]
+    fused = result.methods["level-contrastive+mfcc-logreg"]
+    assert fused.kind == "fusion"
+    expected = result.methods["level-contrastive"].scores + result.methods["mfcc-logreg"].scores
+    assert np.allclose(fused.scores, expected / 2)
+    assert result.config["recipes"]["band-mixup-2seeds"]["members"] == 2
+    with pytest.raises(DatasetError, match="not evaluated: nope"):
+        evaluate.cross_validate(small_set, ["random"], scheme="logo", train_config=one,
+                                progress=False, fusions=[("random", "nope")])  # fmt: skip
+
+
+def test_mfcc_baseline_chooses_its_regularisation_on_training_groups_only(small_set):
+    x = baselines.track_statistics(small_set.features)
+    x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
+    # too few groups for an inner split: the middle of the grid
+    assert baselines.choose_c(x, small_set.labels, small_set.groups, 0) == baselines.C_GRID[2]
+    many = [f"{g}-{i % 2}" for i, g in enumerate(small_set.groups)]  # 8 pseudo-groups
+    chosen = baselines.choose_c(x, small_set.labels, many, 0)
+    assert chosen in baselines.C_GRID
+    predictor = baselines.fit("mfcc-logreg", small_set)
+    assert predictor.c in baselines.C_GRID

@@ -34,10 +34,22 @@ def tracks(cache: Path) -> list[games.LabelledTrack]:
 
 def test_all_packages_have_a_music_location():
     packages = games.all_packages()
-    assert len(packages) == 36
+    assert len(packages) == 99
     assert packages[0] == "chromium-bsu-data"
-    assert set(packages) == set(games._SOURCES)
+    assert set(packages) == set(games._SOURCES) | set(games._listed())
+    assert not set(games._SOURCES) & set(games._listed())
     assert set(games.SMALL_PACKAGES) <= set(packages)
+
+
+def test_listed_packages_name_each_file_once_inside_its_music_folder():
+    listed = games._listed()
+    assert sum(len(files) for files in listed.values()) == 250
+    archived = [e for files in listed.values() for e in files if "::" in e.path]
+    assert len(archived) == 14
+    for package, files in listed.items():
+        names = [e.dest for e in files]
+        assert len(set(names)) == len(names), package
+        assert all(not n.startswith(("/", "..")) and "::" not in n for n in names), package
 
 
 def test_funnyboat_track_has_the_game_genres(tracks):

@@ -94,3 +94,54 @@ def test_recipe_file_sets_fields_and_rejects_unknown_ones(tmp_path):
     recipe.write_text("[train]\nepohcs = 7\n")
     with pytest.raises(DatasetError, match="unknown settings \\['epohcs'\\]"):
         trainer.TrainConfig.from_toml(recipe)
+
+
+def test_recipe_settings_are_checked_before_any_audio_is_read(tmp_path):
+    for bad, field in [({"test_fraction": 1.5}, "test_fraction"), ({"epochs": 0}, "epochs"),
+                       ({"input_norm": "loud"}, "input_norm"), ({"mixup": -1.0}, "mixup"),
+                       ({"architectures": ("vgg",)}, "architectures")]:  # fmt: skip
+        with pytest.raises(DatasetError, match=field):
+            trainer.TrainConfig(**bad)
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no-such-manifest.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "train", str(missing), "--out",
+         str(tmp_path / "m.safetensors"), "--test-fraction", "1.5"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "test_fraction must be in [0, 1)" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("norm", ["level", "band"])
+def test_contrastive_mixup_and_patch_norms_train_save_and_tag(labelled, tmp_path, norm):
+    config = dataclasses.replace(TINY, epochs=2, input_norm=norm, contrastive=0.5, mixup=0.4,
+                                 similarity_dim=24)  # fmt: skip
+    train_set = labelled.select(sorted(set(labelled.groups))[:3])
+    val_set = labelled.select(sorted(set(labelled.groups))[3:])
+    model_config = trainer.model_config(labelled.genres, "cnn", config)
+    assert (model_config.input_norm, model_config.similarity_dim) == (norm, 24)
+    model, history = trainer.fit(train_set, val_set, model_config, config, progress=False)
+    assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+    path = tmp_path / "m.safetensors"
+    checkpoint.save(path, model, FeatureConfig(), {"note": norm})
+    tagger = Tagger.load(path)
+    assert tagger.info.config.output_dim == 24
+    patches = torch.from_numpy(labelled.features[0][:, :192].astype(np.float32))
+    patches = torch.stack([patches[:, :96], patches[:, 96:]])
+    probs, embeddings = tagger.tag_patches(patches)
+    assert probs.shape == (2, len(labelled.genres)) and embeddings.shape == (2, 24)
+    # a patch-normalised network hears a track the same at any playback level
+    louder, _ = tagger.tag_patches(patches + 12.0)
+    assert np.allclose(louder, probs, atol=1e-4)
+
+
+def test_nt_xent_prefers_matching_pairs():
+    torch.manual_seed(0)
+    views = torch.randn(8, 16)
+    paired = torch.cat([views, views + 0.01 * torch.randn(8, 16)])
+    shuffled = torch.cat([views, torch.randn(8, 16)])
+    assert trainer.nt_xent(paired, 0.1) < 0.1 < trainer.nt_xent(shuffled, 0.1)

@@ -181,7 +181,7 @@ class Catalog:
                     info.model_id,
                     Path(info.path).name,
                     json.dumps(list(info.genres)),
-                    info.config.embedding_dim,
+                    info.config.output_dim,
                     json.dumps(info.config.to_dict()),
                     time.time(),
                     json.dumps(list(getattr(info, "tags", ()))),

@@ -43,6 +43,16 @@ class ModelInfo:
         """Pretrained tags the model also outputs (a musicnn transfer model's), else ()."""
         return tuple(self.config.extra.get("tags", ()))
 
+    @property
+    def thin_genres(self) -> dict[str, int]:
+        """Genre -> training groups (games, films) behind it, for genres resting on fewer
+        than ``MIN_GROUPS``: offered for search only with a warning."""
+        counts = self.training.get("genre_groups") or {}
+        return {g: n for g, n in counts.items() if n < MIN_GROUPS}
+
+
+MIN_GROUPS = 3
+
 
 def default_model_path() -> Path:
     """The model used when none is named: $CUEFINDER_MODEL or the built-in one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
+INPUT_NORMS = ("batch", "level", "band")
 
 
 @dataclass(frozen=True)
@@ -18,17 +19,28 @@ class ModelConfig:
     channels: tuple[int, ...] = (16, 32, 64, 128)
     embedding_dim: int = 128
     dropout: float = 0.3
+    # How a patch is normalised before the convolutions (see cnn.normalise): "batch" (one
+    # batch norm over every value: the original design), "level" (each patch to zero mean
+    # and unit variance: mastering level and dynamic range removed), "band" (each mel band
+    # of a patch to zero mean over time, then unit variance: the recording's colour removed)
+    input_norm: str = "batch"
+    # > 0: a second head maps the pooled convolution features to an embedding of this size
+    # trained contrastively (two parts of one track are a pair) and used for "sounds like";
+    # 0: the genre head's embedding serves (the original design)
+    similarity_dim: int = 0
     members: tuple[ModelConfig, ...] = ()  # an ensemble's networks
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}: {self.architecture}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}: {self.input_norm}")
+        if self.similarity_dim < 0 or (self.similarity_dim and self.architecture != "cnn"):
+            raise ValueError("similarity_dim is a size >= 0, and only the cnn has that head")
         if (self.architecture == "ensemble") != bool(self.members):
             raise ValueError("an ensemble (and only an ensemble) has members")
-        if any(
-            m.genres != self.genres or m.embedding_dim != self.embedding_dim for m in self.members
-        ):
+        if any(m.genres != self.genres or m.output_dim != self.output_dim for m in self.members):
             raise ValueError("ensemble members must share genres and embedding size")
         if not self.genres or len(set(self.genres)) != len(self.genres):
             raise ValueError(f"genres must be a non-empty list of distinct names: {self.genres}")
@@ -39,6 +51,11 @@ class ModelConfig:
             raise ValueError(f"unknown musicnn backbone: {self.extra.get('backbone')}")
         if self.patch_frames < 2 ** len(self.channels) or self.n_mels < 2 ** len(self.channels):
             raise ValueError("patch too small for the number of pooling blocks")
+
+    @property
+    def output_dim(self) -> int:
+        """Size of the embedding the network outputs (the similarity head's, if it has one)."""
+        return self.similarity_dim or self.embedding_dim
 
     def to_dict(self) -> dict:
         values = asdict(self)

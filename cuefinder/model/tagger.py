@@ -108,7 +108,7 @@ class Tagger:
                 tags.append(t)
         duration = level.samples / self.features.sample_rate
         if not probs:
-            width, dim = len(self.genres), self.info.config.embedding_dim
+            width, dim = len(self.genres), self.info.config.output_dim
             return Tagged(
                 duration,
                 level.dbfs,

@@ -21,6 +21,11 @@ architecture with the best pooled macro ROC-AUC (so no network is trained twice;
 on the pooled test predictions flatters that pick by at most the spread between members).
 Only when no ensemble member has the architecture is a single network trained for it.
 
+Named recipes (``recipes={"cnn-band": TrainConfig(input_norm="band"), ...}``) are networks
+trained in the same folds beside the methods, each reported under its name; a recipe with
+``members > 1`` averages that many seeds. Fusions (``fusions=[("cnn-band", "mfcc-logreg")]``)
+are reported as ``a+b``: the mean of the two methods' probabilities, nothing learned.
+
 ``film_level`` follows Ma et al. (PLOS ONE 2021, leave-one-film-out, film prediction =
 mean of the film's track predictions, macro P/R/F1) at the level of groups; see its
 docstring for the choices made.
@@ -281,6 +286,8 @@ def cross_validate(
     train_config: TrainConfig = DEFAULT_TRAIN,
     progress: bool = True,
     musicnn_data: LabelledSet | None = None,
+    recipes: dict[str, TrainConfig] | None = None,
+    fusions: list[tuple[str, str]] | None = None,
 ) -> Evaluation:
     """Out-of-fold predictions and metrics of each method (see the module docstring).
 
@@ -292,6 +299,8 @@ def cross_validate(
     seed : fold assignment, validation splits and the random baseline
     train_config : the networks' recipe (its ``seed`` seeds the networks)
     musicnn_data : the same tracks in musicnn's front end, for the pretrained-musicnn methods
+    recipes : more networks, by name, each with its own recipe
+    fusions : pairs of method or recipe names whose mean probability is scored as ``a+b``
     """
     import torch
 
@@ -311,11 +320,16 @@ def cross_validate(
     fold_of = np.full(len(data), -1)
     for f in fold_list:
         fold_of[np.isin(group_index, f.test)] = f.index
-    plan = _network_plan(methods, data.genres, train_config)
+    plan = _network_plan(methods, data.genres, train_config, recipes or {})
     n, g, k = len(data), len(data.genres), len(fold_list)
     names = [m for m in methods if m in baselines.BASELINES] + [p["name"] for p in plan]
     if "ensemble" in methods:
         names.append("ensemble")
+    fused = [(f"{a}+{b}", a, b) for a, b in fusions or ()]
+    missing = sorted({m for _, a, b in fused for m in (a, b)} - set(names))
+    if missing:
+        raise DatasetError(f"fusions name methods that are not evaluated: {', '.join(missing)}")
+    names += [name for name, _, _ in fused]
     scores = {m: np.full((n, g), np.nan, np.float32) for m in names}
     thresholds = {m: np.zeros((k, g)) for m in names}
     seconds = dict.fromkeys(names, 0.0)
@@ -331,10 +345,12 @@ def cross_validate(
         _say(progress, f"fold {fold.index + 1}/{k}: {len(sets['train'])} train, "
                        f"{len(sets['val'])} val, {len(sets['test'])} test tracks "
                        f"({len(fold.test)} test groups)")  # fmt: skip
+        _val_scores: dict[str, np.ndarray] = {}
         for name in (m for m in methods if m in baselines.BASELINES):
             t = time.monotonic()
             predictor = baselines.fit(name, sets["train"], seed=seed)
             val, test = (baselines.predict(predictor, sets[s]) for s in ("val", "test"))
+            _val_scores[name] = val
             fixed = predictor.thresholds
             thresholds[name][fold.index] = (
                 fixed if fixed is not None else metrics.best_thresholds(sets["val"].labels, val)
@@ -345,6 +361,7 @@ def cross_validate(
         for p in plan:
             t = time.monotonic()
             val, test, history = _train_network(p, views[p.get("view", "log-mel")], progress)
+            _val_scores[p["name"]] = val
             thresholds[p["name"]][fold.index] = metrics.best_thresholds(sets["val"].labels, val)
             scores[p["name"]][rows] = test
             seconds[p["name"]] += time.monotonic() - t
@@ -359,14 +376,23 @@ def cross_validate(
                 test_members.append(test)
         if "ensemble" in methods:  # the Ensemble module's output: mean member probability
             val, test = np.mean(val_members, axis=0), np.mean(test_members, axis=0)
+            _val_scores["ensemble"] = val
             thresholds["ensemble"][fold.index] = metrics.best_thresholds(sets["val"].labels, val)
             scores["ensemble"][rows] = test
             seconds["ensemble"] = sum(seconds[p["name"]] for p in plan if p["member"])
+        for name, a, b in fused:
+            scores[name][rows] = (scores[a][rows] + scores[b][rows]) / 2
+            val_a, val_b = (_val_scores[m] for m in (a, b))
+            thresholds[name][fold.index] = metrics.best_thresholds(
+                sets["val"].labels, (val_a + val_b) / 2
+            )
+            seconds[name] = seconds[a] + seconds[b]
         fold_seconds.append(round(time.monotonic() - fold_started, 1))
     if np.isnan(np.stack(list(scores.values()))).any():
         raise AssertionError("a track was never a test track")
     kinds = {p["name"]: ("member" if p["member"] else "network") for p in plan}
     kinds |= {m: "baseline" for m in baselines.BASELINES} | {"ensemble": "ensemble"}
+    kinds |= {name: "fusion" for name, _, _ in fused}
     results = {
         m: _scored(m, kinds[m], scores[m], thresholds[m], data, fold_of, fold_list, seconds[m])
         for m in names
@@ -377,6 +403,8 @@ def cross_validate(
     config = {
         "scheme": scheme, "folds": len(fold_list), "requested_folds": folds, "seed": seed,
         "methods": list(methods), "train_config": asdict(train_config),
+        "recipes": {name: asdict(r) for name, r in (recipes or {}).items()},
+        "fusions": [list(pair) for pair in fusions or ()],
         "ensemble_config": asdict(ensemble_recipe(train_config)) if "ensemble" in methods
         else None,
     }  # fmt: skip
@@ -391,8 +419,9 @@ def cross_validate(
     return evaluation
 
 
-def _network_plan(methods, genres, config: TrainConfig) -> list[dict]:
-    """The networks to train in each fold: the ensemble's members, then missing singles."""
+def _network_plan(methods, genres, config: TrainConfig, recipes: dict) -> list[dict]:
+    """The networks to train in each fold: the ensemble's members, then missing singles,
+    then the named recipes."""
     from cuefinder.model.config import ModelConfig
     from cuefinder.train.trainer import member_configs
     from cuefinder.train.trainer import model_config as network_config
@@ -413,6 +442,12 @@ def _network_plan(methods, genres, config: TrainConfig) -> list[dict]:
         plan.append({"name": arch, "member": False, "seed": config.seed, "recipe": config,
                      "config": network_config(genres, arch, config),
                      "view": "musicnn"})  # fmt: skip
+    for name, recipe in recipes.items():
+        if name in METHODS or name in {p["name"] for p in plan} or "+" in name:
+            raise DatasetError(f"recipe name {name!r} is taken or has a '+'")
+        plan.append({"name": name, "member": False, "seed": recipe.seed, "recipe": recipe,
+                     "config": network_config(genres, recipe.architectures[0], recipe),
+                     "seeds": recipe.members})  # fmt: skip
     return plan
 
 
@@ -421,13 +456,17 @@ def _train_network(p: dict, sets: dict, progress: bool):
     from cuefinder.train.trainer import fit, predict
 
     recipe = p["recipe"]
-    model, history = fit(sets["train"], sets["val"], p["config"], recipe, progress=progress,
-                         seed=p["seed"])  # fmt: skip
-    width = model.config.patch_frames
-    val, test = (
-        predict(model, sets[s].features, width, recipe.eval_patches) for s in ("val", "test")
-    )
-    return val, test, history
+    vals, tests = [], []
+    for i in range(p.get("seeds", 1)):  # a recipe's seeds: probabilities averaged
+        model, history = fit(sets["train"], sets["val"], p["config"], recipe, progress=progress,
+                             seed=p["seed"] + i)  # fmt: skip
+        width = model.config.patch_frames
+        val, test = (
+            predict(model, sets[s].features, width, recipe.eval_patches) for s in ("val", "test")
+        )
+        vals.append(val)
+        tests.append(test)
+    return np.mean(vals, axis=0), np.mean(tests, axis=0), history
 
 
 def _aliases(results: dict, methods, plan) -> dict:
@@ -448,6 +487,7 @@ def _aliases(results: dict, methods, plan) -> dict:
     order += [m for m in out if m.startswith("member")] + (
         ["ensemble"] if "ensemble" in out else []
     )
+    order += [m for m in out if m not in order]  # named recipes and fusions, as given
     return {m: out[m] for m in order}
 
 
@@ -593,6 +633,8 @@ def run(
     cache_dir: Path | None = None,
     progress: bool = True,
     seed: int = 0,
+    recipes: dict[str, TrainConfig] | None = None,
+    fusions: list[tuple[str, str]] | None = None,
 ) -> Path:
     """Load a manifest, cross-validate, write report.md, figures and evaluation.json.
 
@@ -622,7 +664,7 @@ def run(
         raise DatasetError(f"{manifest}: {len(data)} tracks in {groups} groups: {err}") from err
     evaluation = cross_validate(
         data, methods, scheme=scheme, folds=folds, seed=seed, train_config=train_config,
-        progress=progress, musicnn_data=musicnn_data,
+        progress=progress, musicnn_data=musicnn_data, recipes=recipes, fusions=fusions,
     )  # fmt: skip
     evaluation.manifest = str(manifest)
     evaluation.skipped = skipped

@@ -30,7 +30,7 @@ def default_cache_dir() -> Path:
 def cache_key(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> str:
     """Content hash of the file plus a hash of the front-end settings (and of the decoder's
     revision)."""
-    settings = [config.to_dict(), max_seconds, audio.DECODE_REVISION]
+    settings = [config.to_dict(), float(max_seconds), audio.DECODE_REVISION]  # 600 == 600.0
     settings = json.dumps(settings, sort_keys=True).encode()
     return f"{content_hash(str(path))}-{hashlib.blake2b(settings, digest_size=6).hexdigest()}"
 

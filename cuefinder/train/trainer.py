@@ -52,13 +52,49 @@ class TrainConfig:
     weight_decay: float = 1e-3
     label_smoothing: float = 0.1
     pos_weight_cap: float = 3.0
-    test_fraction: float = 0.25
+    test_fraction: float = 0.25  # 0: every group trains (the validation split aside)
     val_fraction: float = 0.2
     max_seconds: float = 600.0
     eval_patches: int = 40  # per track, evenly spaced
     patience: int = 8
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    input_norm: str = "batch"  # cnn: "batch", "level" or "band" (ModelConfig.input_norm)
+    # > 0: a cnn gets a similarity head trained with this weight on a contrastive loss
+    # (NT-Xent: two parts of one track are a pair, the batch's other tracks the negatives)
+    contrastive: float = 0.0
+    similarity_dim: int = 128
+    temperature: float = 0.1
+    mixup: float = 0.0  # > 0: mix each patch with one of another game, Beta(a, a) weights
+
+    def __post_init__(self):
+        """Refuse a recipe that cannot run before any audio is decoded."""
+        from cuefinder.model.config import INPUT_NORMS
+
+        problems = []
+        if not 0 <= self.test_fraction < 1:
+            problems.append(f"test_fraction must be in [0, 1): {self.test_fraction}")
+        if not 0 < self.val_fraction < 1:
+            problems.append(f"val_fraction must be in (0, 1): {self.val_fraction}")
+        unknown = [a for a in self.architectures if a not in TRAINABLE]
+        if unknown or not self.architectures:
+            problems.append(f"architectures must be among {', '.join(TRAINABLE)}: {unknown}")
+        for name in ("members", "epochs", "steps_per_epoch", "batch_size", "eval_patches",
+                     "patience", "similarity_dim"):  # fmt: skip
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1: {getattr(self, name)}")
+        for name in ("learning_rate", "max_seconds", "temperature"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be positive: {getattr(self, name)}")
+        for name in ("weight_decay", "contrastive", "mixup", "label_smoothing"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must be at least 0: {getattr(self, name)}")
+        if self.input_norm not in INPUT_NORMS:
+            problems.append(f"input_norm must be one of {', '.join(INPUT_NORMS)}")
+        if self.contrastive and self.batch_size < 4:
+            problems.append("a contrastive recipe needs batch_size >= 4")
+        if problems:
+            raise DatasetError("training recipe: " + "; ".join(problems))
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **overrides) -> TrainConfig:
@@ -100,14 +136,18 @@ def train(
     sets, groups = holdout(data, config)
     model = fit_ensemble(sets["train"], sets["val"], config, progress, checkpoint_dir)
     width = model.config.patch_frames
-    test_scores = predict(model, sets["test"].features, width, config.eval_patches)
-    evaluation = metrics.evaluate(
-        sets["test"].labels, test_scores, data.genres, sets["test"].groups
-    )
+    evaluation = None
+    if len(sets["test"]):
+        test_scores = predict(model, sets["test"].features, width, config.eval_patches)
+        evaluation = metrics.evaluate(
+            sets["test"].labels, test_scores, data.genres, sets["test"].groups
+        )
+    seen = data.select(groups["train"] + groups["val"])
     record = {
         "manifest": str(Path(manifest).name),
         "config": asdict(config),
         "groups": groups,
+        "genre_groups": genre_group_counts(seen),
         "tracks": {k: len(v) for k, v in sets.items()},
         "skipped": skipped,
         "history": model.history,
@@ -116,11 +156,26 @@ def train(
     }
     checkpoint.save(out, model, feature_config, record)
     Path(out).with_suffix(".report.json").write_text(json.dumps(record, indent=2))
+    seconds = f"({record['train_seconds']:.0f} s)"
+    if evaluation is None:
+        return (
+            f"wrote {out}: trained on all {len(seen.group_genres())} groups "
+            f"({len(groups['val'])} of them for early stopping); no test groups {seconds}"
+        )
     return (
         f"wrote {out}: test macro ROC-AUC {evaluation['macro']['roc_auc']:.3f}, "
         f"PR-AUC {evaluation['macro']['pr_auc']:.3f} on {len(groups['test'])} held-out groups "
-        f"({record['train_seconds']:.0f} s)"
+        f"{seconds}"
     )
+
+
+def genre_group_counts(data: LabelledSet) -> dict[str, int]:
+    """Genre -> how many groups (games, films) hold it: the evidence behind each genre."""
+    counts = dict.fromkeys(data.genres, 0)
+    for genres in data.group_genres().values():
+        for genre in genres:
+            counts[genre] += 1
+    return counts
 
 
 def holdout(data: LabelledSet, config: TrainConfig) -> tuple[dict, dict]:
@@ -129,7 +184,10 @@ def holdout(data: LabelledSet, config: TrainConfig) -> tuple[dict, dict]:
     if len(group_genres) < 3:
         raise DatasetError(f"need at least 3 groups to train and test, got {len(group_genres)}")
     sizes = {g: data.groups.count(g) for g in group_genres}  # hold out a share of tracks
-    rest, test = split_groups(group_genres, config.test_fraction, config.seed, sizes)
+    if config.test_fraction == 0:  # train on every group: no test set
+        rest, test = sorted(group_genres), []
+    else:
+        rest, test = split_groups(group_genres, config.test_fraction, config.seed, sizes)
     train_groups, val = split_groups(
         {k: group_genres[k] for k in rest}, config.val_fraction, config.seed + 1, sizes
     )
@@ -155,7 +213,12 @@ def model_config(genres: tuple[str, ...], architecture: str, config: TrainConfig
         raise DatasetError(
             f"unknown architecture {architecture!r}; choose from {', '.join(TRAINABLE)}"
         )
-    return ModelConfig(genres=genres, architecture=architecture, channels=config.channels)
+    return ModelConfig(
+        genres=genres, architecture=architecture, channels=config.channels,
+        input_norm=config.input_norm if architecture == "cnn" else "batch",
+        similarity_dim=config.similarity_dim if config.contrastive and architecture == "cnn"
+        else 0,
+    )  # fmt: skip
 
 
 def fit_ensemble(train_set, val_set, config: TrainConfig, progress: bool = True,
@@ -255,11 +318,18 @@ def fit(
 def _epoch(model, optimiser, schedule, loss_fn, data, by_group, config, rng, bar) -> float:
     model.train()
     losses = []
+    contrastive = config.contrastive > 0 and model.config.similarity_dim > 0
     for _ in range(config.steps_per_epoch):
         x, y = _batch(data, by_group, model.config.patch_frames, config, rng,
-                      decibels=model.config.architecture != "musicnn")  # fmt: skip
+                      decibels=model.config.architecture != "musicnn",
+                      pairs=contrastive)  # fmt: skip
         y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
-        loss = loss_fn(model(x)[0], y)
+        if config.mixup > 0:
+            x, y = _mixup(x, y, data, by_group, config.mixup, rng)
+        logits, embedding = model(x)
+        loss = loss_fn(logits, y)
+        if contrastive:
+            loss = loss + config.contrastive * nt_xent(embedding, config.temperature)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -281,16 +351,56 @@ def _index_by_group(groups: list[str]) -> list[np.ndarray]:
     return [np.array([i for i, g in enumerate(groups) if g == name]) for name in names]
 
 
-def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng, decibels=True):
-    """A group-balanced batch of random patches with augmentation: (x, y)."""
-    patches, labels = [], []
-    for _ in range(config.batch_size):
-        members = by_group[rng.integers(len(by_group))]
-        track = int(members[rng.integers(len(members))])
-        patches.append(_random_patch(data.features[track], width, rng))
-        labels.append(data.labels[track])
+def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng, decibels=True,
+           pairs: bool = False):  # fmt: skip
+    """A group-balanced batch of random patches with augmentation: (x, y).
+
+    ``pairs``: half as many tracks, two independent patches of each; rows ``i`` and
+    ``i + batch // 2`` then come from the same track (the contrastive loss's pairs).
+    """
+    tracks = _sample_tracks(by_group, config.batch_size // 2 if pairs else config.batch_size,
+                            rng)  # fmt: skip
+    if pairs:
+        tracks = np.concatenate([tracks, tracks])
+    patches = [_random_patch(data.features[t], width, rng) for t in tracks]
+    labels = data.labels[tracks]
     x = torch.from_numpy(np.stack(patches).astype(np.float32))  # (batch, mels, frames)
-    return _augment(x, rng, 1.0 if decibels else 0.1), torch.from_numpy(np.stack(labels))
+    return _augment(x, rng, 1.0 if decibels else 0.1), torch.from_numpy(labels)
+
+
+def _sample_tracks(by_group, count: int, rng) -> np.ndarray:
+    """Track indices: pick a group uniformly, then a track of it."""
+    out = np.empty(count, np.int64)
+    for i in range(count):
+        members = by_group[rng.integers(len(by_group))]
+        out[i] = members[rng.integers(len(members))]
+    return out
+
+
+def _mixup(x, y, data: LabelledSet, by_group, alpha: float, rng):
+    """Each patch mixed with a patch of a group-balanced random track, most often of another
+    game (dB values and labels mixed with the same Beta(alpha, alpha) weight, the larger
+    weight on the original)."""
+    partners = _sample_tracks(by_group, len(x), rng)
+    other = np.stack([_random_patch(data.features[t], x.shape[2], rng) for t in partners])
+    lam = rng.beta(alpha, alpha, (len(x), 1)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    other_y = torch.from_numpy(data.labels[partners])
+    weight = torch.from_numpy(lam)
+    mixed = weight[:, :, None] * x + (1 - weight[:, :, None]) * torch.from_numpy(
+        other.astype(np.float32)
+    )
+    return mixed, weight * y + (1 - weight) * other_y
+
+
+def nt_xent(embedding: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent (SimCLR) loss of a batch whose rows i and i + n/2 are two views of one track."""
+    z = torch.nn.functional.normalize(embedding, dim=1)
+    n = len(z) // 2
+    similarity = z @ z.T / temperature
+    similarity.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return torch.nn.functional.cross_entropy(similarity, target)
 
 
 def _random_patch(features: np.ndarray, width: int, rng) -> np.ndarray:
