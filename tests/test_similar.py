@@ -39,25 +39,43 @@ def test_every_tracks_nearest_neighbour_is_itself(catalog):
         assert track.id not in [h.id for h in others]
 
 
-def test_a_clip_cut_from_a_catalog_track_finds_that_track_first(catalog, tmp_path):
+def _decoded(path: str) -> np.ndarray:
     import av
 
-    track = max(catalog.tracks(), key=lambda t: t.duration)
-    assert track.duration > 90
-    start = 60.0
-    with av.open(track.path) as container:
+    with av.open(path) as container:
         resampler = av.AudioResampler(format="s16", layout="stereo", rate=44100)
         blocks = [
             out.to_ndarray().reshape(-1, 2)
             for frame in container.decode(audio=0)
             for out in resampler.resample(frame)
         ]
-    samples = np.concatenate(blocks)[int(start * 44100) : int((start + 25) * 44100)]
+    return np.concatenate(blocks)
+
+
+def test_a_clip_cut_from_a_catalog_track_finds_that_track_first(catalog, tmp_path):
+    track = max(catalog.tracks(), key=lambda t: t.duration)
+    assert track.duration > 90
+    start = 60.0
+    samples = _decoded(track.path)[int(start * 44100) : int((start + 25) * 44100)]
     clip = encode(samples, 44100, tmp_path / "temp-track.mp3", "libmp3lame", "mp3")
     hits = similar(clip, catalog, limit=5)
     assert hits[0].path == track.path
     # the best-matching window of that track covers the part the clip was cut from
     assert hits[0].segment["start"] <= start + 25 and hits[0].segment["end"] >= start
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_20_s_clips_cut_anywhere_find_their_track_first(catalog, tmp_path, seed):
+    """Clips off the patch grid (a patch is 3.072 s): offsets drawn at random per track."""
+    rng = np.random.default_rng(seed)
+    long_enough = [t for t in catalog.tracks() if t.duration >= 30]
+    assert len(long_enough) >= 6
+    for track in rng.choice(long_enough, size=6, replace=False):
+        start = float(rng.uniform(0, track.duration - 21)) + 0.37
+        samples = _decoded(track.path)[int(start * 44100) : int((start + 20) * 44100)]
+        clip = encode(samples, 44100, tmp_path / f"clip-{track.id}.mp3", "libmp3lame", "mp3")
+        hits = similar(clip, catalog, limit=3)
+        assert hits[0].path == track.path, (track.path, start, [h.path for h in hits])
 
 
 def test_a_part_of_the_reference_is_its_own_query(catalog):

@@ -145,3 +145,32 @@ def test_nt_xent_prefers_matching_pairs():
     paired = torch.cat([views, views + 0.01 * torch.randn(8, 16)])
     shuffled = torch.cat([views, torch.randn(8, 16)])
     assert trainer.nt_xent(paired, 0.1) < 0.1 < trainer.nt_xent(shuffled, 0.1)
+
+
+def test_multiple_instance_recipe_trains_on_bags_and_pools_the_top_quarter(labelled, tmp_path):
+    from cuefinder.model.config import pool_segments
+
+    config = dataclasses.replace(TINY, epochs=2, bag=4)
+    train_set = labelled.select(sorted(set(labelled.groups))[:3])
+    val_set = labelled.select(sorted(set(labelled.groups))[3:])
+    model_config = trainer.model_config(labelled.genres, "cnn", config)
+    assert model_config.pooling == "top"
+    model, history = trainer.fit(train_set, val_set, model_config, config, progress=False)
+    assert len(history) == 2
+    path = tmp_path / "bag.safetensors"
+    checkpoint.save(path, model, FeatureConfig(), {"note": "bag"})
+    tagged = Tagger.load(path).tag_stream([np.sin(np.arange(16000 * 20) * 0.05) * 0.3])
+    assert np.allclose(tagged.track_scores, pool_segments(tagged.segment_scores, "top"))
+    with pytest.raises(DatasetError, match="bag"):
+        trainer.TrainConfig(bag=5, batch_size=48)
+
+
+def test_top_pooling_rewards_a_track_that_fits_in_part():
+    from cuefinder.model.config import pool_segments
+
+    steady = np.full((8, 1), 0.3)
+    assert np.allclose(pool_segments(steady, "top"), 0.3, atol=1e-5)
+    assert np.allclose(pool_segments(steady, "mean"), 0.3)
+    partly = np.array([[0.9], [0.9], [0.1], [0.1], [0.1], [0.1], [0.1], [0.1]])
+    assert pool_segments(partly, "top")[0] == pytest.approx(0.9, abs=1e-4)
+    assert pool_segments(partly, "mean")[0] == pytest.approx(0.3)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
 INPUT_NORMS = ("batch", "level", "band")
+POOLINGS = ("mean", "top")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class ModelConfig:
     # trained contrastively (two parts of one track are a pair) and used for "sounds like";
     # 0: the genre head's embedding serves (the original design)
     similarity_dim: int = 0
+    # How segment probabilities become a track's: "mean" (the original design) or "top"
+    # (the mean log-odds of each genre's top quarter of segments: a track suits a genre
+    # when a good part of it does, the multiple-instance view); see ``pool_segments``
+    pooling: str = "mean"
     members: tuple[ModelConfig, ...] = ()  # an ensemble's networks
     extra: dict = field(default_factory=dict)
 
@@ -36,6 +41,8 @@ class ModelConfig:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}: {self.architecture}")
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}: {self.input_norm}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}: {self.pooling}")
         if self.similarity_dim < 0 or (self.similarity_dim and self.architecture != "cnn"):
             raise ValueError("similarity_dim is a size >= 0, and only the cnn has that head")
         if (self.architecture == "ensemble") != bool(self.members):
@@ -72,3 +79,22 @@ class ModelConfig:
             known["channels"] = tuple(known["channels"])
         known["members"] = tuple(cls.from_dict(m) for m in known.get("members", ()))
         return cls(**known)
+
+
+def top_count(segments: int) -> int:
+    """How many segments the "top" pooling averages: a quarter, at least one."""
+    return max(1, segments // 4)
+
+
+def pool_segments(probabilities, pooling: str):
+    """Track probabilities (genres,) from segment probabilities (segments, genres), numpy."""
+    import numpy as np
+
+    probs = np.asarray(probabilities, np.float64)
+    if pooling == "mean" or len(probs) == 0:
+        return probs.mean(axis=0).astype(np.float32)
+    clipped = np.clip(probs, 1e-6, 1 - 1e-6)
+    logits = np.log(clipped / (1 - clipped))
+    k = top_count(len(probs))
+    top = -np.sort(-logits, axis=0)[:k]
+    return (1 / (1 + np.exp(-top.mean(axis=0)))).astype(np.float32)

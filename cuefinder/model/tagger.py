@@ -1,8 +1,9 @@
 """Inference: turn a stream of audio chunks into segment scores, track scores and an embedding.
 
 A segment is one model patch (``patch_frames`` log-mel frames, about 3 s).
-Track scores are the mean of segment probabilities; the track embedding is the
-mean of segment embeddings, scaled to unit length.
+Track scores pool the segment probabilities as the model says (``ModelConfig.pooling``:
+their mean, or their top quarter's mean log-odds); the track embedding is the mean of
+segment embeddings, scaled to unit length.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.model import checkpoint
+from cuefinder.model.config import pool_segments
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Tagger:
             level.dbfs,
             self.segment_seconds,
             segment_scores,
-            segment_scores.mean(axis=0),
+            pool_segments(segment_scores, self.info.config.pooling),
             unit(segment_embeddings.mean(axis=0)),
             unit(segment_embeddings),
             np.concatenate(tags).astype(np.float32) if tags else None,

@@ -66,6 +66,10 @@ class TrainConfig:
     similarity_dim: int = 128
     temperature: float = 0.1
     mixup: float = 0.0  # > 0: mix each patch with one of another game, Beta(a, a) weights
+    # > 1: multiple-instance training: each track is a bag of this many patches whose
+    # genre log-odds are pooled (top quarter's mean) before the loss; the model then pools
+    # a track's segments the same way ("top"). 0 or 1: each patch carries its track's label
+    bag: int = 0
 
     def __post_init__(self):
         """Refuse a recipe that cannot run before any audio is decoded."""
@@ -91,6 +95,10 @@ class TrainConfig:
                 problems.append(f"{name} must be at least 0: {getattr(self, name)}")
         if self.input_norm not in INPUT_NORMS:
             problems.append(f"input_norm must be one of {', '.join(INPUT_NORMS)}")
+        if self.bag < 0 or (self.bag > 1 and self.batch_size % self.bag):
+            problems.append(f"bag must be >= 0 and divide batch_size: {self.bag}")
+        if self.bag > 1 and (self.contrastive or self.mixup):
+            problems.append("bag (multiple-instance) does not combine with contrastive or mixup")
         if self.contrastive and self.batch_size < 4:
             problems.append("a contrastive recipe needs batch_size >= 4")
         if problems:
@@ -218,6 +226,7 @@ def model_config(genres: tuple[str, ...], architecture: str, config: TrainConfig
         input_norm=config.input_norm if architecture == "cnn" else "batch",
         similarity_dim=config.similarity_dim if config.contrastive and architecture == "cnn"
         else 0,
+        pooling="top" if config.bag > 1 else "mean",
     )  # fmt: skip
 
 
@@ -327,6 +336,8 @@ def _epoch(model, optimiser, schedule, loss_fn, data, by_group, config, rng, bar
         if config.mixup > 0:
             x, y = _mixup(x, y, data, by_group, config.mixup, rng)
         logits, embedding = model(x)
+        if config.bag > 1:  # rows are bags of `bag` patches of one track
+            logits, y = _pool_bags(logits, config.bag), y[:: config.bag]
         loss = loss_fn(logits, y)
         if contrastive:
             loss = loss + config.contrastive * nt_xent(embedding, config.temperature)
@@ -358,14 +369,24 @@ def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng, de
     ``pairs``: half as many tracks, two independent patches of each; rows ``i`` and
     ``i + batch // 2`` then come from the same track (the contrastive loss's pairs).
     """
-    tracks = _sample_tracks(by_group, config.batch_size // 2 if pairs else config.batch_size,
-                            rng)  # fmt: skip
+    bag = config.bag if config.bag > 1 else 1
+    count = config.batch_size // 2 if pairs else config.batch_size // bag
+    tracks = _sample_tracks(by_group, count, rng)
     if pairs:
         tracks = np.concatenate([tracks, tracks])
+    tracks = np.repeat(tracks, bag)  # a bag's patches are consecutive rows
     patches = [_random_patch(data.features[t], width, rng) for t in tracks]
     labels = data.labels[tracks]
     x = torch.from_numpy(np.stack(patches).astype(np.float32))  # (batch, mels, frames)
     return _augment(x, rng, 1.0 if decibels else 0.1), torch.from_numpy(labels)
+
+
+def _pool_bags(logits: torch.Tensor, bag: int) -> torch.Tensor:
+    """(tracks * bag, genres) patch logits -> (tracks, genres): each genre's top quarter."""
+    from cuefinder.model.config import top_count
+
+    grouped = logits.reshape(-1, bag, logits.shape[1])
+    return grouped.topk(top_count(bag), dim=1).values.mean(dim=1)
 
 
 def _sample_tracks(by_group, count: int, rng) -> np.ndarray:
@@ -431,16 +452,20 @@ def _augment(x: torch.Tensor, rng, per_db: float = 1.0) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> np.ndarray:
-    """Track probabilities (tracks, genres): mean over evenly spaced patches of each track."""
+    """Track probabilities (tracks, genres): evenly spaced patches of each track, pooled as
+    the model pools segments (``ModelConfig.pooling``)."""
     if getattr(model, "mode", None) in ("head", "backend"):  # pretrained convolutions: reuse
         from cuefinder.train import heads
 
         return heads.predict_pooled(model, heads.pooled(model, features, max_patches))
+    from cuefinder.model.config import pool_segments
+
     model.eval()
     out = []
     for values in features:
         patches = torch.from_numpy(_even_patches(values, width, max_patches).astype(np.float32))
-        out.append(torch.sigmoid(model(patches)[0]).mean(dim=0).numpy())
+        probs = torch.sigmoid(model(patches)[0]).numpy()
+        out.append(pool_segments(probs, model.config.pooling))
     return np.stack(out) if out else np.zeros((0, len(model.config.genres)), np.float32)
 
 
