@@ -12,6 +12,8 @@ with new music would have). Spaces, all in the same folds and on the same querie
   learned space must beat);
 - ``MFCC``: MFCC and spectral statistics (``baselines.track_statistics``), standardised
   over the fold's tracks, cosine similarity;
+- ``MFCC+random``: the two controls fused (each unit length, concatenated): the
+  cheap alternative to learning a space;
 - ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
@@ -84,6 +86,10 @@ def network_embeddings(model, features: list[np.ndarray], patches: int = 40) -> 
     return np.stack(rows)
 
 
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def standardised(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
 
@@ -110,7 +116,8 @@ def main() -> None:
                            cache_dir=args.cache, progress=True)  # fmt: skip
     musicnn = musicnn_embeddings(args, data) if args.musicnn else None
     folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
-    spaces: dict[str, list[np.ndarray]] = {"recipe": [], "random": [], "MFCC": []}
+    spaces: dict[str, list[np.ndarray]] = {"recipe": [], "random": [], "MFCC": [],
+                                           "MFCC+random": []}  # fmt: skip
     if musicnn is not None:
         spaces["musicnn"] = []
     spaces["chance"] = []
@@ -128,11 +135,12 @@ def main() -> None:
 
         untrained = build(config)
         spaces["recipe"].append(precision_at_k(network_embeddings(trained, test.features), groups))
-        spaces["random"].append(
-            precision_at_k(network_embeddings(untrained, test.features), groups)
-        )
+        control = network_embeddings(untrained, test.features)
+        spaces["random"].append(precision_at_k(control, groups))
         stats = standardised(baselines.track_statistics(test.features))
         spaces["MFCC"].append(precision_at_k(stats, groups))
+        fused = np.concatenate([unit(stats), unit(control)], axis=1)
+        spaces["MFCC+random"].append(precision_at_k(fused, groups))
         if musicnn is not None:
             rows = [data.paths.index(p) for p in test.paths]
             spaces["musicnn"].append(precision_at_k(musicnn[rows], groups))
@@ -154,7 +162,7 @@ def main() -> None:
         low, high = game_bootstrap(v, groups)
         print(f"{name:<10} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
-    for control in ("random", "MFCC", "musicnn"):
+    for control in ("random", "MFCC", "MFCC+random", "musicnn"):
         if control in values:
             diff = values["recipe"] - values[control]
             low, high = game_bootstrap(diff, groups)

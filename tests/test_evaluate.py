@@ -227,6 +227,21 @@ def test_recipes_and_fusions_are_scored_in_the_same_folds(small_set):
     expected = result.methods["level-contrastive"].scores + result.methods["mfcc-logreg"].scores
     assert np.allclose(fused.scores, expected / 2)
     assert result.config["recipes"]["band-mixup-2seeds"]["members"] == 2
+    # every network's embedding is scored for same-game retrieval beside its controls
+    spaces = result.similarity
+    assert {"mfcc", "level-contrastive", "level-contrastive/random"} <= set(spaces)
+    for values in spaces.values():
+        assert values.shape == (len(small_set),) and np.all((values >= 0) & (values <= 1))
+    from cuefinder.train.report import render, similarity_rows
+
+    rows = {r["space"]: r for r in similarity_rows(result)}
+    assert "vs_mfcc" in rows["level-contrastive"] and "vs_random" in rows["level-contrastive"]
+    text = render(result)
+    assert "## Sounds like: same-game retrieval on held-out games" in text
+    assert "Lever **band-mixup-2seeds** vs **level-contrastive**" in text
+    assert "--recipe level-contrastive=recipes/level-contrastive.toml" in text
+    again = Evaluation.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert np.allclose(again.similarity["mfcc"], spaces["mfcc"], atol=1e-4)
     with pytest.raises(DatasetError, match="not evaluated: nope"):
         evaluate.cross_validate(small_set, ["random"], scheme="logo", train_config=one,
                                 progress=False, fusions=[("random", "nope")])  # fmt: skip

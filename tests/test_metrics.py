@@ -122,3 +122,17 @@ def test_fast_versions_equal_sklearn():
     assert metrics.fast_macro(labels, scores, "pr_auc") == pytest.approx(
         metrics.macro_pr_auc(labels, scores)
     )
+
+
+def test_same_group_precision_and_its_group_bootstrap():
+    from cuefinder.train.metrics import group_bootstrap, same_group_precision
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8))
+    groups = np.repeat(["a", "b", "c"], 11)
+    tight = centres[[0] * 11 + [1] * 11 + [2] * 11] + 0.01 * rng.normal(size=(33, 8))
+    assert np.all(same_group_precision(tight, groups) == 1.0)
+    noise = rng.normal(size=(33, 8))
+    assert same_group_precision(noise, groups).mean() < 0.6
+    low, high = group_bootstrap(same_group_precision(noise, groups), groups)
+    assert 0 <= low <= same_group_precision(noise, groups).mean() <= high <= 1

@@ -26,6 +26,12 @@ trained in the same folds beside the methods, each reported under its name; a re
 ``members > 1`` averages that many seeds. Fusions (``fusions=[("cnn-band", "mfcc-logreg")]``)
 are reported as ``a+b``: the mean of the two methods' probabilities, nothing learned.
 
+Each network's embedding (its similarity head when it has one) is also scored for "sounds
+like": within each test fold, every track queries the fold's other tracks and a hit is a
+track of its own group (``metrics.same_group_precision``, k = 10). The same is done for
+MFCC statistics (``mfcc``) and for each network with untrained random weights
+(``<name>/random``), the controls a learned space must beat, in the same folds.
+
 ``film_level`` follows Ma et al. (PLOS ONE 2021, leave-one-film-out, film prediction =
 mean of the film's track predictions, macro P/R/F1) at the level of groups; see its
 docstring for the choices made.
@@ -208,6 +214,7 @@ class Evaluation:
     manifest: str = ""
     skipped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    similarity: dict = field(default_factory=dict)  # space -> (tracks,) same-group P@10
 
     def to_dict(self) -> dict:
         return {
@@ -221,6 +228,7 @@ class Evaluation:
             "paths": self.paths, "groups": self.groups,
             "labels": self.labels.astype(int).tolist(), "fold_of": self.fold_of.tolist(),
             "skipped": self.skipped,
+            "similarity": {k: np.round(v, 4).tolist() for k, v in self.similarity.items()},
         }  # fmt: skip
 
     @classmethod
@@ -235,6 +243,7 @@ class Evaluation:
             values["scheme"], values["config"], values["genre_groups"], values["timings"],
             values.get("group_level", {}), values.get("manifest", ""),
             values.get("skipped", []), values.get("notes", []),
+            {k: np.asarray(v) for k, v in values.get("similarity", {}).items()},
         )  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
@@ -334,6 +343,7 @@ def cross_validate(
     thresholds = {m: np.zeros((k, g)) for m in names}
     seconds = dict.fromkeys(names, 0.0)
     training: dict[str, list] = {p["name"]: [] for p in plan}
+    similarity: dict[str, np.ndarray] = {"mfcc": np.full(n, np.nan)}
     fold_seconds = []
     for fold in fold_list:
         fold_started = time.monotonic()
@@ -342,6 +352,9 @@ def cross_validate(
         if musicnn_data is not None:
             views["musicnn"] = {s: musicnn_data.select(getattr(fold, s)) for s in sets}
         rows = fold_of == fold.index
+        stats = baselines.track_statistics(sets["test"].features)
+        stats = (stats - stats.mean(axis=0)) / np.maximum(stats.std(axis=0), 1e-9)
+        similarity["mfcc"][rows] = metrics.same_group_precision(stats, sets["test"].groups)
         _say(progress, f"fold {fold.index + 1}/{k}: {len(sets['train'])} train, "
                        f"{len(sets['val'])} val, {len(sets['test'])} test tracks "
                        f"({len(fold.test)} test groups)")  # fmt: skip
@@ -360,8 +373,13 @@ def cross_validate(
         val_members, test_members = [], []
         for p in plan:
             t = time.monotonic()
-            val, test, history = _train_network(p, views[p.get("view", "log-mel")], progress)
+            val, test, history, spaces = _train_network(
+                p, views[p.get("view", "log-mel")], progress
+            )
             _val_scores[p["name"]] = val
+            for suffix, vectors in spaces.items():
+                space = similarity.setdefault(p["name"] + suffix, np.full(n, np.nan))
+                space[rows] = metrics.same_group_precision(vectors, sets["test"].groups)
             thresholds[p["name"]][fold.index] = metrics.best_thresholds(sets["val"].labels, val)
             scores[p["name"]][rows] = test
             seconds[p["name"]] += time.monotonic() - t
@@ -413,6 +431,7 @@ def cross_validate(
         fold_of, results, scheme, config, genre_counts(data, fold_list),
         {"total_seconds": round(time.monotonic() - started, 1), "per_fold": fold_seconds,
          "per_method": {m: round(r.seconds, 1) for m, r in results.items()}},
+        similarity=similarity,
     )  # fmt: skip
     evaluation.group_level = film_level(evaluation)
     evaluation.notes = _notes(evaluation)
@@ -452,8 +471,12 @@ def _network_plan(methods, genres, config: TrainConfig, recipes: dict) -> list[d
 
 
 def _train_network(p: dict, sets: dict, progress: bool):
-    """Train one network on a fold: (validation probabilities, test probabilities, history)."""
-    from cuefinder.train.trainer import fit, predict
+    """Train one network on a fold: (validation probabilities, test probabilities, history,
+    test-track embeddings: {"": the trained network's, "/random": untrained weights'})."""
+    import torch
+
+    from cuefinder.model import build
+    from cuefinder.train.trainer import embed, fit, predict
 
     recipe = p["recipe"]
     vals, tests = [], []
@@ -466,7 +489,15 @@ def _train_network(p: dict, sets: dict, progress: bool):
         )
         vals.append(val)
         tests.append(test)
-    return np.mean(vals, axis=0), np.mean(tests, axis=0), history
+    spaces = {}
+    if getattr(model, "mode", None) is None:  # networks on log-mel (not pooled heads)
+        torch.manual_seed(p["seed"])
+        untrained = build(p["config"])
+        spaces = {
+            "": embed(model, sets["test"].features, recipe.eval_patches),
+            "/random": embed(untrained, sets["test"].features, recipe.eval_patches),
+        }
+    return np.mean(vals, axis=0), np.mean(tests, axis=0), history, spaces
 
 
 def _aliases(results: dict, methods, plan) -> dict:

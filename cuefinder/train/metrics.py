@@ -267,3 +267,30 @@ def fast_macro(labels: np.ndarray, scores: np.ndarray, key: str = "roc_auc") -> 
     values = [one(labels[:, g], scores[:, g]) for g in range(labels.shape[1])]
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
+
+
+def same_group_precision(vectors: np.ndarray, groups, k: int = 10) -> np.ndarray:
+    """Per row: the share of same-group rows among its ``k`` nearest other rows (cosine).
+
+    Retrieval quality of an embedding where a hit is a track of the same group (game,
+    film): "sounds like" measured without anyone's judgement of similarity.
+    """
+    groups = np.asarray(groups)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    top = np.argsort(-similarity, axis=1)[:, :k]
+    return (groups[top] == groups[:, None]).mean(axis=1)
+
+
+def group_bootstrap(values: np.ndarray, groups, draws: int = 2000, seed: int = 0):
+    """95% interval of the mean of per-track values, resampling groups with replacement."""
+    groups = np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups.tolist()))
+    sums = np.array([values[groups == g].sum() for g in names])
+    counts = np.array([(groups == g).sum() for g in names])
+    picks = rng.integers(len(names), size=(draws, len(names)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)

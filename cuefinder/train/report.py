@@ -269,7 +269,7 @@ def _comparison(evaluation: Evaluation, table: dict, best: str, reference: str) 
 def verdict(evaluation: Evaluation) -> list[str]:
     """The "which wins and by how much" paragraph, computed from the numbers."""
     table = summary(evaluation)
-    networks = [m for m, s in table.items() if s["kind"] in ("network", "ensemble")]
+    networks = [m for m, s in table.items() if s["kind"] in ("network", "ensemble", "fusion")]
     if not networks:
         return ["No network was evaluated; baselines only."]
     best = max(networks, key=lambda m: table[m]["roc_auc"] or 0.0)
@@ -278,6 +278,7 @@ def verdict(evaluation: Evaluation) -> list[str]:
         for reference in ("mfcc-logreg", "random")
         if reference in table
     ]
+    lines += _levers(evaluation, table)
     scratch = "cnn" if "cnn" in table else None
     for transfer in (m for m in TRANSFER if m in table and scratch and m != best):
         lines.append(_comparison(evaluation, table, transfer, scratch))
@@ -336,6 +337,73 @@ def verdict(evaluation: Evaluation) -> list[str]:
                 f"PR-AUC {(table['ensemble']['pr_auc'] or 0) - (table[top]['pr_auc'] or 0):+.3f}."
             )
     return lines
+
+
+def _levers(evaluation: Evaluation, table: dict) -> list[str]:
+    """Each named recipe and fusion against the reference recipe (the first one named),
+    with group-bootstrap intervals: which lever wins, and by how much."""
+    recipes = list(evaluation.config.get("recipes") or {})
+    if not recipes:
+        return []
+    reference = recipes[0]
+    out = []
+    for name, s in table.items():
+        if name == reference or s["kind"] not in ("network", "fusion"):
+            continue
+        diff = bootstrap_difference(evaluation, name, reference, "roc_auc")
+        clear = "clear" if diff["low"] > 0 or diff["high"] < 0 else "not clear"
+        out.append(
+            f"Lever **{name}** vs **{reference}**: macro ROC-AUC {_fmt(s['roc_auc'])} vs "
+            f"{_fmt(table[reference]['roc_auc'])} ({diff['difference']:+.3f}, 95% interval "
+            f"{diff['low']:+.3f} to {diff['high']:+.3f}; {clear})."
+        )
+    return out
+
+
+def similarity_rows(evaluation: Evaluation) -> list[dict]:
+    """Per space: same-group precision@10 within test folds, its interval, and differences
+    from MFCC statistics and from the space's random-weight control, with intervals."""
+    groups = np.array(evaluation.groups)
+    spaces = evaluation.similarity
+    rows = []
+    for name, values in spaces.items():
+        row = {"space": name, "p10": float(np.mean(values)),
+               "interval": metrics.group_bootstrap(values, groups)}  # fmt: skip
+        for control, key in (("mfcc", "vs_mfcc"), (f"{name}/random", "vs_random")):
+            if control in spaces and control != name and not name.endswith("/random"):
+                diff = values - spaces[control]
+                row[key] = (float(diff.mean()), *metrics.group_bootstrap(diff, groups))
+        rows.append(row)
+    return rows
+
+
+def _similarity_section(evaluation: Evaluation) -> list[str]:
+    if not evaluation.similarity:
+        return []
+    lines = [
+        "## Sounds like: same-game retrieval on held-out games",
+        "",
+        "Within each test fold, every track queries the fold's other tracks (games the "
+        "network never heard); precision@10 counts tracks of its own group. `mfcc`: MFCC "
+        "statistics standardised over the fold; `NAME/random`: NAME's network with untrained "
+        "random weights, the control a learned space must beat. Intervals: 95%, groups "
+        "resampled.",
+        "",
+        "| space | P@10 | interval | minus MFCC (interval) | minus its random control (interval) |",
+        "|---|---|---|---|---|",
+    ]
+
+    def diff(row, key):
+        if key not in row:
+            return ""
+        d, low, high = row[key]
+        return f"{d:+.3f} ({low:+.3f} to {high:+.3f})"
+
+    for row in similarity_rows(evaluation):
+        low, high = row["interval"]
+        lines.append(f"| {row['space']} | {row['p10']:.3f} | {low:.3f} to {high:.3f} "
+                     f"| {diff(row, 'vs_mfcc')} | {diff(row, 'vs_random')} |")  # fmt: skip
+    return [*lines, ""]
 
 
 # ---------------------------------------------------------------- markdown
@@ -421,6 +489,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
         "",
     ]
     lines += _per_genre_tables(evaluation, overall, tracks)
+    lines += _similarity_section(evaluation)
     lines += _fold_section(evaluation)
     lines += _training_section(evaluation)
     if figures:
@@ -476,6 +545,8 @@ def reproduce_command(evaluation: Evaluation) -> str:
     elif changed:
         parts += ["--config", "RECIPE.toml"]
         parts = [f"# RECIPE.toml sets: {changed}\n", *parts]
+    parts += [f"--recipe {name}=recipes/{name}.toml" for name in config.get("recipes") or {}]
+    parts += [f"--fuse {a}+{b}" for a, b in config.get("fusions") or ()]
     return " ".join(parts).replace("\n ", "\n")
 
 

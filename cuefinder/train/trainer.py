@@ -469,6 +469,19 @@ def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> 
     return np.stack(out) if out else np.zeros((0, len(model.config.genres)), np.float32)
 
 
+@torch.inference_mode()
+def embed(model, features: list[np.ndarray], max_patches: int) -> np.ndarray:
+    """(tracks, dim) track embeddings as a catalog stores them: the mean of the unit-length
+    embeddings of evenly spaced patches, scaled to unit length."""
+    model.eval()
+    rows = []
+    for values in features:
+        x = _even_patches(values, model.config.patch_frames, max_patches).astype(np.float32)
+        vectors = torch.nn.functional.normalize(model(torch.from_numpy(x))[1], dim=1)
+        rows.append(torch.nn.functional.normalize(vectors.mean(dim=0), dim=0).numpy())
+    return np.stack(rows)
+
+
 def _even_patches(values: np.ndarray, width: int, max_patches: int) -> np.ndarray:
     frames = values.shape[1]
     if frames < width:
