@@ -7,7 +7,8 @@ held-out track queries the other held-out tracks of its fold (the collection a u
 with new music would have). Spaces, all in the same folds and on the same queries:
 
 - ``recipe``: the trained network's embedding (its similarity head when it has one),
-  mean over evenly spaced patches, unit length: what a catalog would store;
+  mean over evenly spaced patches, unit length: what a catalog would store
+  (``trainer.embed``);
 - ``random``: the same network with untrained random weights (the control that a
   learned space must beat);
 - ``MFCC``: MFCC and spectral statistics (``baselines.track_statistics``), standardised
@@ -37,53 +38,15 @@ import numpy as np
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset
 from cuefinder.train.evaluate import make_folds
-from cuefinder.train.trainer import TrainConfig, fit, model_config
+from cuefinder.train.metrics import group_bootstrap, same_group_precision
+from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
 
 K = 10
-
-
-def precision_at_k(vectors: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Per query (every row): share of same-group rows among its k nearest other rows."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    top = np.argsort(-similarity, axis=1)[:, :K]
-    return (groups[top] == groups[:, None]).mean(axis=1)
 
 
 def chance(groups: np.ndarray) -> np.ndarray:
     counts = Counter(groups.tolist())
     return np.array([(counts[g] - 1) / (len(groups) - 1) for g in groups])
-
-
-def game_bootstrap(values: np.ndarray, groups: np.ndarray, draws: int = 2000, seed: int = 0):
-    """95% interval of the mean of per-query values, resampling games with replacement."""
-    rng = np.random.default_rng(seed)
-    names = sorted(set(groups.tolist()))
-    sums = np.array([values[groups == g].sum() for g in names])
-    counts = np.array([(groups == g).sum() for g in names])
-    picks = rng.integers(len(names), size=(draws, len(names)))
-    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    return np.percentile(means, [2.5, 97.5])
-
-
-def network_embeddings(model, features: list[np.ndarray], patches: int = 40) -> np.ndarray:
-    """(tracks, dim) mean embedding over evenly spaced patches, unit length."""
-    import torch
-
-    from cuefinder.train.trainer import _even_patches
-
-    model.eval()
-    rows = []
-    with torch.inference_mode():
-        for values in features:
-            x = torch.from_numpy(
-                _even_patches(values, model.config.patch_frames, patches).astype(np.float32)
-            )
-            embedding = model(x)[1]
-            embedding = torch.nn.functional.normalize(embedding, dim=1).mean(dim=0)
-            rows.append(embedding.numpy())
-    return np.stack(rows)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -134,16 +97,17 @@ def main() -> None:
         from cuefinder.model import build
 
         untrained = build(config)
-        spaces["recipe"].append(precision_at_k(network_embeddings(trained, test.features), groups))
-        control = network_embeddings(untrained, test.features)
-        spaces["random"].append(precision_at_k(control, groups))
+        learned = embed(trained, test.features, recipe.eval_patches)
+        spaces["recipe"].append(same_group_precision(learned, groups, K))
+        control = embed(untrained, test.features, recipe.eval_patches)
+        spaces["random"].append(same_group_precision(control, groups, K))
         stats = standardised(baselines.track_statistics(test.features))
-        spaces["MFCC"].append(precision_at_k(stats, groups))
+        spaces["MFCC"].append(same_group_precision(stats, groups, K))
         fused = np.concatenate([unit(stats), unit(control)], axis=1)
-        spaces["MFCC+random"].append(precision_at_k(fused, groups))
+        spaces["MFCC+random"].append(same_group_precision(fused, groups, K))
         if musicnn is not None:
             rows = [data.paths.index(p) for p in test.paths]
-            spaces["musicnn"].append(precision_at_k(musicnn[rows], groups))
+            spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
         spaces["chance"].append(chance(groups))
         groups_out.append(groups)
         print(f"fold {fold.index + 1}/{len(folds)}: {len(test)} held-out tracks of "
@@ -159,13 +123,13 @@ def main() -> None:
           f"{time.monotonic() - started:.0f} s)")  # fmt: skip
     print(f"{'space':<10} {'P@10':>6}  95% interval (games resampled)")
     for name, v in values.items():
-        low, high = game_bootstrap(v, groups)
+        low, high = group_bootstrap(v, groups)
         print(f"{name:<10} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
     for control in ("random", "MFCC", "MFCC+random", "musicnn"):
         if control in values:
             diff = values["recipe"] - values[control]
-            low, high = game_bootstrap(diff, groups)
+            low, high = group_bootstrap(diff, groups)
             print(f"recipe - {control:<8} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
 
 
