@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from cuefinder.errors import FeatureError
+
+if TYPE_CHECKING:  # torch loads only where a spectrogram is computed, not with the settings
+    import torch
 
 SCALES = ("db", "log1p")
 
@@ -67,6 +70,7 @@ class FeatureConfig:
 def _filters(config: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Hann window (n_fft,) and mel basis (n_mels, n_fft // 2 + 1)."""
     import librosa.filters
+    import torch
 
     mel = librosa.filters.mel(
         sr=config.sample_rate,
@@ -94,6 +98,8 @@ def log_mel(samples: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.
     torch.Tensor, shape (n_mels, frames), float32;
     ``frames = 1 + (n - n_fft) // hop_length`` (0 when ``n < n_fft``)
     """
+    import torch
+
     wave = torch.as_tensor(samples, dtype=torch.float32)
     if wave.ndim != 1:
         raise FeatureError(f"expected mono samples of shape (n,), got {tuple(wave.shape)}")

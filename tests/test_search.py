@@ -126,3 +126,32 @@ def test_a_model_with_its_own_taxonomy_is_searched_by_its_own_labels():
     with pytest.raises(QueryError, match="unknown genre 'romance'") as caught:
         parse("romance", own)  # IMDb's words mean nothing to this model
     assert caught.value.vocabulary == sorted(own)
+
+
+def test_percentiles_average_tied_ranks_like_scipy():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 500):
+        for scores in (rng.integers(0, 4, (n, 3)).astype(np.float32), rng.random((n, 5))):
+            expected = (rankdata(scores, axis=0) - 0.5) / n
+            assert np.allclose(percentiles(scores), expected)
+
+
+def test_header_reads_and_genre_search_load_neither_torch_nor_scipy(catalog):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cuefinder.model import checkpoint\n"
+        "info = checkpoint.read_info(checkpoint.default_model_path())\n"
+        "from cuefinder.catalog import Catalog\n"
+        "from cuefinder.rank import search\n"
+        f"hits = search('comedy -action', Catalog({str(catalog.path)!r}, create=False))\n"
+        "assert hits and info.genres\n"
+        "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
