@@ -35,3 +35,8 @@ class QueryError(CuefinderError):
 
 class DatasetError(CuefinderError):
     """A labelled data set could not be built or read."""
+
+
+class ConfigError(CuefinderError, ValueError):
+    """Settings that cannot work (a model's architecture, a recipe, folds, a split); a
+    ValueError too, so callers that catch ValueError keep working."""

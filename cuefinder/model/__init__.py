@@ -9,6 +9,7 @@ a front end (``ensemble.py``). All map (batch, mels, frames) log-mel patches to
 
 from __future__ import annotations
 
+from cuefinder.errors import ConfigError
 from cuefinder.model.config import ModelConfig
 
 
@@ -38,5 +39,5 @@ def features_for(config: ModelConfig):
 
     kinds = {m.architecture == "musicnn" for m in (config.members or (config,))}
     if len(kinds) > 1:
-        raise ValueError("ensemble members must read the same front end (musicnn or not)")
+        raise ConfigError("ensemble members must read the same front end (musicnn or not)")
     return MUSICNN_FEATURES if kinds.pop() else FeatureConfig()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from cuefinder.errors import ConfigError
+
 ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
 INPUT_NORMS = ("batch", "level", "band")
 POOLINGS = ("mean", "top")
@@ -38,26 +40,26 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}: {self.architecture}")
+            raise ConfigError(f"architecture must be one of {ARCHITECTURES}: {self.architecture}")
         if self.input_norm not in INPUT_NORMS:
-            raise ValueError(f"input_norm must be one of {INPUT_NORMS}: {self.input_norm}")
+            raise ConfigError(f"input_norm must be one of {INPUT_NORMS}: {self.input_norm}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}: {self.pooling}")
+            raise ConfigError(f"pooling must be one of {POOLINGS}: {self.pooling}")
         if self.similarity_dim < 0 or (self.similarity_dim and self.architecture != "cnn"):
-            raise ValueError("similarity_dim is a size >= 0, and only the cnn has that head")
+            raise ConfigError("similarity_dim is a size >= 0, and only the cnn has that head")
         if (self.architecture == "ensemble") != bool(self.members):
-            raise ValueError("an ensemble (and only an ensemble) has members")
+            raise ConfigError("an ensemble (and only an ensemble) has members")
         if any(m.genres != self.genres or m.output_dim != self.output_dim for m in self.members):
-            raise ValueError("ensemble members must share genres and embedding size")
+            raise ConfigError("ensemble members must share genres and embedding size")
         if not self.genres or len(set(self.genres)) != len(self.genres):
-            raise ValueError(f"genres must be a non-empty list of distinct names: {self.genres}")
+            raise ConfigError(f"genres must be a non-empty list of distinct names: {self.genres}")
         if self.architecture == "musicnn" and self.extra.get("backbone", "MSD_musicnn") not in (
             "MSD_musicnn",
             "MTT_musicnn",
         ):
-            raise ValueError(f"unknown musicnn backbone: {self.extra.get('backbone')}")
+            raise ConfigError(f"unknown musicnn backbone: {self.extra.get('backbone')}")
         if self.patch_frames < 2 ** len(self.channels) or self.n_mels < 2 ** len(self.channels):
-            raise ValueError("patch too small for the number of pooling blocks")
+            raise ConfigError("patch too small for the number of pooling blocks")
 
     @property
     def output_dim(self) -> int:

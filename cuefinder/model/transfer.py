@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cuefinder.errors import ConfigError
 from cuefinder.model.config import ModelConfig
 from cuefinder.model.musicnn import N_MELS, PATCH_FRAMES, TAGS, Musicnn, load
 
@@ -44,7 +45,7 @@ class MusicnnGenre(nn.Module):
         self.backbone = load(name) if pretrained else Musicnn(name)
         self.mode = config.extra.get("train", "head")
         if self.mode not in MODES:
-            raise ValueError(f"musicnn train mode must be one of {MODES}: {self.mode!r}")
+            raise ConfigError(f"musicnn train mode must be one of {MODES}: {self.mode!r}")
         if self.mode != "all":
             self.backbone.requires_grad_(False)
         if self.mode == "backend":
@@ -94,7 +95,7 @@ def musicnn_config(genres: tuple[str, ...], *, train: str = "head",
                    backbone: str = "MSD_musicnn", dropout: float = 0.3) -> ModelConfig:  # fmt: skip
     """The ModelConfig of a transfer model (``train``: "head", "backend" or "all")."""
     if train not in MODES:
-        raise ValueError(f"musicnn train mode must be one of {MODES}: {train!r}")
+        raise ConfigError(f"musicnn train mode must be one of {MODES}: {train!r}")
     return ModelConfig(genres=genres, architecture="musicnn", n_mels=N_MELS,
                        patch_frames=PATCH_FRAMES, channels=(), embedding_dim=200, dropout=dropout,
                        extra={"backbone": backbone, "train": train,

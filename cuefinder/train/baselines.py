@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cuefinder.errors import ConfigError
 from cuefinder.train.dataset import LabelledSet
 
 BASELINES = ("random", "majority", "mfcc-logreg")
@@ -96,7 +97,7 @@ def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
         return Majority(prevalence)
     if method == "mfcc-logreg":
         return _fit_logreg(train_set, prevalence, seed)
-    raise ValueError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
+    raise ConfigError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
 
 
 def predict(predictor, data: LabelledSet) -> np.ndarray:

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.errors import DatasetError
+from cuefinder.errors import ConfigError, DatasetError
 from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
 from cuefinder.train import baselines, dataset, metrics
 from cuefinder.train.dataset import LabelledSet
@@ -106,7 +106,7 @@ def assign_groups(
     """
     names = sorted(group_genres)
     if not 2 <= folds <= len(names):
-        raise ValueError(f"need 2 <= folds <= {len(names)} groups, got folds={folds}")
+        raise ConfigError(f"need 2 <= folds <= {len(names)} groups, got folds={folds}")
     rng = random.Random(seed)
     holders = Counter(g for k in names for g in group_genres[k])
     rng.shuffle(names)
@@ -143,12 +143,12 @@ def make_folds(
     elif scheme == "logo":
         tests = [[k] for k in sorted(group_genres)]
     else:
-        raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+        raise ConfigError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
     out = []
     for i, test in enumerate(tests):
         rest = [k for k in sorted(group_genres) if k not in set(test)]
         if len(rest) < 2:
-            raise ValueError(f"fold {i}: {len(rest)} training group(s); need 2 for validation")
+            raise ConfigError(f"fold {i}: {len(rest)} training group(s); need 2 for validation")
         train, val = split_groups({k: group_genres[k] for k in rest}, val_fraction, seed + 1 + i)
         fold = Fold(i, tuple(train), tuple(val), tuple(sorted(test)))
         fold.check()
@@ -316,11 +316,11 @@ def cross_validate(
     methods = tuple(dict.fromkeys(methods))
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     if any(m in TRANSFER for m in methods) and (
         musicnn_data is None or list(musicnn_data.paths) != list(data.paths)
     ):
-        raise ValueError("musicnn methods need musicnn_data: the same tracks, musicnn features")
+        raise ConfigError("musicnn methods need musicnn_data: the same tracks, musicnn features")
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     started = time.monotonic()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from cuefinder.errors import ConfigError
+
 
 def split_groups(
     group_genres: Mapping[str, set[str]],
@@ -32,7 +34,7 @@ def split_groups(
     sizes : group -> weight (default 1 each) in which ``test_fraction`` is measured
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = random.Random(seed)
     groups = sorted(group_genres)
     holders = {g: [k for k in groups if g in group_genres[k]] for g in _genres(group_genres)}
