@@ -116,3 +116,12 @@ def test_annotating_a_model_keeps_its_weights_and_id(tmp_path):
     }
     x = torch.randn(2, 96, 96)
     assert torch.equal(checkpoint.load(path)[0](x)[0], checkpoint.load()[0](x)[0])
+
+
+def test_a_model_whose_network_and_front_end_disagree_is_refused(tmp_path):
+    from cuefinder.model import build
+
+    model = build(ModelConfig(genres=("Action", "Drama"), channels=(4, 8, 8, 16)))
+    with pytest.raises(ModelFileError, match="96 mel bands but the front end makes 64"):
+        checkpoint.save(tmp_path / "m.safetensors", model, FeatureConfig(n_mels=64))
+    assert not (tmp_path / "m.safetensors").exists()

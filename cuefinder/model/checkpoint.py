@@ -63,6 +63,9 @@ def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict
     """Write ``model`` (any network ``model.build`` makes) with its configs, atomically."""
     from safetensors.torch import save_file
 
+    if model.config.n_mels != features.n_mels:
+        raise ModelFileError(f"{path}: the network reads {model.config.n_mels} mel bands but "
+                             f"the front end makes {features.n_mels}")  # fmt: skip
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -118,6 +121,9 @@ def read_info(path: str | os.PathLike) -> ModelInfo:
         training = json.loads(meta.get("training", "{}"))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path}: model metadata is incomplete ({err})") from err
+    if config.n_mels != features.n_mels:
+        raise ModelFileError(f"{path}: the network reads {config.n_mels} mel bands but its "
+                             f"front end makes {features.n_mels}")  # fmt: skip
     return ModelInfo(path, digest[:16], config, features, training)
 
 
