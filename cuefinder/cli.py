@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from cuefinder.errors import CuefinderError, QueryError
+from cuefinder.model.config import METHODS as EVALUABLE
+from cuefinder.model.config import TRAINABLE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,12 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _error(message: str) -> None:
     print(f"cuefinder: error: {message}", file=sys.stderr)
-
-
-# what `cuefinder train --architecture` accepts (cuefinder.train.trainer.TRAINABLE)
-TRAINABLE = ("cnn", "resnet", "musicnn-frozen", "musicnn-top", "musicnn-full")
-# what `cuefinder evaluate --methods` accepts (cuefinder.train.evaluate.METHODS)
-EVALUABLE = ("random", "majority", "mfcc-logreg", *TRAINABLE, "ensemble")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,6 +7,13 @@ from dataclasses import asdict, dataclass, field
 from cuefinder.errors import ConfigError
 
 ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
+# The recipes' names for what can be trained (declared once: trainer, evaluation, CLI):
+# the networks, and genre heads on the pretrained musicnn whose backbone is fixed
+# (frozen), tuned in its dense top (top) or tuned throughout (full)
+MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
+TRAINABLE = ("cnn", "resnet", *MUSICNN_MODES)
+BASELINES = ("random", "majority", "mfcc-logreg")  # train.baselines
+METHODS = (*BASELINES, *TRAINABLE, "ensemble")  # what `cuefinder evaluate` compares
 INPUT_NORMS = ("batch", "level", "band")
 POOLINGS = ("mean", "top")
 

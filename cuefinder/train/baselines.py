@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cuefinder.errors import ConfigError
+from cuefinder.model.config import BASELINES
 from cuefinder.train.dataset import LabelledSet
 
-BASELINES = ("random", "majority", "mfcc-logreg")
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 
 

@@ -50,7 +50,7 @@ def load(
     manifest: str | os.PathLike,
     features: FeatureConfig,
     *,
-    max_seconds: float = 600.0,
+    max_seconds: float = featcache.MAX_SECONDS,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> tuple[LabelledSet, list[str]]:

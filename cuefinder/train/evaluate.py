@@ -51,14 +51,13 @@ import numpy as np
 
 from cuefinder.errors import ConfigError, DatasetError
 from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
+from cuefinder.model.config import METHODS, MUSICNN_MODES
 from cuefinder.train import baselines, dataset, metrics
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import split_groups
 from cuefinder.train.trainer import TrainConfig
 
-METHODS = ("random", "majority", "mfcc-logreg", "cnn", "resnet", "musicnn-frozen", "musicnn-top",
-           "musicnn-full", "ensemble")  # fmt: skip
-TRANSFER = ("musicnn-frozen", "musicnn-top", "musicnn-full")  # read musicnn's front end
+TRANSFER = tuple(MUSICNN_MODES)  # read musicnn's front end
 SCHEMES = ("kfold", "logo")
 DEFAULT_TRAIN = TrainConfig()
 DEFAULT_ENSEMBLE = {"members": 3, "architectures": ("cnn", "cnn", "resnet")}

@@ -20,6 +20,8 @@ from cuefinder.errors import CuefinderError
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.pipeline.stages import content_hash
 
+MAX_SECONDS = 600.0  # how much of each track training reads, unless a recipe says
+
 
 def default_cache_dir() -> Path:
     import platformdirs
@@ -89,7 +91,7 @@ def build(
     paths: Sequence[str | os.PathLike],
     config: FeatureConfig,
     *,
-    max_seconds: float = 600.0,
+    max_seconds: float = MAX_SECONDS,
     cache_dir: Path | None = None,
     jobs: int | None = None,
     progress: bool = True,

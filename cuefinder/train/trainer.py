@@ -29,13 +29,10 @@ import torch
 
 from cuefinder.errors import DatasetError
 from cuefinder.model import build, checkpoint, features_for
-from cuefinder.model.config import ModelConfig
-from cuefinder.train import dataset, metrics, state
+from cuefinder.model.config import MUSICNN_MODES, TRAINABLE, ModelConfig
+from cuefinder.train import dataset, featcache, metrics, state
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import split_groups
-
-TRAINABLE = ("cnn", "resnet", "musicnn-frozen", "musicnn-top", "musicnn-full")
-MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class TrainConfig:
     pos_weight_cap: float = 3.0
     test_fraction: float = 0.25  # 0: every group trains (the validation split aside)
     val_fraction: float = 0.2
-    max_seconds: float = 600.0
+    max_seconds: float = featcache.MAX_SECONDS
     eval_patches: int = 40  # per track, evenly spaced
     patience: int = 8
     seed: int = 0
