@@ -6,7 +6,7 @@ The Python API mirrors the command line::
     catalog = cuefinder.Catalog("catalog.db")
     cuefinder.index(["music/"], catalog)
     cuefinder.search("romance comedy -action horror:0.3", catalog)
-    cuefinder.similar("music/temp-track.mp3", catalog, start=45, end=75)
+    cuefinder.find.similar("music/temp-track.mp3", catalog, start=45, end=75)
 
 Names are imported on first use, so ``import cuefinder`` stays light.
 """
@@ -22,10 +22,10 @@ __all__ = [
 _EXPORTS = {
     "Catalog": ("cuefinder.catalog", "Catalog"),
     "index": ("cuefinder.pipeline.local", "index"),
-    "search": ("cuefinder.rank", "search"),
-    "similar": ("cuefinder.similar", "similar"),
-    "interpret": ("cuefinder.text", "interpret"),
-    "parse_query": ("cuefinder.query", "parse"),
+    "search": ("cuefinder.find.rank", "search"),
+    "similar": ("cuefinder.find.similar", "similar"),
+    "interpret": ("cuefinder.find.text", "interpret"),
+    "parse_query": ("cuefinder.find.grammar", "parse"),
     "Tagger": ("cuefinder.model.tagger", "Tagger"),
     "CuefinderError": ("cuefinder.errors", "CuefinderError"),
 }

@@ -220,7 +220,7 @@ def _index(args) -> int:
 
 
 def _search(args) -> int:
-    from cuefinder.rank import search
+    from cuefinder.find.rank import search
 
     if bool(args.query) == (args.text is not None):
         _error("give a genre query or --text TEXT" + (", not both" if args.query else ""))
@@ -238,7 +238,7 @@ def _search(args) -> int:
 
 
 def _similar(args) -> int:
-    from cuefinder.similar import similar
+    from cuefinder.find.similar import similar
 
     reference = int(args.reference) if args.reference.isdigit() else args.reference
     with _catalog(args) as catalog:
@@ -280,7 +280,7 @@ def _time(text: str) -> float:
 
 def _interpret(text: str, catalog, json_out: bool):
     """The genre query free text means, printed first (to stderr under --json)."""
-    from cuefinder.text import interpret
+    from cuefinder.find.text import interpret
 
     model = catalog.active_model()
     if model is None:
@@ -356,8 +356,8 @@ def _track_json(track) -> dict:
 
 
 def _genres(args) -> int:
+    from cuefinder.find.grammar import SYNONYMS
     from cuefinder.model import checkpoint
-    from cuefinder.query import SYNONYMS
 
     genres = checkpoint.read_info(args.model).genres if args.model else _vocabulary_genres(args)
     info = checkpoint.read_info(args.model or checkpoint.default_model_path())

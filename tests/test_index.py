@@ -18,12 +18,12 @@ import torch
 
 from cuefinder.catalog import Catalog
 from cuefinder.features import FeatureConfig
+from cuefinder.find.rank import search
 from cuefinder.model import checkpoint
 from cuefinder.model.cnn import GenreCNN
 from cuefinder.model.config import ModelConfig
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
-from cuefinder.rank import search
 
 
 def _index(folder, catalog, **kw):

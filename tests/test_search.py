@@ -7,9 +7,9 @@ import pytest
 
 from cuefinder.catalog import Catalog
 from cuefinder.errors import QueryError
+from cuefinder.find.grammar import Term, parse
+from cuefinder.find.rank import percentiles, search
 from cuefinder.pipeline.local import index
-from cuefinder.query import Term, parse
-from cuefinder.rank import percentiles, search
 
 GENRES = ("Action", "Adventure", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War")
 
@@ -147,7 +147,7 @@ def test_header_reads_and_genre_search_load_neither_torch_nor_scipy(catalog):
         "from cuefinder.model import checkpoint\n"
         "info = checkpoint.read_info(checkpoint.default_model_path())\n"
         "from cuefinder.catalog import Catalog\n"
-        "from cuefinder.rank import search\n"
+        "from cuefinder.find.rank import search\n"
         f"hits = search('comedy -action', Catalog({str(catalog.path)!r}, create=False))\n"
         "assert hits and info.genres\n"
         "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))\n"

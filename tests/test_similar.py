@@ -14,8 +14,8 @@ from conftest import encode
 from cuefinder.catalog import Catalog
 from cuefinder.catalog.vectors import VectorIndex, index_path
 from cuefinder.errors import QueryError
+from cuefinder.find.similar import similar
 from cuefinder.pipeline.local import index
-from cuefinder.similar import similar
 
 GAMES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
 

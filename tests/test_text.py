@@ -1,6 +1,6 @@
 """Free-text queries: everyday phrases to genre weights, with the real sentence model.
 
-The thresholds in cuefinder.text were calibrated on other phrases than these.
+The thresholds in cuefinder.find.text were calibrated on other phrases than these.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from musicnn.configuration import MSD_LABELS, MTT_LABELS
 
 from cuefinder.cli import main
 from cuefinder.errors import QueryError
-from cuefinder.text import Interpretation, interpret
+from cuefinder.find.text import Interpretation, interpret
 
 GENRES = ("Action", "Adventure", "Animation", "Comedy", "Crime", "Drama", "Family", "Fantasy",
           "History", "Horror", "Mystery", "Romance", "Sci-Fi", "Thriller", "War")  # fmt: skip
@@ -94,7 +94,7 @@ def test_interpretation_is_a_frozen_value():
 
 def test_importing_the_module_loads_no_model():
     heavy = ("torch", "transformers", "sentence_transformers")
-    code = f"import sys, cuefinder.text; print(*(m in sys.modules for m in {heavy}))"
+    code = f"import sys, cuefinder.find.text; print(*(m in sys.modules for m in {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"] * len(heavy)
 
@@ -144,3 +144,25 @@ def test_tags_become_search_terms_so_tag_only_text_still_searches():
     found = interpret("mellow chillout", GENRES, MSD_LABELS)
     terms = {t.genre for t in found.query.terms}
     assert {"Mellow", "chillout"} & terms and set(found.tags) <= terms | set(found.weights)
+
+
+@pytest.mark.parametrize("word", ["horror:11", "horror:0", "horror:abc"])
+def test_free_text_reads_a_weighted_word_with_the_query_grammar(word):
+    from cuefinder.find.grammar import parse
+
+    with pytest.raises(QueryError) as grammar:
+        parse(f"romance {word}", GENRES)
+    with pytest.raises(QueryError) as text:
+        interpret(f"a love story with some {word}", GENRES)
+    assert str(text.value) == str(grammar.value)
+    assert "weight of 'horror'" in str(text.value)
+
+
+def test_the_api_functions_stay_callable_after_every_module_is_imported():
+    import importlib
+
+    import cuefinder
+
+    for module in ("cuefinder.find.similar", "cuefinder.find.rank", "cuefinder.find.text"):
+        importlib.import_module(module)
+    assert all(callable(getattr(cuefinder, name)) for name in ("search", "similar", "interpret"))

@@ -129,7 +129,7 @@ def test_a_saved_transfer_model_tags_genres_and_musicnn_tags(frozen, funnyboat):
 
 def test_indexing_with_a_transfer_model_stores_and_searches_tags(frozen, short_tracks, tmp_path,
                                                                   copy_of):  # fmt: skip
-    from cuefinder.rank import search
+    from cuefinder.find.rank import search
 
     _, path = frozen
     copy_of(tmp_path / "lib", *short_tracks)

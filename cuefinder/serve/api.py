@@ -51,7 +51,7 @@ def search(
     max_duration: MaxDuration = None,
 ):
     """Rank the catalog's tracks for a genre query (the command line's query language)."""
-    from cuefinder.query import parse
+    from cuefinder.find.grammar import parse
 
     _check_durations(min_duration, max_duration)
     catalog = server.pool.catalog()
@@ -73,7 +73,7 @@ def search_text(
     max_duration: MaxDuration = None,
 ):
     """Read free text as genre weights, then rank as /api/search does."""
-    from cuefinder.text import interpret
+    from cuefinder.find.text import interpret
 
     _check_durations(min_duration, max_duration)
     catalog = server.pool.catalog()
@@ -221,7 +221,7 @@ def start_index(server: ServerDep, request: IndexRequest):
 @router.get("/genres", response_model=Vocabulary)
 def genres(server: ServerDep):
     """The search vocabulary: the active model's genres, their synonyms, and modifier words."""
-    from cuefinder.query import NEGATORS, SOFTENERS, SYNONYMS
+    from cuefinder.find.grammar import NEGATORS, SOFTENERS, SYNONYMS
 
     model = server.pool.catalog().active_model()
     if model is not None:
@@ -267,7 +267,7 @@ def _track(server: Server, track_id: int):
 
 def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[dict]:
     """rank.search's results as JSON, from the cache while the catalog is unchanged."""
-    from cuefinder.rank import search
+    from cuefinder.find.rank import search
 
     pool = server.pool
     key = (query.terms, limit, min_duration, max_duration, pool.version())
@@ -282,7 +282,7 @@ def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[di
 
 
 def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field):
-    from cuefinder.similar import similar
+    from cuefinder.find.similar import similar
 
     _check_durations(min_duration, max_duration)
     catalog = server.pool.catalog()

@@ -23,8 +23,8 @@ import numpy as np
 from cuefinder.catalog import Catalog, StoredModel, Track
 from cuefinder.catalog.vectors import VectorIndex
 from cuefinder.errors import CatalogError, QueryError
+from cuefinder.find.rank import WINDOW_SECONDS, Result, _model
 from cuefinder.model.tagger import unit
-from cuefinder.rank import WINDOW_SECONDS, Result, _model
 
 SHARED_GENRES = 3
 

@@ -2,7 +2,7 @@
 
 Two sources of evidence, combined per label (genre or tag):
 
-* **words**: the genre words and everyday synonyms of ``cuefinder.query`` ("scary",
+* **words**: the genre words and everyday synonyms of ``cuefinder.find.grammar`` ("scary",
   "love", "sci fi"), and tag names written out ("sad", "piano"), count fully
   (1.0, or less after "a little");
 * **meaning**: the text is embedded with the sentence model all-MiniLM-L6-v2 and
@@ -35,7 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from cuefinder.errors import CuefinderError, QueryError
-from cuefinder.query import FILLER, NEGATORS, SOFTENERS, GenreQuery, Term, normalise, vocabulary
+from cuefinder.find.grammar import (
+    FILLER,
+    NEGATORS,
+    SOFTENERS,
+    GenreQuery,
+    Term,
+    match_phrase,
+    normalise,
+    vocabulary,
+)
 
 DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "Action": ("action scene", "fight", "car chase", "explosions", "shootout", "adrenaline",
@@ -132,7 +141,6 @@ CEILING_QUANTILE = 0.9  # a label's ceiling: this quantile of its evidence on ev
 _CLAUSE = re.compile(r"[,;!?()]+|\.(?=\s|$)")
 _ALL_BUT = re.compile(r"\b(?:anything|everything)\s+(?:but|except)\s+", re.IGNORECASE)
 _JUNK = re.compile(r"[^\w\s:.'-]")
-_EXPLICIT = re.compile(r"^(?P<word>.+):(?P<weight>\d*\.?\d+)$")
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,7 @@ def _read_clause(tokens: list[str], words: dict[str, str], reading: _Reading, wa
             continue
         minus = tokens[i].startswith("-")  # "-action": this word alone is excluded
         tokens[i] = tokens[i].lstrip("-")
-        used, genre, explicit = _match(tokens, i, words)
+        used, genre, explicit = match_phrase(tokens, i, words)
         phrase, excluding = " ".join(tokens[i : i + used]), negated or minus
         reading.tokens += tokens[i : i + used]
         reading.negated_at += [excluding] * used
@@ -259,23 +267,6 @@ def _close(span: list[str], reading: _Reading) -> bool:
         reading.negated.append(" ".join(span))
         span.clear()
     return False
-
-
-def _match(tokens: list[str], start: int, words: dict[str, str]):
-    """Longest vocabulary phrase at ``start``: (tokens used, genre or None, weight or None)."""
-    for used in (3, 2, 1):
-        if start + used > len(tokens):
-            continue
-        parts = tokens[start : start + used]
-        explicit = _EXPLICIT.match(parts[-1])
-        if explicit:
-            parts[-1] = explicit["word"]
-        phrase = " ".join(parts)
-        genre = words.get(phrase) or words.get(phrase.replace(" ", ""))
-        if genre:
-            weight = min(max(float(explicit["weight"]), 0.1), 1.0) if explicit else None
-            return used, genre, weight
-    return 1, None, None
 
 
 def _merge(

@@ -189,7 +189,7 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
         if bare in SOFTENERS:
             weight, i = weight * SOFTENERS[bare], i + 1
             continue
-        span, genre, explicit = _match(tokens, i, words)
+        span, genre, explicit = match_phrase(tokens, i, words)
         if genre is None:
             if bare in FILLER:
                 i += 1
@@ -218,22 +218,24 @@ def _strip_weight(token: str) -> str:
     return found["word"] if found else token
 
 
-def _match(tokens: list[str], start: int, words: dict[str, str]):
-    """Longest phrase (up to 3 tokens) at ``start``: (tokens used, genre, weight or None)."""
+def match_phrase(tokens: list[str], start: int, words: dict[str, str]):
+    """Longest phrase (up to 3 tokens) at ``start``: (tokens used, genre, weight or None).
+
+    A ``word:0.3`` weight must be in (0, MAX_WEIGHT] (QueryError otherwise); the free-text
+    reader uses this too, so both read a weighted word the same way.
+    """
     for span in (3, 2, 1):
         if start + span > len(tokens):
             continue
         parts = tokens[start : start + span]
         parts = [parts[0].lstrip("-"), *parts[1:]]
         last = _WEIGHTED.match(parts[-1])
-        weight = None
         if last:
             parts[-1] = last["word"]
-            weight = _weight(last["weight"], " ".join(parts))
         phrase = " ".join(parts)
         genre = words.get(phrase) or words.get(phrase.replace(" ", ""))
-        if genre:
-            return span, genre, weight
+        if genre:  # the weight is read (and checked) for the phrase that names a genre
+            return span, genre, _weight(last["weight"], phrase) if last else None
     return 1, None, None
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
 from cuefinder.errors import QueryError
-from cuefinder.query import GenreQuery, parse
+from cuefinder.find.grammar import GenreQuery, parse
 
 WINDOW_SECONDS = 30.0
 
