@@ -127,7 +127,8 @@ def _from_track(track: Track, catalog: Catalog, model: StoredModel) -> Reference
 
 
 def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None) -> Reference:
-    from cuefinder import audio
+    """Decode and tag an outside file through indexing's own stage (``stages.analyse``)."""
+    from cuefinder.pipeline import stages
 
     model_path = catalog.model_path(model.model_id)
     if model_path is None:
@@ -135,25 +136,18 @@ def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None) 
             f"the catalog's model {model.model_id} ({model.name}) is not where it was indexed "
             "from; re-index with 'cuefinder index --model PATH'"
         )
-    tagger = _tagger(str(model_path))
-    tagged = tagger.tag_stream(audio.stream(path, sample_rate=tagger.features.sample_rate))
-    if len(tagged.segment_embeddings) == 0:
+    try:
+        task = stages.task_for(path)
+    except OSError as err:
+        raise QueryError(f"{path}: cannot read it ({err.strerror or err})") from err
+    found = stages.analyse(task, stages.tagger_for(model_path, model.model_id))
+    if isinstance(found, stages.Failure):
+        raise QueryError(f"{path}: {found.reason}")
+    if len(found.segment_embeddings) == 0:
         raise QueryError(f"{path}: no audio to compare")
-    return Reference(str(path), track_id, tagged.duration, tagged.segment_seconds,
-                     tagged.segment_embeddings, tagged.segment_scores, tagged.embedding,
-                     tagged.track_scores)  # fmt: skip
-
-
-_TAGGERS: dict = {}
-
-
-def _tagger(path: str):
-    from cuefinder.model.tagger import Tagger
-
-    if path not in _TAGGERS:
-        _TAGGERS.clear()
-        _TAGGERS[path] = Tagger.load(path)
-    return _TAGGERS[path]
+    return Reference(str(path), track_id, found.duration, found.segment_seconds,
+                     found.segment_embeddings, found.segment_scores, found.embedding,
+                     found.track_scores)  # fmt: skip
 
 
 def query_vector(ref: Reference, start: float | None, end: float | None):

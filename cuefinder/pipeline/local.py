@@ -140,20 +140,18 @@ def _run(tasks: list[stages.FileTask], info, jobs: int) -> Iterator[stages.Resul
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
 
 
-_TAGGER = None
+_MODEL: tuple[str, str] | None = None  # this worker's (model path, model id)
 
 
 def _init_worker(model_path: str, model_id: str, threads: int) -> None:
-    global _TAGGER
+    global _MODEL
     import torch
-
-    from cuefinder.model.tagger import Tagger
 
     if threads:
         torch.set_num_threads(threads)
-    if _TAGGER is None or _TAGGER.model_id != model_id:
-        _TAGGER = Tagger.load(model_path)
+    _MODEL = (model_path, model_id)
+    stages.tagger_for(model_path, model_id)
 
 
 def _work(task: stages.FileTask) -> stages.Result:
-    return stages.analyse(task, _TAGGER)
+    return stages.analyse(task, stages.tagger_for(*_MODEL))

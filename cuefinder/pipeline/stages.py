@@ -172,6 +172,29 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
+_TAGGERS: dict = {}
+
+
+def tagger_for(model_path: str | os.PathLike, model_id: str | None = None):
+    """The process's loaded Tagger for a model file (one at a time; loaded again when the
+    path or the expected model id changes). Torch loads here, not before."""
+    from cuefinder.model.tagger import Tagger
+
+    key = os.fsdecode(model_path)
+    cached = _TAGGERS.get(key)
+    if cached is None or (model_id is not None and cached.model_id != model_id):
+        _TAGGERS.clear()
+        _TAGGERS[key] = cached = Tagger.load(key)
+    return cached
+
+
+def task_for(path: str | os.PathLike) -> FileTask:
+    """A FileTask for one file outside any indexing run (a temp track, an upload)."""
+    text = os.fsdecode(path)
+    info = os.stat(text)
+    return FileTask(text, info.st_size, info.st_mtime)
+
+
 def analyse(task: FileTask, tagger) -> Result:
     """Decode, compute features and tag one file; a Failure instead of raising."""
     name = display_path(task.path)
