@@ -144,3 +144,26 @@ def test_card_sets_several_evaluations_side_by_side(tmp_path):
     odd.write_text(json.dumps(other))
     refused = cuefinder("card", model, "--evaluation", first, odd, check_code=2)
     assert refused.returncode == 2 and "different schemes" in refused.stderr
+
+
+def test_genres_warns_about_genres_taught_by_fewer_than_three_games(tmp_path):
+    from cuefinder.features import FeatureConfig
+    from cuefinder.model import build
+    from cuefinder.model.config import ModelConfig
+
+    model = build(ModelConfig(genres=("Action", "Romance", "Crime"), channels=(4, 8, 8, 16)))
+    path = tmp_path / "thin.safetensors"
+    counts = {"Action": 12, "Romance": 2, "Crime": 1}
+    checkpoint.save(path, model, FeatureConfig(), {"genre_groups": counts})
+    assert checkpoint.read_info(path).thin_genres == {"Romance": 2, "Crime": 1}
+    done = cuefinder("genres", "--model", path)
+    assert "Romance" in done.stdout and "Action" in done.stdout
+    warning = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == [
+        "warning: Romance (2 games), Crime (1 game): fewer than 3 games taught these genres; "
+        "read their rankings as hints"
+    ]
+    from cuefinder.train.card import render
+
+    card = render(path)
+    assert "## Warning: genres on thin evidence" in card and "Crime (1 game)" in card

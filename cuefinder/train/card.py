@@ -167,6 +167,8 @@ def _test_section(test: dict | None) -> list[str]:
 
 
 def _data_section(record: dict) -> list[str]:
+    if "groups" not in record:  # a model file without a training record
+        return []
     groups = record["groups"]
     known = licences()
     rows = [
@@ -194,6 +196,8 @@ def _data_section(record: dict) -> list[str]:
 
 
 def _training_section(info, record: dict) -> list[str]:
+    if "history" not in record:
+        return []
     config = record["config"]
     history = record["history"]
     best = max(history, key=lambda h: h["val_roc_auc"])
