@@ -23,12 +23,18 @@ Each figure comes with a 95% interval from resampling games (the unit of evidenc
 and each learned space's difference from the controls with its own interval.
 
     cuefinder dataset games -o games.csv
-    python bench/bench_similarity.py --manifest games.csv --recipe recipes/default.toml
+    python bench/bench_similarity.py --manifest games.csv --recipe recipes/level-contrastive.toml
+
+``--evaluation evaluation.json`` reads the same figures from a ``cuefinder evaluate`` run
+instead of training again: that run scored every recipe's embedding, MFCC statistics
+and each network with random weights in its own folds (``NAME``, ``mfcc``,
+``NAME/random``); musicnn and the fused controls need the training run above.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -59,7 +65,14 @@ def standardised(x: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--manifest", type=Path, help="labelled tracks (to train and embed)")
+    parser.add_argument("--evaluation", type=Path, help="read a cuefinder evaluate run instead")
+    parser.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        help="with --evaluation: a recipe name whose space to report",
+    )
     parser.add_argument("--recipe", type=Path, help="TOML training recipe (default: built-in)")
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
@@ -68,6 +81,10 @@ def main() -> None:
     parser.add_argument("--musicnn", action="store_true", help="also musicnn's embeddings")
     parser.add_argument("--musicnn-patches", type=int, default=10)
     args = parser.parse_args()
+    if args.evaluation:
+        return from_evaluation(args.evaluation, args.space)
+    if not args.manifest:
+        parser.error("give --manifest (to train) or --evaluation (to read a run)")
 
     import torch
 
@@ -131,6 +148,37 @@ def main() -> None:
             diff = values["recipe"] - values[control]
             low, high = group_bootstrap(diff, groups)
             print(f"recipe - {control:<8} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+
+
+def from_evaluation(path: Path, spaces: list[str]) -> None:
+    """Print stored per-track precision@10 of some spaces beside their controls."""
+    from cuefinder.train.evaluate import Evaluation
+
+    evaluation = Evaluation.load(path)
+    groups, fold_of = np.array(evaluation.groups), np.array(evaluation.fold_of)
+    stored = evaluation.similarity
+    names = [n for s in spaces for n in (s, f"{s}/random")] + ["mfcc"]
+    missing = [n for n in names if n not in stored]
+    if missing:
+        sys.exit(f"bench_similarity: {path} has no {', '.join(missing)}; it has "
+                 f"{', '.join(stored)}")  # fmt: skip
+    values = {n: np.asarray(stored[n]) for n in names}
+    values["chance"] = np.concatenate([chance(groups[fold_of == f]) for f in sorted(set(fold_of))])
+    order = np.concatenate([np.flatnonzero(fold_of == f) for f in sorted(set(fold_of))])
+    values["chance"] = values["chance"][np.argsort(order)]
+    print(f"precision@{K}, hit = same game, from {path}: {len(groups)} queries in "
+          f"{len(set(groups))} games, each searched among the held-out tracks of its fold "
+          f"({len(set(fold_of))} grouped folds)")  # fmt: skip
+    print(f"{'space':<28} {'P@10':>6}  95% interval (games resampled)")
+    for name, v in values.items():
+        low, high = group_bootstrap(v, groups)
+        print(f"{name:<28} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+    print()
+    for space in spaces:
+        for control in (f"{space}/random", "mfcc"):
+            diff = values[space] - values[control]
+            low, high = group_bootstrap(diff, groups)
+            print(f"{space} - {control:<22} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
 
 
 def musicnn_embeddings(args, data) -> np.ndarray:
