@@ -7,7 +7,7 @@ GAMES_CACHE ?= $(HOME)/.cache/cuefinder/games
 DEMO_CATALOG ?= $(HOME)/.cache/cuefinder/demo/catalog.db
 DEMO_QUERY ?= romance comedy -action horror:0.3
 
-.PHONY: setup browser demo test lint bench clean
+.PHONY: setup browser demo test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ lint: setup
 
 test: setup browser lint
 	$(BIN)/pytest -q
+
+# the fast subset: no browser, no server, no training or cross-validation, no big catalogs
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/bench_index.py

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import cuefinder
+
+pytestmark = pytest.mark.slow  # not in `make test-fast`
 
 
 def test_api_indexes_and_searches(tmp_path, short_tracks, copy_of):

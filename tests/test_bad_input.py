@@ -21,6 +21,8 @@ import soundfile
 from cuefinder.catalog import Catalog
 from cuefinder.pipeline.local import index
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 
 @pytest.fixture
 def setting(tmp_path, short_tracks, copy_of):

@@ -14,6 +14,8 @@ from serve_helpers import RangeLog, build_library, cuefinder, served_in_thread
 
 from cuefinder.serve import create_app
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 

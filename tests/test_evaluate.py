@@ -17,6 +17,8 @@ from cuefinder.train.evaluate import Evaluation
 from cuefinder.train.report import write_report
 from cuefinder.train.trainer import TrainConfig
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 PACKAGES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
 TINY = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=8, channels=(4, 8, 8, 16),
                    eval_patches=2, members=2, architectures=("cnn", "resnet"))  # fmt: skip

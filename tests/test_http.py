@@ -25,6 +25,8 @@ from cuefinder.serve.schemas import (
     Vocabulary,
 )
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 CONTENT_TYPES = {
     ".ogg": "audio/ogg",
     ".mp3": "audio/mpeg",

@@ -25,6 +25,8 @@ from cuefinder.model.config import ModelConfig
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 
 def _index(folder, catalog, **kw):
     results = []

@@ -27,6 +27,8 @@ import torch
 from cuefinder.errors import FeatureError, ModelFileError
 from cuefinder.model import musicnn, tf_checkpoint
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 DATA = Path(__file__).parent / "data"
 MODELS = tuple(musicnn.TAGS)
 

@@ -17,6 +17,8 @@ from cuefinder.errors import QueryError
 from cuefinder.find.similar import similar
 from cuefinder.pipeline.local import index
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 GAMES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
 
 

@@ -21,6 +21,8 @@ TINY = trainer.TrainConfig(
     max_seconds=60, patience=10,
 )  # fmt: skip
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def labelled(music_root, tmp_path_factory) -> dataset.LabelledSet:

@@ -19,6 +19,8 @@ from cuefinder.train import dataset, evaluate, games
 from cuefinder.train.evaluate import METHODS
 from cuefinder.train.trainer import TRAINABLE, TrainConfig, fit, model_config, predict
 
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
 PACKAGES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data")
 TINY = TrainConfig(epochs=2, steps_per_epoch=2, batch_size=4, eval_patches=2, patience=5)
 
