@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_exclusions_as_words(sys.argv[1:] if argv is None else argv, parser))
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USAGE
@@ -42,6 +42,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _exclusions_as_words(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``search comedy -action``: a "-word" after ``search`` that is none of its options is
+    an exclusion in the query, not an option; it is passed on with a typographic minus
+    (which the grammar reads as "-") so that argparse takes it as a query word."""
+    from cuefinder.find.grammar import MINUS
+
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    where = next((i for i, a in enumerate(argv) if a == "search"), None)
+    if where is None:
+        return list(argv)
+    options = commands["search"]._option_string_actions  # noqa: SLF001
+    out = list(argv[: where + 1])
+    for arg in argv[where + 1 :]:
+        is_word = len(arg) > 1 and arg[0] == "-" and arg[1].isalpha()
+        out.append(MINUS + arg[1:] if is_word and arg.split("=")[0] not in options else arg)
+    return out
+
+
+def _version() -> str:
+    from cuefinder import __version__
+
+    return __version__
+
+
 def _error(message: str) -> None:
     print(f"cuefinder: error: {message}", file=sys.stderr)
 
@@ -55,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="catalog database (default: $CUEFINDER_CATALOG or catalog.db in the user data folder)",
     )
+    parser.add_argument("--version", action="version", version=f"cuefinder {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     p = sub.add_parser("index", help="tag audio files and folders into the catalog")

@@ -167,3 +167,22 @@ def test_genres_warns_about_genres_taught_by_fewer_than_three_games(tmp_path):
 
     card = render(path)
     assert "## Warning: genres on thin evidence" in card and "Crime (1 game)" in card
+
+
+def test_exclusions_work_unquoted_and_near_misses_are_named(db):
+    quoted = json.loads(cuefinder("--catalog", db, "search", "comedy -action", "--json").stdout)
+    unquoted = json.loads(
+        cuefinder("--catalog", db, "search", "comedy", "-action", "--json").stdout
+    )
+    assert [r["path"] for r in unquoted] == [r["path"] for r in quoted]
+    assert all(r["genres"]["Action"] <= 0 for r in unquoted)
+    first = json.loads(cuefinder("--catalog", db, "search", "-horror", "romance", "--json").stdout)
+    assert first and all(r["genres"]["Horror"] <= 0 for r in first)
+    done = cuefinder("--catalog", db, "search", "horor", check_code=2)
+    assert "unknown genre 'horor'; did you mean 'Horror'?" in done.stderr
+
+
+def test_version():
+    from cuefinder import __version__
+
+    assert cuefinder("--version").stdout.strip() == f"cuefinder {__version__}"

@@ -194,7 +194,8 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
             if bare in FILLER:
                 i += 1
                 continue
-            raise QueryError(f"unknown genre '{_strip_weight(bare)}'", vocab)
+            word = _strip_weight(bare)
+            raise QueryError(f"unknown genre '{word}'{_did_you_mean(word, words)}", vocab)
         terms.append(Term(genre, weight * (explicit or 1.0), exclude or sign))
         i, weight, exclude = i + span, 1.0, False
     if not terms:
@@ -202,8 +203,11 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
     return GenreQuery(_merge(terms))
 
 
+MINUS = "\u2212"  # a typographic minus excludes as "-" does (the CLI passes "-word" so)
+
+
 def _tokens(text: str) -> list[str]:
-    text = re.sub(r"[,;+&]", " ", text or "")
+    text = re.sub(r"[,;+&]", " ", (text or "").replace(MINUS, "-"))
     return [
         t
         for t in (
@@ -237,6 +241,14 @@ def match_phrase(tokens: list[str], start: int, words: dict[str, str]):
         if genre:  # the weight is read (and checked) for the phrase that names a genre
             return span, genre, _weight(last["weight"], phrase) if last else None
     return 1, None, None
+
+
+def _did_you_mean(word: str, words: dict[str, str]) -> str:
+    """ "; did you mean 'Horror'?" for a near miss of a genre, synonym or tag, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(words), n=1, cutoff=0.75)
+    return f"; did you mean '{words[close[0]]}'?" if close else ""
 
 
 def _weight(text: str, word: str) -> float:
