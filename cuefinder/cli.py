@@ -209,6 +209,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="feature cache folder")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=_evaluate)
+    for command in ("index", "search", "show", "similar", "genres", "export", "serve"):
+        sub.choices[command].add_argument(  # also accepted after the command
+            "--catalog", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

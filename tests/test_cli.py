@@ -182,6 +182,14 @@ def test_exclusions_work_unquoted_and_near_misses_are_named(db):
     assert "unknown genre 'horor'; did you mean 'Horror'?" in done.stderr
 
 
+def test_catalog_is_accepted_after_the_command_too(db, tmp_path):
+    before = cuefinder("--catalog", db, "search", "comedy", "--json").stdout
+    after = cuefinder("search", "comedy", "--json", "--catalog", db).stdout
+    wins = cuefinder("--catalog", tmp_path / "none.db", "search", "comedy", "--json",
+                     "--catalog", db).stdout  # fmt: skip
+    assert json.loads(before) == json.loads(after) == json.loads(wins) != []
+
+
 def test_version():
     from cuefinder import __version__
 

@@ -13,8 +13,13 @@ BASELINE = "mfcc-logreg"
 
 REPRODUCE = (
     "cuefinder dataset games --out games.csv\n"
-    "cuefinder train games.csv --out cuefinder/model/default.safetensors "
-    "--card cuefinder/model/MODEL_CARD.md"
+    "cuefinder evaluate games.csv -o cuefinder/model/evaluation --methods random majority "
+    "mfcc-logreg --config recipes/base.toml --recipe base=recipes/base.toml ... "
+    "(the report's own command line)\n"
+    "cuefinder train games.csv --config recipes/level-contrastive.toml --test-fraction 0 "
+    "--out cuefinder/model/default.safetensors\n"
+    "cuefinder card cuefinder/model/default.safetensors --evaluation "
+    "cuefinder/model/evaluation/evaluation.json --estimate level-contrastive"
 )
 
 
