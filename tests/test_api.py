@@ -29,3 +29,15 @@ def test_import_and_help_stay_light():
     code = "import sys, cuefinder.cli; print('torch' in sys.modules, 'sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_index_expands_a_home_folder_path(music_root, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "Music").mkdir(parents=True)
+    song = next((music_root / "funnyboat").rglob("*.ogg"))
+    (home / "Music" / song.name).write_bytes(song.read_bytes())
+    monkeypatch.setenv("HOME", str(home))
+    catalog = cuefinder.Catalog(tmp_path / "c.db")
+    report = cuefinder.index(["~/Music"], catalog, progress=False, jobs=1)
+    assert report.indexed == 1 and not report.failed
+    assert [t.path for t in catalog.tracks()] == [str(home / "Music" / song.name)]

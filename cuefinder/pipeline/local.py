@@ -86,7 +86,7 @@ def index(
     catalog = catalog or Catalog()
     info = checkpoint.read_info(model or checkpoint.default_model_path())
     catalog.add_model(info)
-    roots = [os.path.abspath(os.fsdecode(p)) for p in paths]
+    roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
     found = stages.discover(roots)
     work = plan(catalog, found, roots, info.model_id)
     report = IndexReport(unchanged=work.unchanged, failed=list(found.failures))
