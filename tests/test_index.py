@@ -231,7 +231,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_stored(library, tm
         catalog.db.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk fills up
         with pytest.raises(CatalogError, match="database or disk is full"):
             index([library], catalog, jobs=1, progress=False)
-        assert catalog.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert tuple(catalog.db.execute("PRAGMA integrity_check").fetchone()) == ("ok",)
         after = catalog.db.execute("SELECT * FROM tracks ORDER BY id").fetchall()
         assert after[: len(before)] == before  # whatever was stored is intact
 

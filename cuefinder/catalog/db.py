@@ -107,6 +107,7 @@ class Catalog:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row  # rows by column name (and still by index)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -354,33 +355,44 @@ class Catalog:
         for row in self.db.execute(sql):
             yield self._track(row)
 
-    def _track(self, row) -> Track:
-        model = self.model(row[7])
+    def _track(self, row: sqlite3.Row) -> Track:
+        model = self.model(row["model_id"])
         width = len(model.genres)
         # segment scores hold the genre columns, then the pretrained tags' (if any)
-        segments = np.frombuffer(row[10], np.float16).astype(np.float32)
+        segments = np.frombuffer(row["segment_scores"], np.float16).astype(np.float32)
         segments = segments.reshape(-1, width + len(model.tags))
+        tag_scores = row["tag_scores"]
         return Track(
-            id=row[0],
-            path=row[1],
-            duration=row[2],
-            title=row[3],
-            artist=row[4],
-            album=row[5],
-            missing=bool(row[6]),
-            model_id=row[7],
+            id=row["id"],
+            path=row["path"],
+            duration=row["duration"],
+            title=row["title"],
+            artist=row["artist"],
+            album=row["album"],
+            missing=bool(row["missing"]),
+            model_id=row["model_id"],
             genres=model.genres,
-            track_scores=np.frombuffer(row[8], np.float32),
-            segment_seconds=row[9],
+            track_scores=np.frombuffer(row["track_scores"], np.float32),
+            segment_seconds=row["segment_seconds"],
             segment_scores=segments[:, :width],
-            embedding=np.frombuffer(row[11], np.float32),
-            segment_embeddings=np.frombuffer(row[12] or b"", np.float16)
+            embedding=np.frombuffer(row["embedding"], np.float32),
+            segment_embeddings=np.frombuffer(row["segment_embeddings"] or b"", np.float16)
             .astype(np.float32)
             .reshape(-1, model.embedding_dim),
             tags=model.tags,
-            tag_scores=None if row[13] is None else np.frombuffer(row[13], np.float32),
+            tag_scores=None if tag_scores is None else np.frombuffer(tag_scores, np.float32),
             segment_tag_scores=segments[:, width:] if model.tags else None,
         )
+
+    def file_path(self, track_id: int) -> str | None:
+        """The file-system name of a track's file (its stored bytes when the name is not
+        UTF-8), or None for an unknown id."""
+        row = self.db.execute(
+            "SELECT path, path_bytes FROM tracks WHERE id = ?", (track_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return os.fsdecode(row["path_bytes"]) if row["path_bytes"] is not None else row["path"]
 
 
 _TRACK_COLUMNS = (

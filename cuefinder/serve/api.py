@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import numpy as np
@@ -179,12 +178,9 @@ def track(server: ServerDep, track_id: TrackId):
 def audio(server: ServerDep, track_id: TrackId, request: Request):
     """The track's audio file, with HTTP Range requests (seeking)."""
     catalog = server.pool.catalog()
-    row = catalog.db.execute(
-        "SELECT path, path_bytes FROM tracks WHERE id = ?", (track_id,)
-    ).fetchone()
-    if row is None:
+    path = catalog.file_path(track_id)
+    if path is None:
         raise ApiError(404, f"no track {track_id} in the catalog", "track_id")
-    path = os.fsdecode(row[1]) if row[1] is not None else row[0]
     opened = media.open_catalogued(path, track_id)
     return media.file_response(opened, request.method, request.headers)
 
