@@ -166,3 +166,10 @@ def test_the_api_functions_stay_callable_after_every_module_is_imported():
     for module in ("cuefinder.find.similar", "cuefinder.find.rank", "cuefinder.find.text"):
         importlib.import_module(module)
     assert all(callable(getattr(cuefinder, name)) for name in ("search", "similar", "interpret"))
+
+
+@pytest.mark.parametrize("gibberish", ["asdfgh", "xyzzy plugh", "qwrtz kjhgf"])
+def test_text_with_no_known_word_names_no_genre(gibberish):
+    with pytest.raises(QueryError, match="no genre matched"):
+        interpret(gibberish, GENRES)
+    assert "Horror" in interpret(f"{gibberish} horror", GENRES).weights

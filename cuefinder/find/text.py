@@ -170,8 +170,8 @@ def interpret(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> Int
     """
     genres, tags = list(dict.fromkeys(genres)), list(dict.fromkeys(tags))
     reading = _read(text, genres)
-    if not reading.content:
-        raise _nothing_matched(text, genres)
+    if not reading.content or not (reading.exact or reading.excluded or _has_words(reading)):
+        raise _nothing_matched(text, genres)  # "asdfgh": no word the sentence model knows
     spans = [reading.wanted_text, *reading.negated]
     vectors = _encode([s or "-" for s in spans], cache=False)  # (spans, dim)
     wanted, *negated = _evidence(spans, vectors, genres)
@@ -259,6 +259,25 @@ def _read_clause(tokens: list[str], words: dict[str, str], reading: _Reading, wa
                 (span if negated else wanted).append(phrase)
         i += used
     _close(span, reading)
+
+
+def _has_words(reading: _Reading) -> bool:
+    """True if some content word reads as a word to the sentence model: a whole word of
+    its vocabulary, or two pieces of at least three letters each ("mel|low", "chill|out").
+
+    Gibberish ("asdfgh" = "as|df|gh") is split into short pieces that all mean something
+    a little, so its embedding lands near some genre; a text without words describes
+    nothing.
+    """
+    tokenizer = _model().tokenizer
+    for token in reading.tokens:
+        word = token.strip("'.:-")
+        if token in STOPWORDS or len(word) < 2:
+            continue
+        pieces = [p.removeprefix("##") for p in tokenizer.tokenize(word)]
+        if len(pieces) == 1 or (len(pieces) == 2 and min(map(len, pieces)) >= 3):
+            return True
+    return False
 
 
 def _close(span: list[str], reading: _Reading) -> bool:
