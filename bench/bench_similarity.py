@@ -9,12 +9,15 @@ with new music would have). Spaces, all in the same folds and on the same querie
 - ``recipe``: the trained network's embedding (its similarity head when it has one),
   mean over evenly spaced patches, unit length: what a catalog would store
   (``trainer.embed``);
-- ``random``: the same network with untrained random weights (the control that a
+- ``random``: the same network with untrained random weights (and the recipe's timbre
+  statistics when it attaches them: the control that a
   learned space must beat);
 - ``MFCC``: MFCC and spectral statistics (``baselines.track_statistics``), standardised
   over the fold's tracks, cosine similarity;
 - ``MFCC+random``: the two controls fused (each unit length, concatenated): the
   cheap alternative to learning a space;
+- ``MFCC+recipe``: MFCC statistics fused the same way with the trained network's
+  embedding (what ``similar`` uses when a catalog stores both);
 - ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
@@ -97,7 +100,7 @@ def main() -> None:
     musicnn = musicnn_embeddings(args, data) if args.musicnn else None
     folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
     spaces: dict[str, list[np.ndarray]] = {"recipe": [], "random": [], "MFCC": [],
-                                           "MFCC+random": []}  # fmt: skip
+                                           "MFCC+random": [], "MFCC+recipe": []}  # fmt: skip
     if musicnn is not None:
         spaces["musicnn"] = []
     spaces["chance"] = []
@@ -114,6 +117,10 @@ def main() -> None:
         from cuefinder.model import build
 
         untrained = build(config)
+        if trained.config.timbre:  # the control carries the same timbre statistics
+            from cuefinder.model.timbre import attach
+
+            untrained = attach(untrained, sets["train"].features)
         learned = embed(trained, test.features, recipe.eval_patches)
         spaces["recipe"].append(same_group_precision(learned, groups, K))
         control = embed(untrained, test.features, recipe.eval_patches)
@@ -122,6 +129,8 @@ def main() -> None:
         spaces["MFCC"].append(same_group_precision(stats, groups, K))
         fused = np.concatenate([unit(stats), unit(control)], axis=1)
         spaces["MFCC+random"].append(same_group_precision(fused, groups, K))
+        fused = np.concatenate([unit(stats), unit(learned)], axis=1)
+        spaces["MFCC+recipe"].append(same_group_precision(fused, groups, K))
         if musicnn is not None:
             rows = [data.paths.index(p) for p in test.paths]
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
@@ -138,16 +147,17 @@ def main() -> None:
           f"each searched among the held-out tracks of its fold ({len(folds)} grouped folds; "
           f"recipe {args.recipe or 'built-in'}, {recipe.epochs} epochs; "
           f"{time.monotonic() - started:.0f} s)")  # fmt: skip
-    print(f"{'space':<10} {'P@10':>6}  95% interval (games resampled)")
+    print(f"{'space':<12} {'P@10':>6}  95% interval (games resampled)")
     for name, v in values.items():
         low, high = group_bootstrap(v, groups)
-        print(f"{name:<10} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+        print(f"{name:<12} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
-    for control in ("random", "MFCC", "MFCC+random", "musicnn"):
-        if control in values:
-            diff = values["recipe"] - values[control]
-            low, high = group_bootstrap(diff, groups)
-            print(f"recipe - {control:<8} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+    for space in ("recipe", "MFCC+recipe"):
+        for control in ("random", "MFCC", "MFCC+random", "musicnn"):
+            if control in values:
+                diff = values[space] - values[control]
+                low, high = group_bootstrap(diff, groups)
+                print(f"{space} - {control:<11} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
 
 
 def from_evaluation(path: Path, spaces: list[str]) -> None:

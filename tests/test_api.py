@@ -41,3 +41,19 @@ def test_index_expands_a_home_folder_path(music_root, tmp_path, monkeypatch):
     report = cuefinder.index(["~/Music"], catalog, progress=False, jobs=1)
     assert report.indexed == 1 and not report.failed
     assert [t.path for t in catalog.tracks()] == [str(home / "Music" / song.name)]
+
+
+def test_a_script_without_a_main_guard_indexes_in_parallel(tmp_path, short_tracks, copy_of):
+    """The README's snippet saved as a script: worker processes must not re-run it."""
+    folder = tmp_path / "music"
+    copy_of(folder, *short_tracks[:2])
+    script = tmp_path / "snippet.py"
+    script.write_text(
+        "import cuefinder\n"
+        f"catalog = cuefinder.Catalog({str(tmp_path / 'c.db')!r})\n"
+        f"report = cuefinder.index([{str(folder)!r}], catalog, jobs=2, progress=False)\n"
+        "print('indexed', report.indexed)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, check=True)  # fmt: skip
+    assert out.stdout.split() == ["indexed", "2"]

@@ -128,16 +128,16 @@ def test_card_sets_several_evaluations_side_by_side(tmp_path):
     model = tmp_path / "m.safetensors"
     model.write_bytes(checkpoint.DEFAULT_MODEL.read_bytes())
     folder = checkpoint.DEFAULT_MODEL.parent / "evaluation"
-    first, second = folder / "evaluation.json", folder / "transfer" / "evaluation.json"
+    first, second = folder / "evaluation.json", folder / "levers" / "evaluation.json"
     done = cuefinder("card", model, "--evaluation", first, second)
     assert done.returncode == 0, done.stderr
     rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines()
             if line.startswith("| ")}  # fmt: skip
-    assert rows["cnn"].endswith("| 1 |") and rows["musicnn-top"].endswith("| 2 |")
+    assert rows["default"].endswith("| 1 |") and rows["level-bag"].endswith("| 2 |")
     cv = checkpoint.read_info(model).training["cross_validation"]
-    assert cv["sources"]["cnn"] == str(folder / "report.md")  # the first file wins a name
+    assert cv["sources"]["mfcc-logreg"] == str(folder / "report.md")  # the first file wins
     # evaluations made with different schemes cannot share one table
-    other = json.loads(second.read_text())
+    other = json.loads((folder / "transfer" / "evaluation.json").read_text())
     other["folds"] = other["folds"][:3]
     odd = tmp_path / "odd" / "evaluation.json"
     odd.parent.mkdir()

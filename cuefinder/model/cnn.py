@@ -6,10 +6,11 @@ three conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool) shrink it further;
 global average and max pooling over what is left give a vector that a linear
 layer maps to the patch embedding; a last linear layer gives one logit per genre.
 
-Two settings of ``ModelConfig`` change this: ``input_norm`` (how a patch is
-normalised first; see ``normalise``) and ``similarity_dim``, a second head on the
+Three settings of ``ModelConfig`` change this: ``input_norm`` (how a patch is
+normalised first; see ``normalise``), ``similarity_dim``, a second head on the
 pooled features whose output is the embedding the network gives for "sounds
-like", trained contrastively (``train.trainer``) rather than for genres.
+like", trained contrastively (``train.trainer``) rather than for genres, and
+``timbre``: the patch's timbre statistics beside that embedding (``model.timbre``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cuefinder.model import timbre
 from cuefinder.model.config import ModelConfig
 
 
@@ -48,6 +50,7 @@ class GenreCNN(nn.Module):
                           nn.Linear(width, config.similarity_dim))
             if config.similarity_dim else None
         )  # fmt: skip
+        self.timbre = timbre.Timbre(config.n_mels) if config.timbre else None
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (logits (batch, genres), embeddings (batch, config.output_dim))."""
@@ -59,7 +62,9 @@ class GenreCNN(nn.Module):
         embedding = self.embed(pooled)  # (batch, E)
         logits = self.head(self.dropout(embedding))
         if self.similarity is not None:
-            return logits, self.similarity(pooled)
+            embedding = self.similarity(pooled)
+        if self.timbre is not None:
+            embedding = timbre.fuse(embedding, self.timbre(patches))
         return logits, embedding
 
 

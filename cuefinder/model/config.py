@@ -38,6 +38,9 @@ class ModelConfig:
     # trained contrastively (two parts of one track are a pair) and used for "sounds like";
     # 0: the genre head's embedding serves (the original design)
     similarity_dim: int = 0
+    # True: the embedding is the learned one and the patch's standardised timbre
+    # statistics side by side (model/timbre.py), fitted after training (``timbre.attach``)
+    timbre: bool = False
     # How segment probabilities become a track's: "mean" (the original design) or "top"
     # (the mean log-odds of each genre's top quarter of segments: a track suits a genre
     # when a good part of it does, the multiple-instance view); see ``pool_segments``
@@ -54,6 +57,8 @@ class ModelConfig:
             raise ConfigError(f"pooling must be one of {POOLINGS}: {self.pooling}")
         if self.similarity_dim < 0 or (self.similarity_dim and self.architecture != "cnn"):
             raise ConfigError("similarity_dim is a size >= 0, and only the cnn has that head")
+        if self.timbre and self.architecture != "cnn":
+            raise ConfigError("timbre statistics are attached to a cnn only")
         if (self.architecture == "ensemble") != bool(self.members):
             raise ConfigError("an ensemble (and only an ensemble) has members")
         if any(m.genres != self.genres or m.output_dim != self.output_dim for m in self.members):
@@ -70,8 +75,11 @@ class ModelConfig:
 
     @property
     def output_dim(self) -> int:
-        """Size of the embedding the network outputs (the similarity head's, if it has one)."""
-        return self.similarity_dim or self.embedding_dim
+        """Size of the embedding the network outputs: the similarity head's if it has one,
+        else the genre head's; plus the timbre statistics if attached."""
+        from cuefinder.model.timbre import SIZE
+
+        return (self.similarity_dim or self.embedding_dim) + (SIZE if self.timbre else 0)
 
     def to_dict(self) -> dict:
         values = asdict(self)

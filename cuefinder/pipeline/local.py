@@ -8,7 +8,6 @@ arrives, so a run killed at any moment resumes where it stopped.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from cuefinder.catalog import Catalog
 from cuefinder.model import checkpoint
 from cuefinder.pipeline import stages
+from cuefinder.processes import spawn_pool
 
 
 @dataclass
@@ -135,8 +135,7 @@ def _run(tasks: list[stages.FileTask], info, jobs: int) -> Iterator[stages.Resul
         _init_worker(*args, threads=0)
         yield from map(_work, tasks)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(*args, 1)) as pool:
+    with spawn_pool(jobs, _init_worker, (*args, 1)) as pool:
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
 
 

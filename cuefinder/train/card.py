@@ -13,13 +13,16 @@ BASELINE = "mfcc-logreg"
 
 REPRODUCE = (
     "cuefinder dataset games --out games.csv\n"
+    "cuefinder evaluate games.csv -o cuefinder/model/evaluation/levers ...  # the levers: "
+    "its report's own command line\n"
     "cuefinder evaluate games.csv -o cuefinder/model/evaluation --methods random majority "
-    "mfcc-logreg --config recipes/base.toml --recipe base=recipes/base.toml ... "
-    "(the report's own command line)\n"
-    "cuefinder train games.csv --config recipes/level-contrastive.toml --test-fraction 0 "
+    "mfcc-logreg --scheme kfold --folds 4 --config recipes/default.toml "
+    "--recipe default=recipes/default.toml --fuse default+mfcc-logreg\n"
+    "cuefinder train games.csv --config recipes/default.toml --test-fraction 0 "
     "--out cuefinder/model/default.safetensors\n"
     "cuefinder card cuefinder/model/default.safetensors --evaluation "
-    "cuefinder/model/evaluation/evaluation.json --estimate level-contrastive"
+    "cuefinder/model/evaluation/evaluation.json cuefinder/model/evaluation/levers/evaluation.json "
+    "--estimate default"
 )
 
 
@@ -32,7 +35,7 @@ def licences() -> dict[str, str]:
 def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) -> dict:
     """A method's cross-validated figures beside the MFCC baseline's, for the card."""
     from cuefinder.train.evaluate import Evaluation
-    from cuefinder.train.report import bootstrap_difference
+    from cuefinder.train.report import bootstrap_difference, similarity_rows
 
     evaluation = Evaluation.load(evaluation_json)
     ours = evaluation.methods[method].metrics
@@ -53,6 +56,14 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) ->
         out["baseline"] = {"method": BASELINE, "macro": base["macro"]}
         out["difference"] = bootstrap_difference(evaluation, method, BASELINE,
                                                  resamples=resamples)  # fmt: skip
+    rows = {r["space"]: r for r in similarity_rows(evaluation)}
+    if method in rows and "mfcc" in rows:
+        out["similarity"] = {
+            "p10": rows[method]["p10"], "interval": rows[method]["interval"],
+            "mfcc": rows["mfcc"]["p10"], "vs_mfcc": rows[method].get("vs_mfcc"),
+            "random": rows.get(f"{method}/random", {}).get("p10"),
+            "vs_random": rows[method].get("vs_random"),
+        }  # fmt: skip
     return out
 
 
@@ -64,9 +75,10 @@ def render(model_path: str | Path) -> str:
         f"# Model card: {Path(model_path).name} ({info.model_id})",
         "",
         "A convolutional network that tags about 3 s of music with the film genres it suits "
-        "(multi-label sigmoid outputs); track scores are the mean over segments.",
+        "(multi-label sigmoid outputs); track scores are the mean over segments. "
+        + _embedding_sentence(info.config),
         "",
-        *_estimate_section((record.get("cross_validation") or {}).get("estimate")),
+        *_estimate_section((record.get("cross_validation") or {}).get("estimate"), info.config),
         *_thin_section(info.thin_genres),
         *_test_section(record.get("test")),
         *_cross_validation_section(record.get("cross_validation")),
@@ -92,7 +104,24 @@ def render(model_path: str | Path) -> str:
     return "\n".join(lines)
 
 
-def _estimate_section(est: dict | None) -> list[str]:
+def _embedding_sentence(config) -> str:
+    """What the embedding behind "sounds like" is made of."""
+    learned = (
+        "a second head on the convolution features, trained contrastively (two parts of one "
+        "track are a pair)"
+        if config.similarity_dim
+        else "the genre head's hidden layer"
+    )
+    timbre = (
+        ", beside the segment's MFCC and spectral statistics standardised over the "
+        "training tracks (each half at equal weight)"
+        if config.timbre
+        else ""
+    )
+    return f'Its embedding for "sounds like" is {learned}{timbre}.'
+
+
+def _estimate_section(est: dict | None, config) -> list[str]:
     """The cross-validated estimate for music the model never heard, per genre."""
     if not est:
         return []
@@ -122,7 +151,30 @@ def _estimate_section(est: dict | None) -> list[str]:
             f"| {genre}{flag} | {_fmt(m['roc_auc'])} | {_fmt(m['baseline_roc_auc'])} "
             f"| {_fmt(m['pr_auc'])} | {m['positive_groups']} | {m['positive_tracks']} |"
         )
-    return [*lines, ""]
+    return [*lines, "", *_similarity_lines(est.get("similarity"), config.timbre)]
+
+
+def _similarity_lines(sim: dict | None, timbre: bool) -> list[str]:
+    """The embedding's same-game precision on held-out games beside its two controls."""
+    if not sim:
+        return []
+
+    def versus(key):
+        d, low, high = sim[key]
+        return f"{d:+.3f}, 95% interval {low:+.3f} to {high:+.3f}"
+
+    low, high = sim["interval"]
+    text = (
+        f"Sounds like, in the same folds: every held-out track queries the other held-out "
+        f"tracks of its fold; precision@10 counting tracks of its own game is "
+        f"**{sim['p10']:.3f}** ({low:.3f} to {high:.3f}), against {sim['mfcc']:.3f} for MFCC "
+        f"statistics ({versus('vs_mfcc')})"
+    )
+    if sim.get("vs_random"):
+        half = " (and the same timbre half)" if timbre else ""
+        text += (f" and {sim['random']:.3f} for the same network with random weights{half} "
+                 f"({versus('vs_random')})")  # fmt: skip
+    return [text + ".", ""]
 
 
 def _thin_section(thin: dict[str, int]) -> list[str]:

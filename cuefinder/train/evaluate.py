@@ -492,6 +492,10 @@ def _train_network(p: dict, sets: dict, progress: bool):
     if getattr(model, "mode", None) is None:  # networks on log-mel (not pooled heads)
         torch.manual_seed(p["seed"])
         untrained = build(p["config"])
+        if model.config.timbre:  # the control carries the same timbre statistics
+            from cuefinder.model.timbre import attach
+
+            untrained = attach(untrained, sets["train"].features)
         spaces = {
             "": embed(model, sets["test"].features, recipe.eval_patches),
             "/random": embed(untrained, sets["test"].features, recipe.eval_patches),

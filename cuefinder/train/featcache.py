@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from cuefinder import audio
 from cuefinder.errors import CuefinderError
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.pipeline.stages import content_hash
+from cuefinder.processes import spawn_pool
 
 MAX_SECONDS = 600.0  # how much of each track training reads, unless a recipe says
 
@@ -109,7 +109,7 @@ def build(
             results.append(_cached_or_error(item))
             bar.update(1)
     else:
-        with multiprocessing.get_context("spawn").Pool(jobs, initializer=_one_thread) as pool:
+        with spawn_pool(jobs, _one_thread) as pool:
             for value in pool.imap(_cached_or_error, work, chunksize=2):
                 results.append(value)
                 bar.update(1)

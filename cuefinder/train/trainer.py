@@ -67,6 +67,9 @@ class TrainConfig:
     # genre log-odds are pooled (top quarter's mean) before the loss; the model then pools
     # a track's segments the same way ("top"). 0 or 1: each patch carries its track's label
     bag: int = 0
+    # True: a cnn's embedding also carries each patch's timbre statistics, standardised
+    # over the training tracks after training (model/timbre.py): the "sounds like" space
+    timbre: bool = False
 
     def __post_init__(self):
         """Refuse a recipe that cannot run before any audio is decoded."""
@@ -318,6 +321,10 @@ def fit(
             state.save(state_path, run, model, optimiser, schedule, rng)
     bar.close()
     model.load_state_dict(run.best_weights)
+    if config.timbre and model_config.architecture == "cnn":
+        from cuefinder.model.timbre import attach
+
+        model = attach(model, train_set.features)
     return model.eval(), run.history
 
 
