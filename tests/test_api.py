@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
+from conftest import encode
 
 import cuefinder
 
@@ -57,3 +63,26 @@ def test_a_script_without_a_main_guard_indexes_in_parallel(tmp_path, short_track
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=300, check=True)  # fmt: skip
     assert out.stdout.split() == ["indexed", "2"]
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, short_tracks, funnyboat, copy_of):
+    """The README's code block, unchanged, as a script (no main guard) on real audio: its
+    library in ~/Music/library, its temp track in the working folder."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"## Python API\n\n```python\n(.*?)```", readme, re.S).group(1)
+    copy_of(tmp_path / "home" / "Music" / "library", *short_tracks[:3])
+    with av.open(str(funnyboat)) as container:  # 80 s of a real track as an mp3
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=44100)
+        blocks = [out.to_ndarray().reshape(-1, 2) for frame in container.decode(audio=0)
+                  for out in resampler.resample(frame)]  # fmt: skip
+    encode(np.concatenate(blocks)[: 80 * 44100], 44100, tmp_path / "temp-track.mp3",
+           "libmp3lame", "mp3")  # fmt: skip
+    (tmp_path / "example.py").write_text(code + "print('found', len(like), len(hits))\n")
+    env = os.environ | {"HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, timeout=600,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4  # three hits (the library holds three tracks), then the summary
+    assert lines[-1].startswith("found 3 ")
+    assert all(str(tmp_path / "home" / "Music" / "library") in line for line in lines[:3])
