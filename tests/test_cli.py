@@ -41,6 +41,19 @@ def test_index_summary_and_exit_code_say_that_some_failed(tmp_path, short_tracks
     assert "indexed 0, skipped 1 unchanged, failed 1" in again.stdout
 
 
+def test_a_mistyped_path_is_reported_and_not_stored(tmp_path, short_tracks, copy_of):
+    from cuefinder.catalog import Catalog
+
+    copy_of(tmp_path / "in", short_tracks[0])
+    typo = tmp_path / "inn"
+    done = cuefinder("--catalog", tmp_path / "c.db", "index", "-q", tmp_path / "in", typo,
+                     check_code=1)  # fmt: skip
+    assert f"failed: {typo}: no such file or folder" in done.stdout
+    assert "indexed 1," in done.stdout
+    with Catalog(tmp_path / "c.db") as catalog:
+        assert catalog.failures() == []
+
+
 def test_search_json_contract(db):
     results = json.loads(
         cuefinder(
@@ -86,6 +99,20 @@ def test_show_prints_profile_and_timeline(db, music_root):
     # segments are whole 3.072 s patches: the timeline ends within one patch of the end
     assert 184.88 - 3.072 < data["segments"][-1]["end"] <= 184.88
     assert cuefinder("--catalog", db, "show", "no-such-track", check_code=1).stderr
+
+
+def test_a_name_that_fits_several_tracks_lists_them(db):
+    """`show x.ogg` where two folders hold an x.ogg: the candidates, not 'no track'."""
+    for command in ("show", "similar"):
+        done = cuefinder("--catalog", db, command, ".ogg", check_code=2)
+        line = done.stderr.strip()
+        assert "'.ogg' matches" in line and "give more of the path" in line
+        assert len(line.splitlines()) == 1 and line.count(".ogg,") >= 2
+
+
+def test_a_count_that_is_not_a_number_is_named(db):
+    done = cuefinder("--catalog", db, "search", "-n", "abc", "action", check_code=2)
+    assert "-n/--limit: must be a whole number, got 'abc'" in done.stderr
 
 
 def test_genres_lists_the_vocabulary_with_synonyms(db):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
-from cuefinder.errors import CatalogError
+from cuefinder.errors import CatalogError, QueryError
 
 ENV_VAR = "CUEFINDER_CATALOG"
 
@@ -337,16 +337,30 @@ class Catalog:
         return np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, model.embedding_dim)
 
     def track(self, key: int | str) -> Track | None:
-        """A track by id or path (exact, else a unique path suffix)."""
+        """A track by id or path (exact, else a unique path suffix).
+
+        Raises QueryError naming the candidates when a suffix matches several tracks.
+        """
         where, arg = ("id = ?", key) if isinstance(key, int) else ("path = ?", str(key))
         row = self.db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {where}", (arg,))
         row = row.fetchone()
         if row is None and isinstance(key, str):
+            pattern = ("%" + _like_escape(key),)
             matches = self.db.execute(
-                f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path LIKE ? ESCAPE '\\' LIMIT 2",
-                ("%" + _like_escape(key),),
-            ).fetchall()
-            row = matches[0] if len(matches) == 1 else None
+                f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path LIKE ? ESCAPE '\\' "
+                "ORDER BY path LIMIT 2", pattern,
+            ).fetchall()  # fmt: skip
+            if len(matches) > 1:
+                count = self.db.execute(
+                    "SELECT count(*) FROM tracks WHERE path LIKE ? ESCAPE '\\'", pattern
+                ).fetchone()[0]
+                paths = [r[0] for r in self.db.execute(
+                    "SELECT path FROM tracks WHERE path LIKE ? ESCAPE '\\' ORDER BY path "
+                    "LIMIT 5", pattern)]  # fmt: skip
+                more = f", ... ({count} in all)" if count > len(paths) else ""
+                raise QueryError(f"'{key}' matches {count} tracks: {', '.join(paths)}{more}; "
+                                 "give more of the path, or the track id")  # fmt: skip
+            row = matches[0] if matches else None
         return self._track(row) if row else None
 
     def tracks(self, *, include_missing: bool = False) -> Iterator[Track]:

@@ -89,7 +89,7 @@ def index(
     roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
     found = stages.discover(roots)
     work = plan(catalog, found, roots, info.model_id)
-    report = IndexReport(unchanged=work.unchanged, failed=list(found.failures))
+    report = IndexReport(unchanged=work.unchanged, failed=found.unreachable + found.failures)
     for failure in found.failures:
         stages.store(catalog, failure)
     catalog.set_missing(work.returned, missing=False)

@@ -83,7 +83,9 @@ class Discovery:
     """What a walk over the roots found."""
 
     files: list[FileTask] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # stored in the catalog
+    # roots that do not exist (a mistyped path): reported, never stored
+    unreachable: list[Failure] = field(default_factory=list)
 
 
 def display_path(path: str) -> str:
@@ -98,6 +100,9 @@ def discover(roots: Iterable[str | os.PathLike]) -> Discovery:
     seen_files: set[str] = set()
     for root in roots:
         root = os.path.abspath(os.fsdecode(root))
+        if not os.path.lexists(root):
+            found.unreachable.append(Failure(display_path(root), "no such file or folder"))
+            continue
         for path in _walk(root, seen_dirs, found.failures):
             if path in seen_files:
                 continue
