@@ -20,7 +20,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(_exclusions_as_words(sys.argv[1:] if argv is None else argv, parser))
+    argv = sys.argv[1:] if argv is None else argv
+    unknown = _unknown_command(argv, parser)
+    if unknown:
+        _error(unknown)
+        return EXIT_USAGE
+    args = parser.parse_args(_exclusions_as_words(argv, parser))
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USAGE
@@ -40,6 +45,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _unknown_command(argv: list[str], parser: argparse.ArgumentParser) -> str | None:
+    """A message for a mistyped command (``serach``), with the nearest one; else None."""
+    import difflib
+
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    words = iter(argv)
+    for arg in words:
+        if arg == "--catalog":
+            next(words, None)
+        elif not arg.startswith("-"):
+            if arg in commands:
+                return None
+            near = difflib.get_close_matches(arg, list(commands), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            return f"unknown command '{arg}'{hint} (commands: {', '.join(commands)})"
+    return None
 
 
 def _exclusions_as_words(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
@@ -209,6 +232,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="feature cache folder")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    p.set_defaults(run=_completion)
+    p = sub.add_parser("manpage", help="print the manual page (roff), from this parser")
+    p.set_defaults(run=_manpage)
     for command in ("index", "search", "show", "similar", "genres", "export", "serve"):
         sub.choices[command].add_argument(  # also accepted after the command
             "--catalog", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -385,6 +414,24 @@ def _track_json(track) -> dict:
         "model": track.model_id,
         "genres": track.genre_scores(),
     }
+
+
+def _completion(args) -> int:
+    """`eval "$(cuefinder completion bash)"`, or save it where the shell looks."""
+    import shtab
+
+    print(shtab.complete(_parser(), shell=args.shell))
+    return EXIT_OK
+
+
+def _manpage(args) -> int:
+    """`cuefinder manpage > cuefinder.1; man ./cuefinder.1`."""
+    from argparse_manpage.manpage import Manpage
+
+    parser = _parser()
+    parser.man_short_description = "find the music cue that fits a picture"
+    print(str(Manpage(parser)))
+    return EXIT_OK
 
 
 def _genres(args) -> int:

@@ -221,3 +221,18 @@ def test_version():
     from cuefinder import __version__
 
     assert cuefinder("--version").stdout.strip() == f"cuefinder {__version__}"
+
+
+def test_shell_completion_and_manual_page_come_from_the_parser():
+    bash = cuefinder("completion", "bash").stdout
+    assert "complete" in bash and "similar" in bash and "--min-duration" in bash
+    assert "compdef" in cuefinder("completion", "zsh").stdout
+    page = cuefinder("manpage").stdout
+    assert page.startswith(".TH CUEFINDER") and "cuefinder search" in page
+    assert "\\-\\-min\\-duration" in page
+
+
+def test_a_mistyped_command_gets_the_nearest_one():
+    done = cuefinder("serach", "horror", check_code=2)
+    assert "unknown command 'serach'; did you mean 'search'?" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
