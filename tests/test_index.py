@@ -100,6 +100,13 @@ def test_a_new_model_retags_everything_and_search_follows_its_genres(library, tm
         assert catalog.active_model().genres == genres
         assert all(t.genres == genres for t in catalog.tracks())
         assert search("cowboy film noir", catalog)[0].genres.keys() == {"Western", "Film-Noir"}
+        # SQL readers see one column per genre of the active model
+        cursor = catalog.db.execute('SELECT path, "Film-Noir" FROM track_genres ORDER BY 2 DESC')
+        assert [c[0] for c in cursor.description] == ["path", "Film-Noir"]
+        rows = cursor.fetchall()
+        scores = {t.path: t.genre_scores()["Film-Noir"] for t in catalog.tracks()}
+        assert len(rows) == 5 and rows[0][0] == max(scores, key=scores.get)
+        assert all(abs(value - scores[path]) <= 5e-5 for path, value in rows)
 
 
 def test_parallel_workers_give_the_same_scores_as_one_process(library, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from conftest import encode
 
 from cuefinder.catalog import Catalog
+from cuefinder.catalog.schema import SCHEMA_VERSION
 from cuefinder.catalog.vectors import VectorIndex, index_path
 from cuefinder.errors import QueryError
 from cuefinder.find.similar import similar
@@ -174,14 +175,19 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
     with Catalog(path) as catalog:
         index([tmp_path / "lib"], catalog, progress=False)
     db = sqlite3.connect(path)  # make it what cuefinder 0.1 wrote
+    db.execute("DROP VIEW track_genres")
     for table, column in [("tracks", "segment_embeddings"), ("tracks", "tag_scores"),
-                          ("models", "tags")]:  # fmt: skip
+                          ("models", "tags"), ("tracks", "genre_scores")]:  # fmt: skip
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
     with Catalog(path) as catalog:
-        assert catalog.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # the per-genre view is there, filled from the stored scores
+        rows = catalog.db.execute("SELECT path, Horror FROM track_genres").fetchall()
+        stored = {t.path: t.genre_scores()["Horror"] for t in catalog.tracks()}
+        assert len(rows) == 2 and all(abs(h - stored[p]) <= 5e-5 for p, h in rows)
         track = next(catalog.tracks())
         assert track.segment_embeddings.shape == (0, len(track.embedding))  # not stored then
         hits = similar(track.id, catalog, exclude_self=False, start=0, end=10)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from cuefinder.catalog.schema import GENRE_VIEW, MIGRATIONS, SCHEMA, SCHEMA_VERSION, genre_view
 from cuefinder.errors import CatalogError, QueryError
 
 ENV_VAR = "CUEFINDER_CATALOG"
@@ -163,12 +163,30 @@ class Catalog:
                 for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
+                if 0 < version < 3:
+                    self._fill_genre_scores()
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
+
+    def _fill_genre_scores(self) -> None:
+        """Version 3: every track's scores also as JSON, and the per-genre view."""
+        rows = self.db.execute("SELECT id, model_id, track_scores FROM tracks").fetchall()
+        for track_id, model_id, blob in rows:
+            genres = self.model(model_id).genres
+            scores = np.frombuffer(blob, np.float32)
+            self.db.execute("UPDATE tracks SET genre_scores = ? WHERE id = ?",
+                            (_scores_json(genres, scores), track_id))  # fmt: skip
+        active = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()
+        if active:
+            self._make_genre_view(active[0])
+
+    def _make_genre_view(self, model_id: str) -> None:
+        self.db.execute(f"DROP VIEW IF EXISTS {GENRE_VIEW}")
+        self.db.execute(genre_view(model_id, self.model(model_id).genres))
 
     # -- models -------------------------------------------------------------
 
@@ -197,6 +215,7 @@ class Catalog:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('active_model', ?)",
                     (info.model_id,),
                 )
+                self._make_genre_view(info.model_id)
 
     def active_model(self) -> StoredModel | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()
@@ -245,13 +264,14 @@ class Catalog:
             None
             if a.segment_tag_scores is None
             else _mean(a.segment_tag_scores).astype(np.float32).tobytes(),
+            _scores_json(self.model(a.model_id).genres, a.track_scores),
         )
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
-                " embedding, indexed_at, segment_embeddings, tag_scores, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -259,7 +279,7 @@ class Catalog:
                 " segment_seconds=excluded.segment_seconds, track_scores=excluded.track_scores,"
                 " segment_scores=excluded.segment_scores, embedding=excluded.embedding,"
                 " indexed_at=excluded.indexed_at, segment_embeddings=excluded.segment_embeddings,"
-                " tag_scores=excluded.tag_scores, missing=0",
+                " tag_scores=excluded.tag_scores, genre_scores=excluded.genre_scores, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -428,3 +448,8 @@ def _mean(values: np.ndarray) -> np.ndarray:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _scores_json(genres, scores) -> str:
+    """Track scores as the JSON object SQL readers see (six decimals)."""
+    return json.dumps({g: round(float(v), 6) for g, v in zip(genres, scores, strict=True)})

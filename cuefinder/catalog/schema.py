@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE meta (
@@ -35,7 +35,8 @@ CREATE TABLE tracks (
     embedding BLOB NOT NULL,          -- float32 (embedding_dim,), unit length
     indexed_at REAL NOT NULL,
     segment_embeddings BLOB,          -- float16 (segments, embedding_dim), each unit length
-    tag_scores BLOB                   -- float32 (tags,) when the model has pretrained tags
+    tag_scores BLOB,                  -- float32 (tags,) when the model has pretrained tags
+    genre_scores TEXT                 -- JSON {genre: score}: track_scores for SQL readers
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -55,4 +56,31 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN segment_embeddings BLOB;
     ALTER TABLE tracks ADD COLUMN tag_scores BLOB;
     """,
+    """
+    ALTER TABLE tracks ADD COLUMN genre_scores TEXT;
+    """,
 ]
+
+# The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the
+# active model, e.g. SELECT path FROM track_genres WHERE Horror > 0.5 ORDER BY Horror DESC.
+# Made again whenever the active model changes (``Catalog.add_model``).
+GENRE_VIEW = "track_genres"
+
+
+def genre_view(model_id: str, genres) -> str:
+    """CREATE VIEW statement of ``GENRE_VIEW`` for a model's genres."""
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def text(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    columns = "".join(
+        f",\n    json_extract(genre_scores, {text('$.' + quoted(g))}) AS {quoted(g)}"
+        for g in genres
+    )
+    return (
+        f"CREATE VIEW {GENRE_VIEW} AS SELECT id, path, title, artist, album, duration"
+        f"{columns}\nFROM tracks WHERE missing = 0 AND model_id = {text(model_id)}"
+    )
