@@ -295,7 +295,17 @@ def _search(args) -> int:
             min_duration=args.min_duration,
             max_duration=args.max_duration,
         )
+        for line in _warnings(query, catalog):
+            print(f"warning: {line}", file=sys.stderr)
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
+
+
+def _warnings(query: str, catalog) -> list[str]:
+    from cuefinder.find.caveats import query_warnings
+    from cuefinder.find.grammar import parse
+
+    model = catalog.active_model()
+    return query_warnings(parse(query, model.genres, model.tags), catalog)
 
 
 def _similar(args) -> int:
@@ -447,6 +457,10 @@ def _genres(args) -> int:
         named = ", ".join(f"{g} ({n} game{'s' * (n != 1)})" for g, n in thin.items())
         print(f"warning: {named}: fewer than {checkpoint.MIN_GROUPS} games taught "
               "these genres; read their rankings as hints", file=sys.stderr)  # fmt: skip
+    weak = info.weak_genres if info.genres == genres else {}
+    for genre, reason in weak.items():
+        if genre not in thin:
+            print(f"warning: {genre}: {reason}; read its ranking as a hint", file=sys.stderr)
     return EXIT_OK
 
 

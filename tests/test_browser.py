@@ -99,6 +99,16 @@ def test_a_query_shows_ranked_results_with_bars_and_timelines(page, site):
     print(f"screenshot: {shot}")
 
 
+def test_a_weak_genre_in_the_query_shows_a_warning(page, site):
+    """The built-in model ranks Mystery below chance on games it never heard: say so."""
+    search(page, "mystery adventure")
+    box = page.locator("#results-warnings")
+    assert box.is_visible() and box.locator("li").count() == 1
+    assert box.inner_text().startswith("Mystery: ROC-AUC")
+    search(page, "adventure")  # a genre it ranks usefully: no warning left behind
+    assert page.locator("#results-warnings").is_hidden()
+
+
 def test_play_starts_at_the_best_segment_and_plays(page, site):
     hits = api_search(site, "romance comedy")
     hit = next(h for h in hits if h["segment"]["start"] > 30)

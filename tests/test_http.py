@@ -142,6 +142,13 @@ def test_search_results_are_the_command_lines_plus_links(http, catalog):
         assert r["url"] == f"/api/tracks/{r['id']}" and r["audio_url"] == r["url"] + "/audio"
     assert body["query"]["canonical"] == "Romance:1 Comedy:1 -Action:1 Horror:0.3"
     assert body["query"]["terms"][2] == {"genre": "Action", "weight": 1.0, "exclude": True}
+    # Romance rests on two games, Comedy ranks near chance on unseen games: both flagged,
+    # in the query's order, as the command line prints them
+    assert [w.split(":")[0] for w in body["warnings"]] == ["Romance", "Comedy"]
+    assert "taught by 2 games" in body["warnings"][0]
+    done = cuefinder("--catalog", catalog, "search", query, "-n", "1")
+    assert done.stderr.splitlines() == [f"warning: {w}" for w in body["warnings"]]
+    assert http.get("/api/search", params={"q": "adventure"}).json()["warnings"] == []
 
 
 def test_search_limit_and_duration_filters(http):
@@ -447,6 +454,8 @@ def test_free_text_search_returns_its_reading_and_results(http):
     body = TextSearchResponse.model_validate(body)
     assert {"Action", "Thriller"} & set(body.interpretation.weights)
     assert body.query.terms and len(body.results) == 3
+    weak = [t.genre for t in body.query.terms if t.genre in ("Thriller", "Mystery", "Drama")]
+    assert [w.split(":")[0] for w in body.warnings] == weak
     error = error_of(http.get("/api/search/text", params={"q": "qwzx vbnm"}), 422, "q")
     assert "no genre matched" in error["message"]
 

@@ -164,3 +164,14 @@ def test_the_builtin_embedding_carries_standardised_timbre():
     # each half has length sqrt(1/2): neither drowns the other
     halves = embedding[:, :128].norm(dim=1), embedding[:, 128:].norm(dim=1)
     assert torch.allclose(halves[0], halves[1], atol=1e-5)
+
+
+def test_genres_the_model_cannot_tell_apart_are_named_with_the_reason():
+    info = checkpoint.read_info(checkpoint.DEFAULT_MODEL)
+    estimate = info.training["cross_validation"]["estimate"]["per_genre"]
+    weak = info.weak_genres
+    for genre, m in estimate.items():
+        expected = m["positive_groups"] < checkpoint.MIN_GROUPS or m["roc_auc"] < 0.6
+        assert (genre in weak) == expected, genre
+    assert weak["Romance"] == "taught by 2 games only"
+    assert weak["Mystery"].startswith("ROC-AUC 0.33 on games it never heard")

@@ -50,8 +50,22 @@ class ModelInfo:
         counts = self.training.get("genre_groups") or {}
         return {g: n for g, n in counts.items() if n < MIN_GROUPS}
 
+    @property
+    def weak_genres(self) -> dict[str, str]:
+        """Genre -> why its ranking is a hint at best: too few games taught it, or its
+        cross-validated ROC-AUC on games the network never heard is under ``WEAK_AUC``
+        (from the estimate ``cuefinder card --estimate`` stores)."""
+        out = {g: f"taught by {n} game{'s' * (n != 1)} only" for g, n in self.thin_genres.items()}
+        estimate = (self.training.get("cross_validation") or {}).get("estimate") or {}
+        for genre, m in (estimate.get("per_genre") or {}).items():
+            auc = m.get("roc_auc")
+            if genre not in out and auc is not None and auc < WEAK_AUC:
+                out[genre] = f"ROC-AUC {auc:.2f} on games it never heard (0.5 is chance)"
+        return out
 
-MIN_GROUPS = 3
+
+MIN_GROUPS = 3  # fewer training games behind a genre: its scores come with a warning
+WEAK_AUC = 0.6  # a lower cross-validated ROC-AUC: the same
 
 
 def default_model_path() -> Path:

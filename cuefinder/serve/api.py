@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from cuefinder.errors import DecodeError, QueryError
+from cuefinder.find.caveats import query_warnings
 from cuefinder.serve import media, uploads
 from cuefinder.serve.app import Server
 from cuefinder.serve.errors import ApiError
@@ -60,7 +61,8 @@ def search(
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, query, limit, min_duration, max_duration)
-    return JSONResponse({"query": query_json(q, query), "results": results})
+    return JSONResponse({"query": query_json(q, query), "results": results,
+                         "warnings": query_warnings(query, catalog)})  # fmt: skip
 
 
 @router.get("/search/text", response_model=TextSearchResponse, responses=ERRORS)
@@ -88,6 +90,7 @@ def search_text(
             "query": query_json(q, reading.query),
             "interpretation": interpretation,
             "results": results,
+            "warnings": query_warnings(reading.query, catalog),
         }
     )
 

@@ -55,6 +55,11 @@ class ParsedQuery(BaseModel):
 class SearchResponse(BaseModel):
     query: ParsedQuery
     results: list[SearchResult]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="one line per genre of the query whose ranking is a hint at best (too "
+        "few training games, or near-chance ROC-AUC on games the model never heard)",
+    )
 
 
 class Interpretation(BaseModel):

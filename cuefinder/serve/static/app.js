@@ -39,8 +39,16 @@ function clearError() {
   message.replaceChildren();
 }
 
-function show(results, title, label, shownTerms) {
+// Lines from the API saying which genres of the query the model ranks near chance.
+function showWarnings(lines = []) {
+  const box = $("results-warnings");
+  box.replaceChildren(...lines.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+  box.hidden = lines.length === 0;
+}
+
+function show(results, title, label, shownTerms, warnings = []) {
   heading.textContent = title;
+  showWarnings(warnings);
   note.textContent = results.length ? "" : "No tracks match. Loosen the duration filters or the query.";
   renderResults(resultsList, results, { terms: shownTerms, player, shortlist, label, onMore: moreLike });
   document.body.dataset.state = "results";
@@ -55,7 +63,7 @@ async function search() {
     terms = response.query.terms;
     renderChips($("chips"), terms, editTerms);
     const reading = response.interpretation ? `read as ${response.interpretation.text}` : response.query.canonical;
-    show(response.results, `Results for “${text}”`, text, terms);
+    show(response.results, `Results for “${text}”`, text, terms, response.warnings);
     note.textContent = response.results.length ? `${response.results.length} tracks · ${reading}` : note.textContent;
     history.replaceState(null, "", `?${new URLSearchParams({ q: text, ...(words.checked ? { words: 1 } : {}) })}`);
   } catch (error) {
