@@ -295,17 +295,18 @@ def _search(args) -> int:
             min_duration=args.min_duration,
             max_duration=args.max_duration,
         )
-        for line in _warnings(query, catalog):
+        for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
 
-def _warnings(query: str, catalog) -> list[str]:
+def _warnings(query: str, catalog, results) -> list[str]:
     from cuefinder.find.caveats import query_warnings
     from cuefinder.find.grammar import parse
 
     model = catalog.active_model()
-    return query_warnings(parse(query, model.genres, model.tags), catalog)
+    fits = [r.fit for r in results]
+    return query_warnings(parse(query, model.genres, model.tags), catalog, fits)
 
 
 def _similar(args) -> int:
@@ -330,7 +331,8 @@ def _print_results(results, as_json: bool, window: str, reason: str, number: str
     for n, r in enumerate(results, 1):
         why = ", ".join(f"{g} {number.format(v)}" for g, v in r.genres.items())
         seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
-        print(f"{n:2d}. {r.score:.3f}  {r.path}")
+        fit = f"  fit {r.fit:.2f} {r.fit_level}" if getattr(r, "fit", None) is not None else ""
+        print(f"{n:2d}. {r.score:.3f}  {r.path}{fit}")
         print(f"     {window} {seg} of {_clock(r.duration)}   {reason}: {why}")
     return EXIT_OK
 

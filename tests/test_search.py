@@ -155,3 +155,55 @@ def test_header_reads_and_genre_search_load_neither_torch_nor_scipy(catalog):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_each_result_carries_its_calibrated_fit(catalog):
+    from cuefinder.find import caveats
+    from cuefinder.model import checkpoint
+
+    curves = checkpoint.read_info(checkpoint.DEFAULT_MODEL).calibration
+    for hit in search("action adventure", catalog, limit=5):
+        p = {g: hit.probabilities[g] for g in ("Action", "Adventure")}
+        expected = np.mean([1 / (1 + np.exp(-(a * np.log(p[g] / (1 - p[g])) + b)))
+                            for g, (a, b) in ((g, curves[g]) for g in p)])  # fmt: skip
+        assert hit.fit == pytest.approx(expected, abs=1e-3)
+        assert hit.fit_level == caveats.fit_level(hit.fit)
+
+
+def test_a_query_nothing_fits_says_so(catalog):
+    """Horror on game music of boats, tanks and arcades: the top hit still ranks first
+    (score near 1) but its calibrated fit is weak, and the warnings say so."""
+    from cuefinder.find.caveats import query_warnings
+
+    hits = search("horror", catalog, limit=3)
+    assert hits[0].score > 0.8 and all(h.fit_level == "weak" for h in hits)
+    lines = query_warnings(parse("horror", catalog.active_model().genres), catalog,
+                           [h.fit for h in hits])  # fmt: skip
+    assert lines[-1].startswith("no track fits well: the best calibrated fit is 0.")
+
+
+def test_fit_levels_and_the_weighted_mean_of_calibrated_probabilities():
+    from cuefinder.find.caveats import fit, fit_level
+
+    query = parse("action comedy:0.5 -horror", ("Action", "Comedy", "Horror"))
+    identity = {"Action": (1.0, 0.0), "Comedy": (1.0, 0.0), "Horror": (1.0, 0.0)}
+    probs = {"Action": 0.8, "Comedy": 0.2, "Horror": 0.9}
+    assert fit(probs, query, identity) == pytest.approx((0.8 + 0.5 * 0.2) / 1.5)
+    base_rate = {"Action": (0.0, float(np.log(0.1 / 0.9))), "Comedy": (1.0, 0.0)}
+    assert fit(probs, query, base_rate) == pytest.approx((0.1 + 0.5 * 0.2) / 1.5)
+    assert fit(probs, query, {}) is None and fit_level(None) is None
+    assert [fit_level(v) for v in (0.9, 0.5, 0.3, 0.25, 0.1)] == [
+        "strong", "strong", "some", "some", "weak"]  # fmt: skip
+
+
+def test_calibration_lowers_the_error_of_overconfident_scores():
+    from cuefinder.train.calibration import calibrate
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.05, 0.6, size=(2000, 1))
+    labels = rng.uniform(size=truth.shape) < truth
+    raw = 1 / (1 + np.exp(-3 * np.log(truth / (1 - truth))))  # overconfident outputs
+    record = calibrate(raw, labels, np.arange(2000) % 4, ["X"])
+    assert record["ece"]["X"]["platt"] < record["ece"]["X"]["before"] / 2
+    a, b = record["params"]["X"]
+    assert 0.2 < a < 0.5  # undoes the factor 3

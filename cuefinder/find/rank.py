@@ -21,6 +21,7 @@ import numpy as np
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
 from cuefinder.errors import QueryError
+from cuefinder.find import caveats
 from cuefinder.find.grammar import GenreQuery, parse
 
 WINDOW_SECONDS = 30.0
@@ -40,6 +41,8 @@ class Result:
     title: str | None = None
     artist: str | None = None
     album: str | None = None
+    fit: float | None = None  # calibrated probability that it suits the wanted genres
+    fit_level: str | None = None  # "strong", "some" or "weak" (find.caveats.FIT_LEVELS)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -165,10 +168,15 @@ def search(
     hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration)
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
-    return [
-        _result(catalog, table, row, score, shares, columns, signs, window_seconds)
-        for row, score, shares in hits
-    ]
+    curves = caveats.calibration(catalog)
+    results = []
+    for row, score, shares in hits:
+        result = _result(catalog, table, row, score, shares, columns, signs, window_seconds)
+        value = caveats.fit(result.probabilities, query, curves)
+        result.fit = None if value is None else round(value, 4)
+        result.fit_level = caveats.fit_level(value)
+        results.append(result)
+    return results
 
 
 def _model(catalog: Catalog) -> StoredModel:

@@ -63,6 +63,14 @@ class ModelInfo:
                 out[genre] = f"ROC-AUC {auc:.2f} on games it never heard (0.5 is chance)"
         return out
 
+    @property
+    def calibration(self) -> dict[str, tuple[float, float]]:
+        """Genre -> (a, b): the calibrated probability is sigmoid(a * logit(p) + b), from
+        the cross-validated predictions (train.calibration); empty when not estimated."""
+        estimate = (self.training.get("cross_validation") or {}).get("estimate") or {}
+        params = (estimate.get("calibration") or {}).get("params") or {}
+        return {g: (float(a), float(b)) for g, (a, b) in params.items()}
+
 
 MIN_GROUPS = 3  # fewer training games behind a genre: its scores come with a warning
 WEAK_AUC = 0.6  # a lower cross-validated ROC-AUC: the same

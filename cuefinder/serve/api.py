@@ -61,8 +61,8 @@ def search(
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, query, limit, min_duration, max_duration)
-    return JSONResponse({"query": query_json(q, query), "results": results,
-                         "warnings": query_warnings(query, catalog)})  # fmt: skip
+    warnings = query_warnings(query, catalog, [r["fit"] for r in results])
+    return JSONResponse({"query": query_json(q, query), "results": results, "warnings": warnings})
 
 
 @router.get("/search/text", response_model=TextSearchResponse, responses=ERRORS)
@@ -90,7 +90,7 @@ def search_text(
             "query": query_json(q, reading.query),
             "interpretation": interpretation,
             "results": results,
-            "warnings": query_warnings(reading.query, catalog),
+            "warnings": query_warnings(reading.query, catalog, [r["fit"] for r in results]),
         }
     )
 

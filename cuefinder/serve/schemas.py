@@ -36,6 +36,12 @@ class SearchResult(BaseModel):
     title: str | None
     artist: str | None
     album: str | None
+    fit: float | None = Field(
+        None,
+        description="calibrated probability (on games the model never heard) that the "
+        "track suits the query's wanted genres; null without calibration or for sounds-like",
+    )
+    fit_level: str | None = Field(None, description='"strong" (>= 0.5), "some" (>= 0.25), "weak"')
     url: str
     audio_url: str
 
