@@ -107,6 +107,10 @@ def test_a_weak_genre_in_the_query_shows_a_warning(page, site):
     assert box.inner_text().startswith("Mystery: ROC-AUC")
     search(page, "adventure")  # a genre it ranks usefully: no warning left behind
     assert page.locator("#results-warnings").is_hidden()
+    # each result says how well it fits, as the API does
+    expected = api_search(site, "adventure")
+    shown = page.locator("#results .fit").all_inner_texts()
+    assert shown == [f"{r['fit_level']} fit {r['fit']:.2f}" for r in expected]
 
 
 def test_play_starts_at_the_best_segment_and_plays(page, site):

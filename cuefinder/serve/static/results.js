@@ -63,6 +63,7 @@ function card(result, index, context) {
         el("div", { class: "path muted", text: result.path, title: result.path }),
       ),
       el("div", { class: "score", title: "score", text: result.score.toFixed(3) }),
+      fitBadge(result),
     ),
     el(
       "div",
@@ -72,6 +73,16 @@ function card(result, index, context) {
     ),
     el("div", { class: "result-actions" }, more, keep),
   );
+}
+
+// How well the track fits, calibrated on music the model never heard (search only).
+function fitBadge(result) {
+  if (result.fit === null || result.fit === undefined) return null;
+  return el("div", {
+    class: `fit fit-${result.fit_level}`,
+    title: "calibrated probability that the track suits the wanted genres",
+    text: `${result.fit_level} fit ${result.fit.toFixed(2)}`,
+  });
 }
 
 function lineSpecs(result, terms) {
