@@ -41,6 +41,18 @@ def test_index_summary_and_exit_code_say_that_some_failed(tmp_path, short_tracks
     assert "indexed 0, skipped 1 unchanged, failed 1" in again.stdout
 
 
+def test_progress_is_a_line_per_track_when_not_a_terminal(tmp_path, short_tracks, copy_of):
+    copy_of(tmp_path / "in", short_tracks[0])
+    (tmp_path / "in" / "broken.mp3").write_bytes(b"not audio at all" * 100)
+    done = cuefinder("--catalog", tmp_path / "c.db", "index", tmp_path / "in", check_code=1)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in lines] == ["[1/2]", "[2/2]"]
+    kinds = sorted(line.split()[1] for line in lines)
+    assert kinds == ["failed", "indexed"]
+    assert any(f"failed {tmp_path / 'in' / 'broken.mp3'}: not decodable" in x for x in lines)
+    assert "\r" not in done.stderr  # no progress bar redrawn into a log
+
+
 def test_a_mistyped_path_is_reported_and_not_stored(tmp_path, short_tracks, copy_of):
     from cuefinder.catalog import Catalog
 

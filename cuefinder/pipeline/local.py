@@ -9,6 +9,7 @@ arrives, so a run killed at any moment resumes where it stopped.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -97,11 +98,14 @@ def index(
     report.missing = len(work.vanished)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work.tasks) or 1))
     bar = _progress(len(work.tasks), progress)
-    for result in _run(work.tasks, info, jobs):
+    lines = progress and not sys.stderr.isatty()  # a log, not a terminal: a line per track
+    for done, result in enumerate(_run(work.tasks, info, jobs), 1):
         stages.store(catalog, result)
         _count(report, result)
         bar.update(1)
         bar.set_postfix_str(f"{report.audio_seconds / 60:.0f} min of audio", refresh=False)
+        if lines:
+            print(_progress_line(done, len(work.tasks), result), file=sys.stderr, flush=True)
         if on_result:
             on_result(result)
     bar.close()
@@ -118,6 +122,18 @@ def _count(report: IndexReport, result: stages.Result) -> None:
         report.unchanged += 1
     else:
         report.failed.append(result)
+
+
+def _progress_line(done: int, total: int, result: stages.Result) -> str:
+    """``[12/44] indexed /music/cue.flac (3:05)`` or ``[13/44] failed /music/x.mp3: reason``."""
+    if isinstance(result, stages.Analysis):
+        minutes, seconds = divmod(int(round(result.duration)), 60)
+        what = f"indexed {result.path} ({minutes}:{seconds:02d})"
+    elif isinstance(result, stages.Unchanged):
+        what = f"unchanged {result.path}"
+    else:
+        what = f"failed {result.path}: {result.reason}"
+    return f"[{done}/{total}] {what}"
 
 
 def _progress(total: int, enabled: bool):
