@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        _with_settings(args)
         return args.run(args)
     except QueryError as err:
         _error(str(err))
@@ -45,6 +47,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _with_settings(args) -> None:
+    """Fill what the command line left unset from the environment, then the user's
+    configuration file (``settings``), then the built-in defaults."""
+    from cuefinder import settings
+
+    found = settings.load()
+    if getattr(args, "catalog", None) is None and not os.environ.get("CUEFINDER_CATALOG"):
+        args.catalog = Path(found["catalog"]) if "catalog" in found else None
+    if args.run is _index:
+        if args.model is None and not os.environ.get("CUEFINDER_MODEL") and "model" in found:
+            args.model = Path(found["model"])
+        if args.jobs is None:
+            args.jobs = found.get("jobs")
+    if args.run is _serve:
+        for key, default in settings.SERVE_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, found.get("serve", {}).get(key, default))
 
 
 def _unknown_command(argv: list[str], parser: argparse.ArgumentParser) -> str | None:
@@ -147,8 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_export)
 
     p = sub.add_parser("serve", help="the web page and JSON API over the catalog")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=_positive_int, default=8000, help="default: %(default)s")
+    p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, help="default: 8000")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="let pages from ORIGIN call the API (repeatable)")  # fmt: skip
     p.add_argument("--index-root", action="append", default=[], type=Path, metavar="DIR",

@@ -248,3 +248,28 @@ def test_a_mistyped_command_gets_the_nearest_one():
     done = cuefinder("serach", "horror", check_code=2)
     assert "unknown command 'serach'; did you mean 'search'?" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_configuration_file_sets_defaults_beneath_flags(db, tmp_path, monkeypatch):
+    from cuefinder.cli import _parser, _with_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'catalog = "{db}"\njobs = 1\n[serve]\nport = 8123\n')
+    monkeypatch.setenv("CUEFINDER_CONFIG", str(config))
+    monkeypatch.delenv("CUEFINDER_CATALOG", raising=False)
+    # the catalog comes from the file when no flag names one
+    from_file = cuefinder("search", "action", "--json", "-n", "2")
+    flagged = cuefinder("--catalog", db, "search", "action", "--json", "-n", "2")
+    assert json.loads(from_file.stdout) == json.loads(flagged.stdout) != []
+    # serve: the file's port, the built-in host; a flag wins over the file
+    args = _parser().parse_args(["serve"])
+    _with_settings(args)
+    assert (args.host, args.port, args.catalog) == ("127.0.0.1", 8123, db)
+    args = _parser().parse_args(["serve", "--port", "9000"])
+    _with_settings(args)
+    assert args.port == 9000
+    # a wrong key or type is one line naming the file and the key
+    config.write_text("jobs = 'two'\n")
+    done = cuefinder("search", "action", check_code=1)
+    expected = f"cuefinder: error: {config}: 'jobs' must be a whole number, got 'two'"
+    assert done.stderr.strip() == expected
