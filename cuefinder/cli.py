@@ -321,13 +321,14 @@ def _search(args) -> int:
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
 
-def _warnings(query: str, catalog, results) -> list[str]:
+def _warnings(query, catalog, results) -> list[str]:
     from cuefinder.find.caveats import query_warnings
     from cuefinder.find.grammar import parse
 
-    model = catalog.active_model()
-    fits = [r.fit for r in results]
-    return query_warnings(parse(query, model.genres, model.tags), catalog, fits)
+    if isinstance(query, str):
+        model = catalog.active_model()
+        query = parse(query, model.genres, model.tags)
+    return query_warnings(query, catalog, [r.fit for r in results])
 
 
 def _similar(args) -> int:

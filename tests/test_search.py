@@ -207,3 +207,15 @@ def test_calibration_lowers_the_error_of_overconfident_scores():
     assert record["ece"]["X"]["platt"] < record["ece"]["X"]["before"] / 2
     a, b = record["params"]["X"]
     assert 0.2 < a < 0.5  # undoes the factor 3
+
+
+def test_every_builtin_genre_has_its_words_in_the_one_vocabulary_file():
+    from cuefinder.find import genre_words, grammar, text
+    from cuefinder.model import checkpoint
+
+    for genre in checkpoint.read_info(checkpoint.DEFAULT_MODEL).genres:
+        assert genre_words.SYNONYMS[genre] and genre_words.DESCRIPTIONS[genre], genre
+    # the grammar and the free-text reader read the same entries, not copies
+    assert grammar.SYNONYMS is genre_words.SYNONYMS
+    assert text.DESCRIPTIONS is genre_words.DESCRIPTIONS
+    assert set(genre_words.EXAMPLE_WORDS) <= set(genre_words.DESCRIPTIONS)

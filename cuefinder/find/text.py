@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cuefinder.errors import CuefinderError, QueryError
+from cuefinder.find.genre_words import DESCRIPTIONS, EXAMPLE_WORDS
 from cuefinder.find.grammar import (
     FILLER,
     NEGATORS,
@@ -45,47 +46,6 @@ from cuefinder.find.grammar import (
     normalise,
     vocabulary,
 )
-
-DESCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "Action": ("action scene", "fight", "car chase", "explosions", "shootout", "adrenaline",
-               "fast and energetic", "heroes in combat", "pursuit", "battle", "martial arts"),
-    "Adventure": ("adventure", "quest", "journey to distant lands", "exploring the jungle",
-                  "treasure hunt", "pirates", "expedition", "epic voyage", "discovery"),
-    "Animation": ("animation", "animated cartoon", "cartoon characters", "anime",
-                  "talking animals"),
-    "Biography": ("biography", "life story of a famous person", "true story"),
-    "Comedy": ("comedy", "funny", "humorous", "silly slapstick", "jokes and laughter",
-               "lighthearted fun", "quirky", "cheerful and bouncy", "awkward situation"),
-    "Crime": ("crime", "gangsters", "heist", "detective investigation", "police", "mafia",
-              "robbery", "criminal underworld", "murder case", "smuggling"),
-    "Documentary": ("documentary", "real life", "interviews", "wildlife footage"),
-    "Drama": ("drama", "sad", "emotional", "melancholy", "tragedy", "grief and loss",
-              "heartbreak", "tears", "bittersweet", "loneliness", "reflective and serious"),
-    "Family": ("family film", "kids", "children", "wholesome", "heartwarming", "bedtime story",
-               "gentle and warm", "a day at the zoo"),
-    "Fantasy": ("fantasy", "magic", "wizards", "dragons", "fairy tale", "enchanted forest",
-                "medieval kingdom", "elves", "mythical creatures", "sorcery"),
-    "Film-Noir": ("film noir", "femme fatale", "smoky jazz club", "rainy city night",
-                  "1940s private eye"),
-    "History": ("history", "historical", "period drama", "ancient empire", "kings and queens",
-                "royal court", "victorian era", "ancient rome"),
-    "Horror": ("horror", "scary", "frightening", "creepy", "dread", "ghosts", "monsters",
-               "haunted house", "zombies", "nightmare", "blood", "dark and sinister"),
-    "Music": ("musician", "concert", "band on stage"),
-    "Musical": ("musical", "singing and dancing", "broadway show"),
-    "Mystery": ("mystery", "mysterious", "puzzle", "whodunit", "secrets", "clues", "enigma",
-                "strange disappearance", "murder mystery", "who did it"),
-    "Romance": ("romance", "love", "romantic", "love story", "kiss", "couple in love", "tender",
-                "candlelit dinner", "passion", "sweet and intimate", "wedding"),
-    "Sci-Fi": ("science fiction", "space", "spaceship", "aliens", "robots", "the future",
-               "futuristic city", "galaxy", "time travel", "planets", "technology"),
-    "Sport": ("sports", "stadium", "the big match", "training montage", "competition"),
-    "Thriller": ("thriller", "suspense", "tense", "tension", "danger", "stalker", "nervous",
-                 "conspiracy", "ticking clock", "dark and ominous", "being followed"),
-    "War": ("war", "battlefield", "soldiers", "army", "military", "bombing", "trenches",
-            "world war"),
-    "Western": ("western", "cowboys", "wild west", "desert frontier", "gunslinger", "saloon"),
-}  # fmt: skip
 
 # everyday sentences that name no genre: each label phrase's baseline similarity
 REFERENCE_TEXTS: tuple[str, ...] = (
@@ -113,10 +73,6 @@ STOPWORDS = BREAKS | FILLER | NEGATORS | set(SOFTENERS) | {
     "anything", "everything", "whatever", "stuff", "good", "nice", "great", "cool", "sound",
     "sounds", "song", "songs", "tune", "tunes", "piece", "background", "feel", "feeling", "vibe",
     "ok", "okay", "yes", "hmm",
-}  # fmt: skip
-EXAMPLE_WORDS = {  # words suggested when nothing matched, in this order
-    "Horror": "scary", "Romance": "romantic", "Action": "chase", "Sci-Fi": "space",
-    "Comedy": "funny", "Thriller": "tense", "Drama": "sad", "Fantasy": "magic",
 }  # fmt: skip
 
 
