@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         _error(unknown)
         return EXIT_USAGE
-    args = parser.parse_args(_exclusions_as_words(argv, parser))
+    args = parser.parse_args(_exclusions_as_words(_json_after_command(argv, parser), parser))
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USAGE
@@ -66,6 +66,16 @@ def _with_settings(args) -> None:
         for key, default in settings.SERVE_DEFAULTS.items():
             if getattr(args, key) is None:
                 setattr(args, key, found.get("serve", {}).get(key, default))
+
+
+def _json_after_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``cuefinder --json search x``: a --json before the command is the command's."""
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    where = next((i for i, a in enumerate(argv) if a in commands), None)
+    if where is None or "--json" not in argv[:where]:
+        return list(argv)
+    before = [a for a in argv[:where] if a != "--json"]
+    return [*before, argv[where], "--json", *argv[where + 1 :]]
 
 
 def _unknown_command(argv: list[str], parser: argparse.ArgumentParser) -> str | None:

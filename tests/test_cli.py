@@ -273,3 +273,9 @@ def test_a_configuration_file_sets_defaults_beneath_flags(db, tmp_path, monkeypa
     done = cuefinder("search", "action", check_code=1)
     expected = f"cuefinder: error: {config}: 'jobs' must be a whole number, got 'two'"
     assert done.stderr.strip() == expected
+
+
+def test_json_is_accepted_before_the_command_too(db):
+    before = cuefinder("--json", "--catalog", db, "search", "action", "-n", "2").stdout
+    after = cuefinder("--catalog", db, "search", "action", "-n", "2", "--json").stdout
+    assert json.loads(before) == json.loads(after) and len(json.loads(after)) == 2
