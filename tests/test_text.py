@@ -193,3 +193,9 @@ def test_the_sentence_model_is_sentence_transformers_minilm_without_its_imports(
     )
     assert ours.shape == (len(texts), 384)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(folder))
+    model = SentenceModel(folder)
+    for word in ("mellow", "asdfgh", "chillout", "Sci-Fi", "été"):
+        assert model.pieces(word) == reference.tokenize(word), word

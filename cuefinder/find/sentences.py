@@ -38,6 +38,10 @@ class SentenceModel:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0), pad_token="[PAD]")
 
+    def pieces(self, word: str) -> list[str]:
+        """The word's word pieces ("mellow" -> ["mel", "##low"]), no special tokens."""
+        return self.tokenizer.encode(word, add_special_tokens=False).tokens
+
     @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = [self._batch(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]

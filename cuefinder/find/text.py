@@ -227,12 +227,12 @@ def _has_words(reading: _Reading) -> bool:
     a little, so its embedding lands near some genre; a text without words describes
     nothing.
     """
-    tokenizer = _model().tokenizer
+    model = _model()
     for token in reading.tokens:
         word = token.strip("'.:-")
         if token in STOPWORDS or len(word) < 2:
             continue
-        pieces = [p.removeprefix("##") for p in tokenizer.tokenize(word)]
+        pieces = [p.removeprefix("##") for p in model.pieces(word)]
         if len(pieces) == 1 or (len(pieces) == 2 and min(map(len, pieces)) >= 3):
             return True
     return False
