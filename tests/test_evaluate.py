@@ -168,6 +168,14 @@ def test_report_files_and_numbers(evaluation, tmp_path):
     assert "Which wins" in text and "leave-one-group-out" in text
     assert "## Network training" in text and "| member1-resnet | 3 |" in text
     assert "| Comedy |" in text
+    # calibration: each method's ECE raw and cross-fitted Platt, per genre and on average
+    from cuefinder.train.calibration import from_evaluation
+
+    assert "## Calibration" in text and "| genre | mfcc-logreg raw | mfcc-logreg Platt |" in text
+    mean = next(x for x in text.splitlines() if x.startswith("| **mean** |"))
+    record = from_evaluation(evaluation, "mfcc-logreg")
+    assert mean.split(" | ")[1:3] == [f"{record['macro_before']:.3f}",
+                                      f"{record['macro_platt']:.3f}"]  # fmt: skip
     assert (
         "cuefinder evaluate MANIFEST -o REPORT_DIR --methods random majority mfcc-logreg ensemble "
         "--scheme logo --config RECIPE.toml" in text

@@ -83,3 +83,32 @@ def from_evaluation(evaluation, method: str) -> dict:
     record = calibrate(evaluation.methods[method].scores, evaluation.labels,
                        evaluation.fold_of, evaluation.genres)  # fmt: skip
     return {"method": method, **record}
+
+
+def report_section(evaluation) -> list[str]:
+    """The evaluation report's calibration table: per genre and method, the expected
+    calibration error of the raw out-of-fold probabilities and of Platt-scaled ones
+    (cross-fitted over the folds)."""
+    methods = [
+        m for m, r in evaluation.methods.items() if r.kind != "baseline" or m == "mfcc-logreg"
+    ]
+    if not methods:
+        return []
+    records = {m: from_evaluation(evaluation, m) for m in methods}
+    lines = [
+        "## Calibration",
+        "",
+        f"Expected calibration error ({BINS} equal-width bins) of each method's out-of-fold "
+        "probabilities, raw and after Platt scaling fitted on the other folds' predictions "
+        "(cross-fitted: no track's curve saw its fold). Lower is better.",
+        "",
+        "| genre | " + " | ".join(f"{m} raw | {m} Platt" for m in methods) + " |",
+        "|---|" + "---|---|" * len(methods),
+    ]
+    for genre in evaluation.genres:
+        errors = [records[m]["ece"][genre] for m in methods]
+        cells = [f"{e['before']:.3f} | {e['platt']:.3f}" for e in errors]
+        lines.append(f"| {genre} | " + " | ".join(cells) + " |")
+    cells = [f"{records[m]['macro_before']:.3f} | {records[m]['macro_platt']:.3f}" for m in methods]
+    lines += ["| **mean** | " + " | ".join(cells) + " |", ""]
+    return lines

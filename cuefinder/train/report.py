@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.train import metrics
+from cuefinder.train import calibration, metrics
 from cuefinder.train.evaluate import Evaluation, summary
 
 BOOTSTRAP = 1000  # group resamples for the interval of a difference in macro scores
@@ -490,6 +490,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
     ]
     lines += _per_genre_tables(evaluation, overall, tracks)
     lines += _similarity_section(evaluation)
+    lines += calibration.report_section(evaluation)
     lines += _fold_section(evaluation)
     lines += _training_section(evaluation)
     if figures:
