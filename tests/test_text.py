@@ -199,3 +199,14 @@ def test_the_sentence_model_is_sentence_transformers_minilm_without_its_imports(
     model = SentenceModel(folder)
     for word in ("mellow", "asdfgh", "chillout", "Sci-Fi", "été"):
         assert model.pieces(word) == reference.tokenize(word), word
+
+
+def test_reading_free_text_loads_no_torch():
+    code = (
+        "import sys\n"
+        "from cuefinder.find.text import interpret\n"
+        "print(interpret('a tense night chase', ['Action', 'Thriller', 'Romance']).query)\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "False False"
