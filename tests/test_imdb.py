@@ -538,3 +538,20 @@ def test_summarise_lists_what_needs_a_mapping(soundtracks):
 def test_summarise_all_matched_has_no_advice():
     report = summarise([match("Jaws (1975)")])
     assert report == "1 album: 1 matched, 0 mapped, 0 ambiguous, 0 unmatched"
+
+
+def test_a_folder_match_is_not_lost_to_a_foreign_album_tag(funnyboat, tmp_path):
+    """Files copied into "Alien (1979)" that still carry another album's tag: the folder's
+    name finds the film; a tag and a folder naming two films are reported, tag kept."""
+    root = tmp_path / "lib"
+    put(funnyboat, root / "Alien (1979)" / "01.ogg", album="Game Music Vol. 3")
+    put(funnyboat, root / "Jaws 2" / "01.ogg", album="Rocky II - Original Motion Picture Score")
+    matches = {m.album.key: m for m in match_albums(find_albums(root), EXCERPT)}
+    alien = matches["Alien (1979)"]
+    assert (alien.status, alien.film.film_id) == ("matched", "tt0078748")
+    assert "matched by its folder 'Alien (1979)'" in alien.note
+    rocky = matches["Jaws 2"]
+    assert (rocky.status, rocky.film.film_id) == ("matched", ROCKY_2)
+    assert "its folder 'Jaws 2' names tt0077766" in rocky.note
+    report = summarise(list(matches.values()))
+    assert "Album tag and folder name disagree:" in report and '"Alien (1979)": matched' in report

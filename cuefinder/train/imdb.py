@@ -120,6 +120,7 @@ class Match:
     film: Film | None
     candidates: tuple[Film, ...]
     status: str  # "matched" | "mapped" | "ambiguous" | "unmatched"
+    note: str = ""  # where the album tag and the folder's name disagree, what was done
 
 
 def normalise_title(text: str) -> str:
@@ -313,11 +314,40 @@ def match_albums(
     """Each album's film: from the mapping when it names the album, else by title and year."""
     mapping = mapping or {}
     names = {a.key: parse_album_name(a.name) for a in albums}
-    wanted = {key for name in names.values() for key, _ in _lookups(name) + _suggestions(name)}
+    folders = {a.key: parse_album_name(f) for a in albums if (f := _other_folder_name(a))}
+    wanted = {key for name in [*names.values(), *folders.values()]
+              for key, _ in _lookups(name) + _suggestions(name)}  # fmt: skip
     by_title, by_id = _scan(Path(imdb_path), wanted, set(mapping.values()))
     if missing := sorted(set(mapping.values()) - set(by_id)):
         raise DatasetError(f"{imdb_path}: mapped film ids not in the file: {', '.join(missing)}")
-    return [_match(a, names[a.key], by_title, by_id, mapping) for a in albums]
+    matches = []
+    for album in albums:
+        found = _match(album, names[album.key], by_title, by_id, mapping)
+        if album.key in folders and found.status != "mapped":
+            found = _with_folder(found, _match(album, folders[album.key], by_title, by_id, {}))
+        matches.append(found)
+    return matches
+
+
+def _other_folder_name(album: Album) -> str | None:
+    """The album's folder name when its album tag named it otherwise (else None)."""
+    folder = Path(album.key.split("::")[0]).name
+    return folder if folder and folder != album.name else None
+
+
+def _with_folder(by_tag: Match, by_folder: Match) -> Match:
+    """The album tag's match, the folder's where the tag found no film; a disagreement
+    between two matches is kept (the tag's) and reported."""
+    folder = Path(by_tag.album.key.split("::")[0]).name
+    if by_tag.status != "matched" and by_folder.status == "matched":
+        note = (f"matched by its folder {folder!r}; its album tag {by_tag.album.name!r} "
+                f"was {by_tag.status}")  # fmt: skip
+        return Match(by_tag.album, by_folder.film, by_folder.candidates, "matched", note)
+    if by_tag.status == by_folder.status == "matched" and by_tag.film != by_folder.film:
+        note = (f"its album tag names {_describe(by_tag.film)}, its folder {folder!r} names "
+                f"{_describe(by_folder.film)}; the tag's was used")  # fmt: skip
+        return Match(by_tag.album, by_tag.film, by_tag.candidates, "matched", note)
+    return by_tag
 
 
 def _match(
@@ -453,6 +483,10 @@ def summarise(matches: Sequence[Match]) -> str:
         todo = [m for m in matches if m.status == status]
         if todo:
             lines += ["", heading] + [line for m in todo for line in _report(m)]
+    noted = [m for m in matches if m.note]
+    if noted:
+        lines += ["", "Album tag and folder name disagree:"]
+        lines += [f'  "{m.album.key}": {m.note}' for m in noted]
     if counts["ambiguous"] or counts["unmatched"]:
         lines += ["", "To label these albums, add rows to a mapping file (CSV with the header",
                   "album,film_id) naming each album as quoted above and its IMDb id, for example",
