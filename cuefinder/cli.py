@@ -150,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--export", type=Path, metavar="FILE",
+                   help="also write the results: .csv (timecode in/out) or .m3u (starts at "
+                   "each best window)")  # fmt: skip
+    p.add_argument("--fps", type=_positive_int, default=25, help="timecode frame rate (CSV)")
     p.set_defaults(run=_search)
 
     p = sub.add_parser("show", help="a track's genre profile and segment timeline")
@@ -328,6 +332,12 @@ def _search(args) -> int:
         )
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
+    if args.export:
+        from cuefinder.find import cuesheet
+
+        shown = " ".join(args.query) if args.query else args.text
+        written = cuesheet.write(results, args.export, fps=args.fps, query=shown)
+        print(f"wrote {len(results)} results to {written}", file=sys.stderr)
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
 

@@ -279,3 +279,31 @@ def test_json_is_accepted_before_the_command_too(db):
     before = cuefinder("--json", "--catalog", db, "search", "action", "-n", "2").stdout
     after = cuefinder("--catalog", db, "search", "action", "-n", "2", "--json").stdout
     assert json.loads(before) == json.loads(after) and len(json.loads(after)) == 2
+
+
+def test_search_results_export_as_timecoded_csv_and_a_playlist(db, tmp_path):
+    import csv as csvlib
+
+    from cuefinder.find.cuesheet import timecode
+
+    assert timecode(83.52) == "00:01:23:13" and timecode(3600.0, 24) == "01:00:00:00"
+    results = json.loads(cuefinder("--catalog", db, "search", "action", "-n", "3", "--json").stdout)
+    done = cuefinder("--catalog", db, "search", "action", "-n", "3", "--export",
+                     tmp_path / "cues.csv", "--fps", "24")  # fmt: skip
+    assert f"wrote 3 results to {tmp_path / 'cues.csv'}" in done.stderr
+    rows = list(csvlib.DictReader((tmp_path / "cues.csv").open()))
+    assert [r["path"] for r in rows] == [r["path"] for r in results]
+    for row, result in zip(rows, results, strict=True):
+        assert row["in (24 fps)"] == timecode(result["segment"]["start"], 24)
+        assert row["out (24 fps)"] == timecode(result["segment"]["end"], 24)
+        assert float(row["fit"]) == result["fit"]
+    cuefinder("--catalog", db, "search", "action", "-n", "3", "--export", tmp_path / "cues.m3u")
+    lines = (tmp_path / "cues.m3u").read_text().splitlines()
+    assert lines[:2] == ["#EXTM3U", "#PLAYLIST:cuefinder: action"]
+    assert [x for x in lines if not x.startswith("#")] == [r["path"] for r in results]
+    starts = [x for x in lines if x.startswith("#EXTVLCOPT:start-time=")]
+    assert starts == [f"#EXTVLCOPT:start-time={r['segment']['start']:.2f}" for r in results]
+    refused = cuefinder("--catalog", db, "search", "action", "--export", tmp_path / "cues.txt",
+                        check_code=2)  # fmt: skip
+    assert "--export" in refused.stderr and "must end in .csv or .m3u" in refused.stderr
+    assert not (tmp_path / "cues.txt").exists()
