@@ -151,8 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--export", type=Path, metavar="FILE",
-                   help="also write the results: .csv (timecode in/out) or .m3u (starts at "
-                   "each best window)")  # fmt: skip
+                   help="also write the results: .csv (timecode in/out), .m3u (plays each "
+                   "best window) or .otio (a timeline of the best windows)")  # fmt: skip
     p.add_argument("--fps", type=_positive_int, default=25, help="timecode frame rate (CSV)")
     p.set_defaults(run=_search)
 

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -303,7 +304,21 @@ def test_search_results_export_as_timecoded_csv_and_a_playlist(db, tmp_path):
     assert [x for x in lines if not x.startswith("#")] == [r["path"] for r in results]
     starts = [x for x in lines if x.startswith("#EXTVLCOPT:start-time=")]
     assert starts == [f"#EXTVLCOPT:start-time={r['segment']['start']:.2f}" for r in results]
+    # an OpenTimelineIO timeline: the best windows on one audio track, read back by OTIO
+    import opentimelineio as otio
+
+    cuefinder("--catalog", db, "search", "action", "-n", "3", "--export", tmp_path / "cues.otio")
+    timeline = otio.adapters.read_from_file(str(tmp_path / "cues.otio"))
+    clips = list(timeline.find_clips())
+    assert [c.media_reference.target_url for c in clips] == [
+        Path(r["path"]).as_uri() for r in results
+    ]
+    for clip, result in zip(clips, results, strict=True):
+        assert clip.source_range.start_time.to_seconds() == pytest.approx(
+            result["segment"]["start"], abs=0.021)  # fmt: skip
+        assert clip.source_range.end_time_exclusive().to_seconds() == pytest.approx(
+            result["segment"]["end"], abs=0.021)  # fmt: skip
     refused = cuefinder("--catalog", db, "search", "action", "--export", tmp_path / "cues.txt",
                         check_code=2)  # fmt: skip
-    assert "--export" in refused.stderr and "must end in .csv or .m3u" in refused.stderr
+    assert "--export" in refused.stderr and "must end in .csv, .m3u, .otio" in refused.stderr
     assert not (tmp_path / "cues.txt").exists()
