@@ -28,8 +28,8 @@ import numpy as np
 
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset, games, metrics
-from cuefinder.train.evaluate import make_folds
 from cuefinder.train.report import BOOTSTRAP
+from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, fit, model_config, predict
 
 PUZZLES = ("biniax2-data", "blockout2", "enigma-data", "miceamaze", "pathological",

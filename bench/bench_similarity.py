@@ -46,8 +46,8 @@ import numpy as np
 
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset
-from cuefinder.train.evaluate import make_folds
 from cuefinder.train.metrics import group_bootstrap, same_group_precision
+from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
 
 K = 10
@@ -162,7 +162,7 @@ def main() -> None:
 
 def from_evaluation(path: Path, spaces: list[str]) -> None:
     """Print stored per-track precision@10 of some spaces beside their controls."""
-    from cuefinder.train.evaluate import Evaluation
+    from cuefinder.train.results import Evaluation
 
     evaluation = Evaluation.load(path)
     groups, fold_of = np.array(evaluation.groups), np.array(evaluation.fold_of)

@@ -13,6 +13,7 @@ from pathlib import Path
 from cuefinder.cli import EXIT_OK, EXIT_USAGE, _error, _positive_int
 from cuefinder.model.config import METHODS as EVALUABLE
 from cuefinder.model.config import TRAINABLE
+from cuefinder.train.splits import scheme_words
 
 
 def add_commands(sub) -> None:
@@ -125,7 +126,7 @@ def _card(args) -> int:
         summary, sources, schemes = {}, {}, set()
         for path in args.evaluation:
             evaluation = json.loads(path.read_text())
-            schemes.add(_scheme_words(evaluation))
+            schemes.add(scheme_words(evaluation["scheme"], len(evaluation["folds"])))
             for name, scores in evaluation["summary"].items():
                 if name not in summary:
                     summary[name], sources[name] = scores, str(path.parent / "report.md")
@@ -148,18 +149,11 @@ def _card(args) -> int:
     return EXIT_OK
 
 
-def _scheme_words(evaluation: dict) -> str:
-    folds = len(evaluation["folds"])
-    if evaluation["scheme"] == "logo":
-        return f"leave-one-group-out ({folds} folds)"
-    return f"grouped {folds}-fold"
-
-
 def _dataset_build(args) -> int:
-    from cuefinder.train import imdb
+    from cuefinder.train import albums, imdb
     from cuefinder.train.manifest import write_manifest
 
-    tracks, matches = imdb.build_manifest(args.soundtracks, args.imdb, args.mapping)
+    tracks, matches = albums.build_manifest(args.soundtracks, args.imdb, args.mapping)
     write_manifest(tracks, args.out)
     print(imdb.summarise(matches))
     print(f"{len(tracks)} labelled tracks; manifest: {args.out}")

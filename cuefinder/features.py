@@ -142,3 +142,14 @@ def stream_log_mel(chunks: Iterable[np.ndarray], config: FeatureConfig) -> Itera
 
 # The front end musicnn's pretrained networks were trained on (frames uncentred here).
 MUSICNN_FEATURES = FeatureConfig(n_fft=512, hop_length=256, scale="log1p")
+
+
+def even_patches(values: np.ndarray, width: int, max_patches: int) -> np.ndarray:
+    """(n, mels, width) evenly spaced patches of a (mels, frames) array, at most
+    ``max_patches``; an array shorter than a patch is looped to fill one."""
+    frames = values.shape[1]
+    if frames < width:
+        return np.tile(values, (1, -(-width // frames)))[None, :, :width]
+    count = min(max_patches, frames // width)
+    starts = np.linspace(0, frames - width, count).astype(int)
+    return np.stack([values[:, s : s + width] for s in starts])

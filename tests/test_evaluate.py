@@ -12,9 +12,9 @@ import pytest
 
 from cuefinder.errors import DatasetError
 from cuefinder.features import FeatureConfig
-from cuefinder.train import baselines, dataset, evaluate, games
-from cuefinder.train.evaluate import Evaluation
+from cuefinder.train import baselines, dataset, evaluate, games, results, splits
 from cuefinder.train.report import write_report
+from cuefinder.train.results import Evaluation
 from cuefinder.train.trainer import TrainConfig
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -56,7 +56,7 @@ def _assert_partition(folds, groups):
 
 @pytest.mark.parametrize("scheme,folds", [("kfold", 2), ("logo", 0)])
 def test_no_group_on_two_sides_of_any_split(small_set, scheme, folds):
-    made = evaluate.make_folds(small_set, scheme, folds or 4, seed=1)
+    made = splits.make_folds(small_set, scheme, folds or 4, seed=1)
     assert len(made) == (folds or len(set(small_set.groups)))
     _assert_partition(made, small_set.groups)
     for fold in made:  # and the tracks follow their groups
@@ -67,19 +67,19 @@ def test_no_group_on_two_sides_of_any_split(small_set, scheme, folds):
 
 def test_fold_check_catches_a_shared_group():
     with pytest.raises(AssertionError, match="abe-data"):
-        evaluate.Fold(0, ("abe-data", "funnyboat"), ("scorched3d-data",), ("abe-data",)).check()
+        splits.Fold(0, ("abe-data", "funnyboat"), ("scorched3d-data",), ("abe-data",)).check()
 
 
 def test_kfold_on_the_99_labelled_games_balances_genres():
     group_genres = {p: set(g) for p, g in games._game_genres().items()}
     sizes = dict.fromkeys(group_genres, 10)
-    folds = evaluate.assign_groups(group_genres, sizes, 4, seed=0)
+    folds = splits.assign_groups(group_genres, sizes, 4, seed=0)
     assert sorted(g for f in folds for g in f) == sorted(group_genres)
     assert all(23 <= len(f) <= 27 for f in folds), [len(f) for f in folds]
     for genre, holders in Counter(g for v in group_genres.values() for g in v).items():
         per_fold = [sum(genre in group_genres[k] for k in f) for f in folds]
         assert max(per_fold) - min(per_fold) <= max(2, holders // 4), (genre, per_fold)
-    assert folds == evaluate.assign_groups(group_genres, sizes, 4, seed=0)  # seeded
+    assert folds == splits.assign_groups(group_genres, sizes, 4, seed=0)  # seeded
 
 
 def test_baselines_on_real_features(small_set):
@@ -139,7 +139,7 @@ def test_cross_validate_end_to_end(evaluation, small_set):
     # JSON round trip
     text = json.dumps(evaluation.to_dict())
     back = Evaluation.from_dict(json.loads(text))
-    assert evaluate.summary(back) == evaluate.summary(evaluation)
+    assert results.summary(back) == results.summary(evaluation)
 
 
 def test_kfold_notes_that_it_is_not_the_ma_protocol(small_set):

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from cuefinder.errors import DatasetError
-from cuefinder.train import games
+from cuefinder.train import game_audio, games
 
 TEST_PACKAGES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data",
                  "chromium-bsu-data")  # fmt: skip
@@ -100,7 +100,7 @@ def _raw_sizes(deb: Path) -> dict[str, int]:
 def test_xblast_duration_matches_the_raw_size(tmp_path):
     raw = tmp_path / "xbsng9.raw"
     raw.write_bytes((np.arange(22050 * 2 * 2) % 256).astype(np.uint8).tobytes())  # 2 s
-    wav = games._raw_to_wav(raw)
+    wav = game_audio.raw_to_wav(raw)
     assert not raw.exists()
     assert sf.info(wav).frames == 22050 * 2
     data, _ = sf.read(wav, dtype="int16")

@@ -17,13 +17,11 @@ import mutagen
 import pytest
 
 from cuefinder.errors import DatasetError
+from cuefinder.train.albums import Album, build_manifest, find_albums
 from cuefinder.train.imdb import (
-    Album,
     AlbumName,
     Film,
     Match,
-    build_manifest,
-    find_albums,
     match_albums,
     normalise_title,
     parse_album_name,

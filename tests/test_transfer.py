@@ -90,14 +90,14 @@ def test_tuning_the_top_moves_only_the_dense_layers(labelled):
 
 
 def test_pooled_predictions_equal_full_passes(labelled, frozen):
+    from cuefinder.features import even_patches
     from cuefinder.train import heads
-    from cuefinder.train.trainer import _even_patches
 
     model, _ = frozen
     fast = predict(model, labelled.features[:3], 187, 4)
     with torch.inference_mode():
         slow = np.stack([
-            torch.sigmoid(model(torch.from_numpy(_even_patches(v, 187, 4).astype(np.float32)))[0])
+            torch.sigmoid(model(torch.from_numpy(even_patches(v, 187, 4).astype(np.float32)))[0])
             .mean(dim=0).numpy()
             for v in labelled.features[:3]
         ])  # fmt: skip

@@ -89,20 +89,13 @@ def attach(model, features: list[np.ndarray]):
     evenly spaced patches of ``features`` (the training tracks' log-mel arrays)."""
     from dataclasses import replace
 
+    from cuefinder.features import even_patches
     from cuefinder.model import build
 
     config = replace(model.config, timbre=True)
     fused = build(config)
     fused.load_state_dict(model.state_dict(), strict=False)
-    width = config.patch_frames
-    patches = []
-    for values in features:
-        frames = values.shape[1]
-        if frames < width:
-            patches.append(np.tile(values, (1, -(-width // frames)))[None, :, :width])
-            continue
-        starts = np.linspace(0, frames - width, min(FIT_PATCHES, frames // width)).astype(int)
-        patches.append(np.stack([values[:, s : s + width] for s in starts]))
+    patches = [even_patches(v, config.patch_frames, FIT_PATCHES) for v in features]
     with torch.inference_mode():
         x = torch.from_numpy(np.concatenate(patches).astype(np.float32))
         stats = torch.cat([statistics(b, fused.timbre.dct) for b in x.split(512)])

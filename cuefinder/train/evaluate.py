@@ -39,12 +39,9 @@ docstring for the choices made.
 
 from __future__ import annotations
 
-import json
-import random
 import sys
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,228 +51,13 @@ from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
 from cuefinder.model.config import METHODS, MUSICNN_MODES
 from cuefinder.train import baselines, dataset, metrics
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.splits import split_groups
+from cuefinder.train.results import Evaluation, MethodResult
+from cuefinder.train.splits import Fold, make_folds
 from cuefinder.train.trainer import TrainConfig
 
 TRANSFER = tuple(MUSICNN_MODES)  # read musicnn's front end
-SCHEMES = ("kfold", "logo")
 DEFAULT_TRAIN = TrainConfig()
 DEFAULT_ENSEMBLE = {"members": 3, "architectures": ("cnn", "cnn", "resnet")}
-
-
-# ---------------------------------------------------------------- folds
-
-
-@dataclass(frozen=True)
-class Fold:
-    """Group names on each side of one cross-validation fold."""
-
-    index: int
-    train: tuple[str, ...]
-    val: tuple[str, ...]
-    test: tuple[str, ...]
-
-    def check(self) -> None:
-        """Raise AssertionError if a group is on two sides or a side is empty."""
-        sides = {"train": set(self.train), "val": set(self.val), "test": set(self.test)}
-        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-            shared = sides[a] & sides[b]
-            if shared:
-                raise AssertionError(f"fold {self.index}: groups in {a} and {b}: {sorted(shared)}")
-        for side, names in sides.items():
-            if not names:
-                raise AssertionError(f"fold {self.index}: no {side} groups")
-
-
-def assign_groups(
-    group_genres: dict[str, set[str]], sizes: dict[str, int], folds: int, seed: int = 0
-) -> list[list[str]]:
-    """Whole groups dealt out to ``folds`` test folds, balancing genre coverage.
-
-    Groups holding rare genres are placed first (larger groups first among equals, a
-    seeded shuffle for the rest); each goes to the fold where its genres are least
-    represented so far (as a share of each genre's groups), plus a penalty for the
-    fold's share of tracks, so folds also stay similar in size.
-
-    Parameters
-    ----------
-    group_genres : group -> its genres
-    sizes : group -> its number of tracks
-    folds : number of folds, 2 .. number of groups
-    """
-    names = sorted(group_genres)
-    if not 2 <= folds <= len(names):
-        raise ConfigError(f"need 2 <= folds <= {len(names)} groups, got folds={folds}")
-    rng = random.Random(seed)
-    holders = Counter(g for k in names for g in group_genres[k])
-    rng.shuffle(names)
-    names.sort(key=lambda k: (min((holders[g] for g in group_genres[k]), default=10**9),
-                              -sizes[k]))  # fmt: skip
-    target = sum(sizes.values()) / folds
-    counts = [Counter() for _ in range(folds)]
-    tracks = [0] * folds
-    members: list[list[str]] = [[] for _ in range(folds)]
-    for left, k in enumerate(names[::-1]):  # left: groups still to place after this one
-        empty = [f for f in range(folds) if not members[f]]
-        candidates = empty if len(empty) > left else list(range(folds))
-        rng.shuffle(candidates)
-
-        def cost(f: int, k: str = k) -> float:
-            share = sum(counts[f][g] / holders[g] for g in group_genres[k])
-            return share + (tracks[f] + sizes[k]) / target
-
-        best = min(candidates, key=cost)
-        members[best].append(k)
-        counts[best].update(group_genres[k])
-        tracks[best] += sizes[k]
-    return [sorted(m) for m in members]
-
-
-def make_folds(
-    data: LabelledSet, scheme: str = "kfold", folds: int = 4, seed: int = 0,
-    val_fraction: float = 0.2,
-) -> list[Fold]:  # fmt: skip
-    """The folds of a scheme: test groups per fold, and a validation split of the rest."""
-    group_genres = data.group_genres()
-    if scheme == "kfold":
-        tests = assign_groups(group_genres, Counter(data.groups), folds, seed)
-    elif scheme == "logo":
-        tests = [[k] for k in sorted(group_genres)]
-    else:
-        raise ConfigError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
-    out = []
-    for i, test in enumerate(tests):
-        rest = [k for k in sorted(group_genres) if k not in set(test)]
-        if len(rest) < 2:
-            raise ConfigError(f"fold {i}: {len(rest)} training group(s); need 2 for validation")
-        train, val = split_groups({k: group_genres[k] for k in rest}, val_fraction, seed + 1 + i)
-        fold = Fold(i, tuple(train), tuple(val), tuple(sorted(test)))
-        fold.check()
-        out.append(fold)
-    covered = [k for f in out for k in f.test]
-    if sorted(covered) != sorted(group_genres):
-        raise AssertionError("every group must be a test group exactly once")
-    return out
-
-
-# ---------------------------------------------------------------- results
-
-
-@dataclass
-class MethodResult:
-    """One method's out-of-fold predictions and their scores."""
-
-    name: str
-    kind: str  # "baseline", "network", "member" (of the ensemble) or "ensemble"
-    scores: np.ndarray  # (tracks, genres) out-of-fold
-    thresholds: np.ndarray  # (folds, genres) chosen on each fold's validation tracks
-    metrics: dict = field(default_factory=dict)  # pooled over folds
-    per_fold: list = field(default_factory=list)  # one metrics dict per fold
-    seconds: float = 0.0  # fitting and predicting, all folds
-    note: str = ""
-    training: list = field(default_factory=list)  # networks: per fold, epochs and best epoch
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name, "kind": self.kind, "note": self.note,
-            "seconds": self.seconds, "metrics": self.metrics,
-            "per_fold": self.per_fold, "thresholds": np.round(self.thresholds, 6).tolist(),
-            "training": self.training,
-            "scores": np.round(self.scores.astype(np.float64), 6).tolist(),
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MethodResult:
-        return cls(
-            values["name"], values["kind"], np.asarray(values["scores"], np.float32),
-            np.asarray(values["thresholds"], np.float64), values["metrics"],
-            values["per_fold"], values["seconds"], values.get("note", ""),
-            values.get("training", []),
-        )  # fmt: skip
-
-
-@dataclass
-class Evaluation:
-    """Everything a cross-validation produced: predictions, metrics, folds, timings, config."""
-
-    genres: tuple[str, ...]
-    paths: list[str]
-    groups: list[str]  # per track
-    labels: np.ndarray  # (tracks, genres)
-    folds: list[Fold]
-    fold_of: np.ndarray  # (tracks,) the fold in which each track is a test track
-    methods: dict[str, MethodResult]
-    scheme: str
-    config: dict
-    genre_groups: dict  # groups (and tracks) behind each genre, overall and per fold
-    timings: dict
-    group_level: dict = field(default_factory=dict)  # method -> film_level() result
-    manifest: str = ""
-    skipped: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    similarity: dict = field(default_factory=dict)  # space -> (tracks,) same-group P@10
-
-    def to_dict(self) -> dict:
-        return {
-            "manifest": self.manifest, "scheme": self.scheme, "config": self.config,
-            "genres": list(self.genres), "tracks": len(self.paths),
-            "n_groups": len(set(self.groups)), "notes": self.notes, "timings": self.timings,
-            "genre_groups": self.genre_groups,
-            "folds": [asdict(f) for f in self.folds],
-            "summary": summary(self), "group_level": self.group_level,
-            "methods": {k: m.to_dict() for k, m in self.methods.items()},
-            "paths": self.paths, "groups": self.groups,
-            "labels": self.labels.astype(int).tolist(), "fold_of": self.fold_of.tolist(),
-            "skipped": self.skipped,
-            "similarity": {k: np.round(v, 4).tolist() for k, v in self.similarity.items()},
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, values: dict) -> Evaluation:
-        folds = [Fold(f["index"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"]))
-                 for f in values["folds"]]  # fmt: skip
-        return cls(
-            tuple(values["genres"]), values["paths"], values["groups"],
-            np.asarray(values["labels"], np.float32), folds,
-            np.asarray(values["fold_of"], int),
-            {k: MethodResult.from_dict(m) for k, m in values["methods"].items()},
-            values["scheme"], values["config"], values["genre_groups"], values["timings"],
-            values.get("group_level", {}), values.get("manifest", ""),
-            values.get("skipped", []), values.get("notes", []),
-            {k: np.asarray(v) for k, v in values.get("similarity", {}).items()},
-        )  # fmt: skip
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Evaluation:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def summary(evaluation: Evaluation) -> dict:
-    """Method -> macro numbers: pooled ROC-AUC, PR-AUC, P, R, F1, group-level F1, fold spread."""
-    out = {}
-    for name, m in evaluation.methods.items():
-        macro = m.metrics["macro"]
-        group = evaluation.group_level.get(name, {}).get("macro", {})
-        fold_roc = [f["macro"]["roc_auc"] for f in m.per_fold if f["macro"]["roc_auc"] is not None]
-        out[name] = {
-            "kind": m.kind,
-            "roc_auc": macro["roc_auc"], "pr_auc": macro["pr_auc"],
-            "precision": macro["precision"], "recall": macro["recall"], "f1": macro["f1"],
-            "group_f1": group.get("f1"), "group_roc_auc": group.get("roc_auc"),
-            "fold_roc_auc_mean": _r(np.mean(fold_roc)) if fold_roc else None,
-            "fold_roc_auc_std": _r(np.std(fold_roc)) if fold_roc else None,
-            "seconds": round(m.seconds, 1),
-        }  # fmt: skip
-    return out
-
-
-# ---------------------------------------------------------------- cross-validation
 
 
 def ensemble_recipe(config: TrainConfig) -> TrainConfig:
@@ -432,7 +214,7 @@ def cross_validate(
          "per_method": {m: round(r.seconds, 1) for m, r in results.items()}},
         similarity=similarity,
     )  # fmt: skip
-    evaluation.group_level = film_level(evaluation)
+    evaluation.group_level = metrics.film_level(evaluation)
     evaluation.notes = _notes(evaluation)
     return evaluation
 
@@ -528,11 +310,11 @@ def _aliases(results: dict, methods, plan) -> dict:
 def _scored(name, kind, scores, thresholds, data: LabelledSet, fold_of, folds, seconds):
     """A MethodResult with pooled and per-fold metrics."""
     result = MethodResult(name, kind, scores, thresholds, seconds=seconds)
-    result.metrics = track_metrics(data.labels, scores, thresholds[fold_of], data.genres,
+    result.metrics = metrics.track_metrics(data.labels, scores, thresholds[fold_of], data.genres,
                                    data.groups)  # fmt: skip
     for f in folds:
         rows = fold_of == f.index
-        m = track_metrics(data.labels[rows], scores[rows], thresholds[f.index], data.genres,
+        m = metrics.track_metrics(data.labels[rows], scores[rows], thresholds[f.index], data.genres,
                           [g for g, r in zip(data.groups, rows) if r])  # fmt: skip
         result.per_fold.append({
             "fold": f.index, "tracks": int(rows.sum()), "macro": m["macro"],
@@ -540,82 +322,6 @@ def _scored(name, kind, scores, thresholds, data: LabelledSet, fold_of, folds, s
                           for g, v in m["per_genre"].items()},
         })  # fmt: skip
     return result
-
-
-def track_metrics(labels, scores, thresholds, genres, groups) -> dict:
-    """``metrics.evaluate`` plus P/R/F1 at the thresholds, per genre and macro.
-
-    labels, scores : (tracks, genres); thresholds : (genres,) or (tracks, genres)
-    """
-    out = metrics.evaluate(labels, scores, genres, groups)
-    decided = metrics.prf(labels, scores, thresholds)
-    for name, values in zip(genres, decided["per_genre"]):
-        out["per_genre"][name] |= {k: _r(values[k]) for k in ("precision", "recall", "f1")}
-    out["macro"] |= {k: _r(decided["macro"][k]) for k in ("precision", "recall", "f1")}
-    out["macro"]["genres_with_positives"] = decided["macro"]["genres_scored"]
-    return out
-
-
-def _r(value) -> float | None:
-    return None if value is None else round(float(value), 4)
-
-
-# ---------------------------------------------------------------- group (film) level
-
-
-def film_level(evaluation: Evaluation) -> dict:
-    """Ma et al.'s film-level protocol applied to groups, for each method.
-
-    * A group's score per genre is the mean of its tracks' pooled out-of-fold scores
-      (all of a group's tracks are in the same test fold, so one model scores them).
-    * A group's labels are the union of its tracks' labels (``LabelledSet.group_genres``,
-      the same definition the splits use). For films labelled by IMDb every track carries
-      the film's genres, so the union is the film's genres; for games it also includes
-      genres that track_labels.csv adds to single tracks.
-    * Decisions use the thresholds chosen on the validation *tracks* of the group's
-      fold, applied to the group's mean score (too few validation groups to tune on).
-      A majority predictor keeps its fixed thresholds.
-    * P/R/F1 per genre with 0/0 = 0, macro over genres with at least one positive group
-      (``metrics.prf``), plus group-level macro ROC-AUC (genres with both classes).
-
-    With ``scheme="logo"`` this is Ma et al.'s protocol (one held-out film per fold);
-    with ``"kfold"`` each model is trained on fewer groups, noted in ``protocol``.
-
-    Returns method -> {"per_genre", "macro", "groups", "protocol"}.
-    """
-    names = sorted(set(evaluation.groups))
-    rows = {k: [i for i, g in enumerate(evaluation.groups) if g == k] for k in names}
-    labels = np.stack([evaluation.labels[rows[k]].max(axis=0) for k in names])
-    fold = np.array([evaluation.fold_of[rows[k][0]] for k in names])
-    protocol = (
-        "Ma et al. 2021: leave-one-group-out, group score = mean of its track scores"
-        if evaluation.scheme == "logo"
-        else f"Ma et al. 2021 aggregation, but with grouped {len(evaluation.folds)}-fold "
-        "cross-validation instead of leave-one-group-out"
-    )
-    out = {}
-    for name, m in evaluation.methods.items():
-        scores = np.stack([m.scores[rows[k]].mean(axis=0) for k in names])
-        decided = metrics.prf(labels, scores, m.thresholds[fold])
-        per_genre = {}
-        for g, genre in enumerate(evaluation.genres):
-            values = decided["per_genre"][g]
-            per_genre[genre] = {k: _r(values[k]) for k in ("precision", "recall", "f1")}
-            auc = metrics.roc_auc(labels[:, g], scores[:, g])
-            per_genre[genre] |= {"positive_groups": int(labels[:, g].sum()), "roc_auc": _r(auc)}
-        aucs = [v["roc_auc"] for v in per_genre.values() if v["roc_auc"] is not None]
-        out[name] = {
-            "per_genre": per_genre,
-            "macro": {k: _r(decided["macro"][k]) for k in ("precision", "recall", "f1")}
-            | {"genres_scored": decided["macro"]["genres_scored"],
-               "roc_auc": _r(np.mean(aucs)) if aucs else None},
-            "groups": len(names),
-            "protocol": protocol,
-        }  # fmt: skip
-    return out
-
-
-# ---------------------------------------------------------------- counts and notes
 
 
 def genre_counts(data: LabelledSet, folds: list[Fold]) -> dict:

@@ -37,7 +37,7 @@ def pooled(model, features: list[np.ndarray], max_patches: int = PATCHES_PER_TRA
     Only for a transfer model whose convolutions are the pretrained ones (modes "head"
     and "backend"): the memo assumes they never change.
     """
-    from cuefinder.train.trainer import _even_patches
+    from cuefinder.features import even_patches
 
     backbone = model.backbone.eval()
     out = []
@@ -47,7 +47,7 @@ def pooled(model, features: list[np.ndarray], max_patches: int = PATCHES_PER_TRA
         if hit is not None and hit[0]() is values:
             out.append(hit[1])
             continue
-        patches = _even_patches(values, model.config.patch_frames, max_patches)
+        patches = even_patches(values, model.config.patch_frames, max_patches)
         x = torch.from_numpy(patches.astype(np.float32)).transpose(1, 2)  # (n, frames, mels)
         row = backbone.pooled(x).numpy()
         with contextlib.suppress(TypeError):

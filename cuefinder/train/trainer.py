@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from cuefinder.errors import DatasetError
+from cuefinder.features import even_patches
 from cuefinder.model import build, checkpoint, features_for
 from cuefinder.model.config import MUSICNN_MODES, TRAINABLE, ModelConfig
 from cuefinder.train import dataset, featcache, metrics, state
@@ -467,7 +468,7 @@ def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> 
     model.eval()
     out = []
     for values in features:
-        patches = torch.from_numpy(_even_patches(values, width, max_patches).astype(np.float32))
+        patches = torch.from_numpy(even_patches(values, width, max_patches).astype(np.float32))
         probs = torch.sigmoid(model(patches)[0]).numpy()
         out.append(pool_segments(probs, model.config.pooling))
     return np.stack(out) if out else np.zeros((0, len(model.config.genres)), np.float32)
@@ -480,16 +481,7 @@ def embed(model, features: list[np.ndarray], max_patches: int) -> np.ndarray:
     model.eval()
     rows = []
     for values in features:
-        x = _even_patches(values, model.config.patch_frames, max_patches).astype(np.float32)
+        x = even_patches(values, model.config.patch_frames, max_patches).astype(np.float32)
         vectors = torch.nn.functional.normalize(model(torch.from_numpy(x))[1], dim=1)
         rows.append(torch.nn.functional.normalize(vectors.mean(dim=0), dim=0).numpy())
     return np.stack(rows)
-
-
-def _even_patches(values: np.ndarray, width: int, max_patches: int) -> np.ndarray:
-    frames = values.shape[1]
-    if frames < width:
-        return np.tile(values, (1, -(-width // frames)))[None, :, :width]
-    count = min(max_patches, frames // width)
-    starts = np.linspace(0, frames - width, count).astype(int)
-    return np.stack([values[:, s : s + width] for s in starts])

@@ -1,0 +1,130 @@
+"""What a cross-validation run produced: each method's pooled out-of-fold probabilities,
+thresholds and scores, saved as (and read from) ``evaluation.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder.train import metrics
+from cuefinder.train.splits import Fold
+
+
+@dataclass
+class MethodResult:
+    """One method's out-of-fold predictions and their scores."""
+
+    name: str
+    kind: str  # "baseline", "network", "member" (of the ensemble) or "ensemble"
+    scores: np.ndarray  # (tracks, genres) out-of-fold
+    thresholds: np.ndarray  # (folds, genres) chosen on each fold's validation tracks
+    metrics: dict = field(default_factory=dict)  # pooled over folds
+    per_fold: list = field(default_factory=list)  # one metrics dict per fold
+    seconds: float = 0.0  # fitting and predicting, all folds
+    note: str = ""
+    training: list = field(default_factory=list)  # networks: per fold, epochs and best epoch
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "kind": self.kind, "note": self.note,
+            "seconds": self.seconds, "metrics": self.metrics,
+            "per_fold": self.per_fold, "thresholds": np.round(self.thresholds, 6).tolist(),
+            "training": self.training,
+            "scores": np.round(self.scores.astype(np.float64), 6).tolist(),
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict) -> MethodResult:
+        return cls(
+            values["name"], values["kind"], np.asarray(values["scores"], np.float32),
+            np.asarray(values["thresholds"], np.float64), values["metrics"],
+            values["per_fold"], values["seconds"], values.get("note", ""),
+            values.get("training", []),
+        )  # fmt: skip
+
+
+@dataclass
+class Evaluation:
+    """Everything a cross-validation produced: predictions, metrics, folds, timings, config."""
+
+    genres: tuple[str, ...]
+    paths: list[str]
+    groups: list[str]  # per track
+    labels: np.ndarray  # (tracks, genres)
+    folds: list[Fold]
+    fold_of: np.ndarray  # (tracks,) the fold in which each track is a test track
+    methods: dict[str, MethodResult]
+    scheme: str
+    config: dict
+    genre_groups: dict  # groups (and tracks) behind each genre, overall and per fold
+    timings: dict
+    group_level: dict = field(default_factory=dict)  # method -> film_level() result
+    manifest: str = ""
+    skipped: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    similarity: dict = field(default_factory=dict)  # space -> (tracks,) same-group P@10
+
+    def to_dict(self) -> dict:
+        return {
+            "manifest": self.manifest, "scheme": self.scheme, "config": self.config,
+            "genres": list(self.genres), "tracks": len(self.paths),
+            "n_groups": len(set(self.groups)), "notes": self.notes, "timings": self.timings,
+            "genre_groups": self.genre_groups,
+            "folds": [asdict(f) for f in self.folds],
+            "summary": summary(self), "group_level": self.group_level,
+            "methods": {k: m.to_dict() for k, m in self.methods.items()},
+            "paths": self.paths, "groups": self.groups,
+            "labels": self.labels.astype(int).tolist(), "fold_of": self.fold_of.tolist(),
+            "skipped": self.skipped,
+            "similarity": {k: np.round(v, 4).tolist() for k, v in self.similarity.items()},
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Evaluation:
+        folds = [Fold(f["index"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"]))
+                 for f in values["folds"]]  # fmt: skip
+        return cls(
+            tuple(values["genres"]), values["paths"], values["groups"],
+            np.asarray(values["labels"], np.float32), folds,
+            np.asarray(values["fold_of"], int),
+            {k: MethodResult.from_dict(m) for k, m in values["methods"].items()},
+            values["scheme"], values["config"], values["genre_groups"], values["timings"],
+            values.get("group_level", {}), values.get("manifest", ""),
+            values.get("skipped", []), values.get("notes", []),
+            {k: np.asarray(v) for k, v in values.get("similarity", {}).items()},
+        )  # fmt: skip
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Evaluation:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def summary(evaluation: Evaluation) -> dict:
+    """Method -> macro numbers: pooled ROC-AUC, PR-AUC, P, R, F1, group-level F1, fold spread."""
+    out = {}
+    for name, m in evaluation.methods.items():
+        macro = m.metrics["macro"]
+        group = evaluation.group_level.get(name, {}).get("macro", {})
+        fold_roc = [f["macro"]["roc_auc"] for f in m.per_fold if f["macro"]["roc_auc"] is not None]
+        out[name] = {
+            "kind": m.kind,
+            "roc_auc": macro["roc_auc"], "pr_auc": macro["pr_auc"],
+            "precision": macro["precision"], "recall": macro["recall"], "f1": macro["f1"],
+            "group_f1": group.get("f1"), "group_roc_auc": group.get("roc_auc"),
+            "fold_roc_auc_mean": metrics.rounded(np.mean(fold_roc)) if fold_roc else None,
+            "fold_roc_auc_std": metrics.rounded(np.std(fold_roc)) if fold_roc else None,
+            "seconds": round(m.seconds, 1),
+        }  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------- cross-validation
