@@ -123,6 +123,7 @@ def _error(message: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cuefinder import cli_teach as teaching
     from cuefinder import cli_training as training
 
     parser = argparse.ArgumentParser(
@@ -162,7 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_show)
 
     p = sub.add_parser("similar", help="tracks that sound like a catalog track or an audio file")
-    p.add_argument("reference", help="catalog track (path, unique end of it, or id) or audio file")
+    p.add_argument("reference", nargs="+",
+                   help="catalog track (path, unique end of it, or id) or audio file; "
+                   "several: tracks like all of them")  # fmt: skip
+    p.add_argument("--not", dest="not_", nargs="+", default=[], metavar="TRACK",
+                   help="and unlike these")  # fmt: skip
     p.add_argument("--from", dest="start", type=_time, metavar="TIME", help="e.g. 0:45")
     p.add_argument("--to", dest="end", type=_time, metavar="TIME", help="e.g. 1:15")
     p.add_argument("-n", "--limit", type=_positive_int, default=10)
@@ -190,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow indexing folders inside DIR from the web")  # fmt: skip
     p.set_defaults(run=_serve)
 
+    teaching.add_commands(sub)
     training.add_commands(sub)
 
     p = sub.add_parser("completion", help="print a shell completion script")
@@ -268,19 +274,22 @@ def _search(args) -> int:
 def _warnings(query, catalog, results) -> list[str]:
     from cuefinder.find.caveats import query_warnings
     from cuefinder.find.grammar import parse
+    from cuefinder.find.teach import names
 
     if isinstance(query, str):
         model = catalog.active_model()
-        query = parse(query, model.genres, model.tags)
+        query = parse(query, model.genres, model.tags + names(catalog))
     return query_warnings(query, catalog, [r.fit for r in results])
 
 
 def _similar(args) -> int:
     from cuefinder.find.similar import similar
 
-    reference = int(args.reference) if args.reference.isdigit() else args.reference
+    refs = [int(r) if r.isdigit() else r for r in args.reference]
     with _catalog(args) as catalog:
-        results = similar(reference, catalog, limit=args.limit, start=args.start, end=args.end,
+        results = similar(refs if len(refs) > 1 else refs[0], catalog, limit=args.limit,
+                          not_=[int(r) if r.isdigit() else r for r in args.not_],
+                          start=args.start, end=args.end,
                           min_duration=args.min_duration, max_duration=args.max_duration,
                           exclude_self=not args.include_self)  # fmt: skip
     return _print_results(results, args.json, "closest", "shares", "{:.2f}")
@@ -319,12 +328,13 @@ def _time(text: str) -> float:
 
 def _interpret(text: str, catalog, json_out: bool):
     """The genre query free text means, printed first (to stderr under --json)."""
+    from cuefinder.find.teach import names
     from cuefinder.find.text import interpret
 
     model = catalog.active_model()
     if model is None:
         raise QueryError(f"catalog {catalog.path} is empty: run 'cuefinder index FOLDER' first")
-    meaning = interpret(text, model.genres, model.tags)
+    meaning = interpret(text, model.genres, model.tags + names(catalog))
     print(f"interpreted as: {meaning}", file=sys.stderr if json_out else sys.stdout, flush=True)
     return meaning.query
 

@@ -88,11 +88,13 @@ class ScoreTable:
     durations: np.ndarray  # (n,)
     scores: np.ndarray  # (n, labels)
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-table statistics
+    taught: tuple[str, ...] = ()  # the catalog's own tags, when search added their columns
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """The columns of ``scores``: the model's genres, then its pretrained tags."""
-        return self.model.genres + self.model.tags
+        """The columns of ``scores``: the model's genres, its pretrained tags, then the
+        catalog's own taught tags (``find.teach.extended``)."""
+        return self.model.genres + self.model.tags + self.taught
 
 
 class Catalog:

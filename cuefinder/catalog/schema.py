@@ -1,8 +1,37 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-SCHEMA = """
+TAUGHT = """
+CREATE TABLE taught (                 -- the library's own tags, and its corrections of genres
+    name TEXT PRIMARY KEY,            -- as first written
+    key TEXT NOT NULL UNIQUE,         -- the name as compared (catalog.examples.key)
+    kind TEXT NOT NULL,               -- 'tag', or 'correction' (name is a model genre)
+    created_at REAL NOT NULL
+);
+CREATE TABLE examples (               -- what was taught: a track (or part of it) is / is not
+    tag TEXT NOT NULL REFERENCES taught(name) ON DELETE CASCADE ON UPDATE CASCADE,
+    content_hash TEXT NOT NULL,       -- the track by content: a moved file keeps its examples
+    path TEXT NOT NULL,               -- where the file was when taught (for people)
+    positive INTEGER NOT NULL,        -- 1: is NAME, 0: is not
+    start REAL NOT NULL DEFAULT 0,    -- the part of the track, seconds (0, 0: all of it)
+    stop REAL NOT NULL DEFAULT 0,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (tag, content_hash, start, stop)
+);
+CREATE TABLE scorers (                -- each tag learned for a model from its examples
+    tag TEXT NOT NULL REFERENCES taught(name) ON DELETE CASCADE ON UPDATE CASCADE,
+    model_id TEXT NOT NULL,
+    examples TEXT NOT NULL,           -- fingerprint of the examples it was learned from
+    weights BLOB NOT NULL,            -- float32: the scorer's parameters (find.taught)
+    meta TEXT NOT NULL,               -- JSON: method, bias, calibration, counts, self-check
+    learned_at REAL NOT NULL,
+    PRIMARY KEY (tag, model_id)
+)
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -46,8 +75,10 @@ CREATE TABLE failures (
     size INTEGER,
     mtime REAL,
     at REAL NOT NULL
-)
+);
 """
+    + TAUGHT
+)
 
 # Each step takes the catalog from version (index + 1) to (index + 2), in one transaction.
 MIGRATIONS = [
@@ -59,6 +90,7 @@ MIGRATIONS = [
     """
     ALTER TABLE tracks ADD COLUMN genre_scores TEXT;
     """,
+    TAUGHT + ";",
 ]
 
 # The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the

@@ -154,21 +154,42 @@ def search(
     max_duration: float | None = None,
     window_seconds: float = WINDOW_SECONDS,
 ) -> list[Result]:
-    """Rank the catalog's tracks for a genre query."""
+    """Rank the catalog's tracks for a genre query (its genres, the model's music tags and
+    the catalog's own taught tags, ``find.teach``)."""
+    from cuefinder.find import teach
+
     if limit < 1:
         raise QueryError(f"limit must be at least 1, got {limit}")
     catalog = catalog or Catalog(create=False)
     model = _model(catalog)
     if isinstance(query, str):
-        query = parse(query, model.genres, model.tags)
-    table = catalog.score_table(model)
+        query = parse(query, model.genres, model.tags + teach.names(catalog))
+    table = teach.extended(catalog, catalog.score_table(model))
+    return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
+                  max_duration=max_duration, window_seconds=window_seconds)  # fmt: skip
+
+
+def ranked(
+    catalog: Catalog,
+    table: ScoreTable,
+    query: GenreQuery,
+    *,
+    limit: int = 10,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+    window_seconds: float = WINDOW_SECONDS,
+) -> list[Result]:
+    """``search`` on a score table already made (with any taught columns)."""
+    if limit < 1:
+        raise QueryError(f"limit must be at least 1, got {limit}")
     unknown = [t.genre for t in query.terms if t.genre not in table.labels]
     if unknown:
-        raise QueryError(f"this catalog's model has no {', '.join(unknown)}", list(model.genres))
+        raise QueryError(f"this catalog's model has no {', '.join(unknown)}",
+                         list(table.model.genres))  # fmt: skip
     hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration)
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
-    curves = caveats.calibration(catalog)
+    curves = caveats.calibration(catalog) | _taught_curves(table)
     results = []
     for row, score, shares in hits:
         result = _result(catalog, table, row, score, shares, columns, signs, window_seconds)
@@ -177,6 +198,12 @@ def search(
         result.fit_level = caveats.fit_level(value)
         results.append(result)
     return results
+
+
+def _taught_curves(table: ScoreTable) -> dict[str, tuple[float, float]]:
+    """Taught tags whose probabilities are calibrated already (identity curves)."""
+    scorers = table.cache.get("scorers", {})
+    return {n: (1.0, 0.0) for n in table.taught if n in scorers and scorers[n].calibration}
 
 
 def _model(catalog: Catalog) -> StoredModel:
@@ -189,10 +216,14 @@ def _model(catalog: Catalog) -> StoredModel:
 def _result(catalog, table, row, score, shares, columns, signs, window_seconds) -> Result:
     track = catalog.track(int(table.ids[row]))
     windows = max(1, int(round(window_seconds / track.segment_seconds)))
-    segments, profile = track.segment_scores, track.track_scores
+    segments = track.segment_scores
     if track.segment_tag_scores is not None:  # columns follow table.labels: genres, then tags
         segments = np.concatenate([segments, track.segment_tag_scores], axis=1)
-        profile = np.concatenate([profile, track.tag_scores])
+    if table.taught or "corrections" in table.cache:  # then taught tags', corrections applied
+        from cuefinder.find import teach
+
+        segments = teach.segment_scores(table, track, segments)
+    profile = table.scores[row]
     first = best_window(segments, table, columns, signs, windows)
     start = first * track.segment_seconds
     end = min(track.duration, (first + windows) * track.segment_seconds)
@@ -207,4 +238,15 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds) 
         title=track.title,
         artist=track.artist,
         album=track.album,
+        extra=_corrected(table, row, [table.labels[c] for c in columns]),
     )
+
+
+def _corrected(table: ScoreTable, row: int, labels) -> dict:
+    """{"corrected": {genre: change}} when this catalog's corrections moved the track."""
+    if "corrections" not in table.cache:
+        return {}
+    from cuefinder.find import teach
+
+    moved = teach.corrected(table, row, labels)
+    return {"corrected": moved} if moved else {}

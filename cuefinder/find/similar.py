@@ -24,9 +24,9 @@ from cuefinder.catalog import Catalog, StoredModel, Track
 from cuefinder.catalog.vectors import VectorIndex
 from cuefinder.errors import CatalogError, QueryError
 from cuefinder.find.rank import WINDOW_SECONDS, Result, _model
-from cuefinder.model.tagger import unit
 
 SHARED_GENRES = 3
+AWAY = 0.5  # weight of the --not references' mean vector, subtracted from the query
 
 
 @dataclass
@@ -44,9 +44,10 @@ class Reference:
 
 
 def similar(
-    reference: int | str | os.PathLike,
+    reference: int | str | os.PathLike | list,
     catalog: Catalog | None = None,
     *,
+    not_=(),
     limit: int = 10,
     start: float | None = None,
     end: float | None = None,
@@ -61,7 +62,10 @@ def similar(
     Parameters
     ----------
     reference : a catalog track id, a catalog track path (or unique path suffix), or an
-        audio file outside the catalog
+        audio file outside the catalog; or a list of them: tracks like all of them (the
+        query is the mean of their vectors)
+    not_ : references to move away from: their mean vector is subtracted at
+        ``AWAY`` weight (Rocchio's relevance feedback), and they are left out
     start, end : seconds; use only this part of the reference as the query
     exclude_self : leave the reference track itself out of the results
     index : a VectorIndex to reuse between queries (a server keeps one)
@@ -70,8 +74,19 @@ def similar(
         raise QueryError(f"limit must be at least 1, got {limit}")
     catalog = catalog or Catalog(create=False)
     model = _model(catalog)
-    ref = resolve(reference, catalog, model)
-    query, query_scores = query_vector(ref, start, end)
+    many = isinstance(reference, (list, tuple))
+    refs = [resolve(r, catalog, model) for r in (reference if many else [reference])]
+    if not refs:
+        raise QueryError("give at least one reference track or file")
+    if len(refs) > 1 and (start is not None or end is not None):
+        raise QueryError("--from/--to choose a part of one reference; give one track with them")
+    parts = [query_vector(ref, start, end) for ref in refs]
+    query = _unit(np.mean([p[0] for p in parts], axis=0))
+    query_scores = np.mean([p[1] for p in parts], axis=0)
+    away = [resolve(r, catalog, model) for r in not_]
+    if away:
+        query = _unit(query - AWAY * _unit(np.mean([r.embedding for r in away], axis=0)))
+    skip = {r.track_id for r in away} | ({r.track_id for r in refs} if exclude_self else set())
     index = index or VectorIndex(catalog, model)
     results: list[Result] = []
     want = limit * 4 + 10
@@ -79,7 +94,7 @@ def similar(
         ids, scores = index.search(query, want)
         results = []
         for track_id, score in zip(ids.tolist(), scores.tolist()):
-            if exclude_self and track_id == ref.track_id:
+            if track_id in skip:
                 continue
             track = catalog.track(int(track_id))
             if track is None or track.missing or track.model_id != model.model_id:
@@ -168,7 +183,7 @@ def query_vector(ref: Reference, start: float | None, end: float | None):
     first = min(int(begin // seg), len(ref.segment_embeddings) - 1)
     last = max(first + 1, int(np.ceil(min(stop, ref.duration) / seg)))
     part = slice(first, min(last, len(ref.segment_embeddings)))
-    return unit(ref.segment_embeddings[part].mean(axis=0)), ref.segment_scores[part].mean(axis=0)
+    return _unit(ref.segment_embeddings[part].mean(axis=0)), ref.segment_scores[part].mean(axis=0)
 
 
 def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int) -> int:
@@ -199,3 +214,7 @@ def _result(track: Track, score: float, query, query_scores, window_seconds) -> 
         artist=track.artist,
         album=track.album,
     )
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
