@@ -7,6 +7,7 @@ The Python API mirrors the command line::
     cuefinder.index(["music/"], catalog)
     cuefinder.search("romance comedy -action horror:0.3", catalog)
     cuefinder.find.similar("music/temp-track.mp3", catalog, start=45, end=75)
+    cuefinder.teach("tension build", catalog, add=["music/cue-042.flac"])
 
 Names are imported on first use, so ``import cuefinder`` stays light.
 """
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 __all__ = [
-    "Catalog", "index", "search", "similar", "interpret", "parse_query", "Tagger",
-    "CuefinderError",
+    "Catalog", "index", "search", "similar", "interpret", "parse_query", "teach", "refine",
+    "Tagger", "CuefinderError",
 ]  # fmt: skip
 
 _EXPORTS = {
@@ -26,6 +27,8 @@ _EXPORTS = {
     "similar": ("cuefinder.find.similar", "similar"),
     "interpret": ("cuefinder.find.text", "interpret"),
     "parse_query": ("cuefinder.find.grammar", "parse"),
+    "teach": ("cuefinder.find.teach", "teach"),
+    "refine": ("cuefinder.find.teach", "refine"),
     "Tagger": ("cuefinder.model.tagger", "Tagger"),
     "CuefinderError": ("cuefinder.errors", "CuefinderError"),
 }
