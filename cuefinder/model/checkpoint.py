@@ -162,5 +162,16 @@ def load(path: str | os.PathLike | None = None):
         state = load_file(str(info.path))
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError) as err:
-        raise ModelFileError(f"{info.path}: weights do not fit the stored config ({err})") from err
+        raise ModelFileError(f"{info.path}: weights do not fit the stored config "
+                             f"({_first_problem(err)})") from None  # fmt: skip
     return model.eval(), info
+
+
+def _first_problem(err: Exception) -> str:
+    """torch lists every mismatched tensor on its own line: the first and a count, one line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    details = [line for line in lines[1:] if not line.startswith("Error(s)")]
+    if not details:
+        return lines[0] if lines else type(err).__name__
+    more = f"; and {len(details) - 1} more" if len(details) > 1 else ""
+    return details[0].rstrip(".") + more

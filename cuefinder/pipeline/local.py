@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cuefinder.catalog import Catalog
+from cuefinder.errors import CuefinderError
 from cuefinder.model import checkpoint
 from cuefinder.pipeline import stages
 from cuefinder.processes import spawn_pool
@@ -86,10 +87,13 @@ def index(
     started = time.monotonic()
     catalog = catalog or Catalog()
     info = checkpoint.read_info(model or checkpoint.default_model_path())
-    catalog.add_model(info)
     roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
     found = stages.discover(roots)
     work = plan(catalog, found, roots, info.model_id)
+    active = catalog.active_model()
+    if work.tasks or active is None or active.model_id != info.model_id:
+        stages.check_model(info)  # before any worker starts and before it becomes active
+    catalog.add_model(info)
     report = IndexReport(unchanged=work.unchanged, failed=found.unreachable + found.failures)
     for failure in found.failures:
         stages.store(catalog, failure)
@@ -156,17 +160,29 @@ def _run(tasks: list[stages.FileTask], info, jobs: int) -> Iterator[stages.Resul
 
 
 _MODEL: tuple[str, str] | None = None  # this worker's (model path, model id)
+_BROKEN: str | None = None  # why this worker could not load the model
 
 
 def _init_worker(model_path: str, model_id: str, threads: int) -> None:
-    global _MODEL
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
+    """Load the model once per worker. A failure is kept, not raised: a pool replaces a
+    worker whose initializer raises, for ever; the first task reports it instead."""
+    global _MODEL, _BROKEN
     _MODEL = (model_path, model_id)
-    stages.tagger_for(model_path, model_id)
+    try:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        stages.tagger_for(model_path, model_id)
+    except Exception as err:  # any failure stops the run with its reason
+        _BROKEN = str(err) or type(err).__name__
 
 
 def _work(task: stages.FileTask) -> stages.Result:
+    if _BROKEN is not None:  # raised in the coordinator, which stops the pool
+        raise WorkerError(f"a worker could not load the model: {_BROKEN}")
     return stages.analyse(task, stages.tagger_for(*_MODEL))
+
+
+class WorkerError(CuefinderError):
+    """A worker process could not start its work; the run stops with this reason."""

@@ -193,6 +193,50 @@ def tagger_for(model_path: str | os.PathLike, model_id: str | None = None):
     return cached
 
 
+PROBE_SECONDS = 12.0  # the test signal a model must tag before it is trusted
+MAX_SEGMENT_SECONDS = 60.0  # longer segments cannot say which part of a track fits
+
+
+def check_model(info) -> None:
+    """Load a model (checkpoint.ModelInfo) and tag a short test signal with it: two tones
+    and soft noise. ModelFileError, one line, unless it loads, runs, and gives finite
+    outputs of the shapes its header promises, with at least one segment."""
+    from cuefinder.errors import ModelFileError
+
+    try:
+        tagger = tagger_for(info.path, info.model_id)
+        rate = tagger.features.sample_rate
+        t = np.arange(int(PROBE_SECONDS * rate)) / rate
+        noise = np.random.default_rng(0).standard_normal(len(t))
+        probe = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 331 * t) + 0.02 * noise
+        tagged = tagger.tag_stream(iter([probe.astype(np.float32)]))
+    except ModelFileError:
+        raise
+    except Exception as err:  # a broken file fails in many ways; each is the file's fault
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        why = f"{type(err).__name__}: {reason}" if reason else type(err).__name__
+        raise ModelFileError(f"{info.path}: the model does not run ({why})") from None
+    genres, dim = len(info.genres), info.config.output_dim
+    problems = []
+    if not 0.1 <= tagged.segment_seconds <= MAX_SEGMENT_SECONDS:  # its front end's settings
+        front = tagger.features
+        problems.append(f"segments of {tagged.segment_seconds:.3g} s (front end: hop "
+                        f"{front.hop_length} at {front.sample_rate} Hz)")  # fmt: skip
+    if len(tagged.segment_scores) == 0:
+        problems.append(f"no segment from {PROBE_SECONDS:g} s of audio (its front end?)")
+    if tagged.segment_scores.shape[1:] != (genres,) or tagged.track_scores.shape != (genres,):
+        problems.append(f"{tagged.track_scores.shape[-1]} genre outputs, its header names {genres}")
+    if tagged.embedding.shape != (dim,):
+        problems.append(f"embedding of {tagged.embedding.shape[-1]}, its header says {dim}")
+    outputs = (tagged.segment_scores, tagged.embedding, tagged.segment_embeddings)
+    if not all(np.isfinite(x).all() for x in outputs):
+        problems.append("outputs that are not finite (NaN or inf)")
+    elif len(tagged.segment_scores) and not 0 <= tagged.segment_scores.min() <= 1:
+        problems.append("genre scores outside 0..1")
+    if problems:
+        raise ModelFileError(f"{info.path}: not a usable model: {'; '.join(problems)}")
+
+
 def task_for(path: str | os.PathLike) -> FileTask:
     """A FileTask for one file outside any indexing run (a temp track, an upload)."""
     text = os.fsdecode(path)
@@ -221,6 +265,10 @@ def analyse(task: FileTask, tagger) -> Result:
         )
     if tagged.peak_dbfs < SILENCE_DBFS:
         return Failure(name, f"silent (peak {tagged.peak_dbfs:.0f} dBFS)", task.size, task.mtime)
+    outputs = (tagged.segment_scores, tagged.embedding, tagged.segment_embeddings)
+    if not all(np.isfinite(x).all() for x in outputs):  # never a stored row of NaN
+        return Failure(name, "the model gave outputs that are not finite (NaN or inf)",
+                       task.size, task.mtime)  # fmt: skip
     return Analysis(
         path=name,
         content_hash=digest,
