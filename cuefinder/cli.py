@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 some files failed or a runtime error; 2 bad usage or qu
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -123,6 +122,7 @@ def _error(message: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cuefinder import cli_catalog as moving
     from cuefinder import cli_teach as teaching
     from cuefinder import cli_training as training
 
@@ -181,11 +181,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model file (default: the catalog's model)")
     p.set_defaults(run=_genres)
 
-    p = sub.add_parser("export", help="write every track's genre scores")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    p.set_defaults(run=_export)
-
     p = sub.add_parser("serve", help="the web page and JSON API over the catalog")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_positive_int, help="default: 8000")
@@ -195,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow indexing folders inside DIR from the web")  # fmt: skip
     p.set_defaults(run=_serve)
 
+    moving.add_commands(sub)
     teaching.add_commands(sub)
     training.add_commands(sub)
 
@@ -203,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_completion)
     p = sub.add_parser("manpage", help="print the manual page (roff), from this parser")
     p.set_defaults(run=_manpage)
-    for command in ("index", "search", "show", "similar", "genres", "export", "serve"):
+    for command in ("index", "search", "show", "similar", "genres", "serve"):
         sub.choices[command].add_argument(  # also accepted after the command
             "--catalog", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -454,34 +450,6 @@ def _vocabulary_genres(args) -> tuple[str, ...]:
             if model:
                 return model.genres
     return checkpoint.read_info(checkpoint.default_model_path()).genres
-
-
-def _export(args) -> int:
-    with _catalog(args) as catalog:
-        tracks = [_track_json(t) for t in catalog.tracks()]
-    if not args.output:
-        _write_tracks(sys.stdout, tracks, args.format)
-        return EXIT_OK
-    with open(args.output, "w", newline="", encoding="utf-8") as out:
-        _write_tracks(out, tracks, args.format)
-    return EXIT_OK
-
-
-def _write_tracks(out, tracks: list[dict], fmt: str) -> None:
-    if fmt == "json":
-        json.dump(tracks, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    else:
-        _write_csv(out, tracks)
-
-
-def _write_csv(out, tracks: list[dict]) -> None:
-    genres = sorted({g for t in tracks for g in t["genres"]})
-    fields = ["path", "duration", "title", "artist", "album", "model", *genres]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for track in tracks:
-        writer.writerow(track | track["genres"])
 
 
 def _serve(args) -> int:

@@ -194,30 +194,32 @@ class Catalog:
 
     def add_model(self, info, *, activate: bool = True) -> None:
         """Record a model (checkpoint.ModelInfo) and make it the one searches use."""
+        self.add_stored_model(info.model_id, Path(info.path).name, info.genres,
+                              info.config.output_dim, info.config.to_dict(),
+                              getattr(info, "tags", ()), activate=activate,
+                              path=str(Path(info.path).resolve()))  # fmt: skip
+
+    def add_stored_model(self, model_id: str, name: str, genres, embedding_dim: int,
+                         config: dict, tags=(), *, activate: bool = True,
+                         path: str | None = None) -> None:  # fmt: skip
+        """Record a model by its description (a model file's, or a Parquet file's
+        metadata); ``path``: where its file is, to tag outside audio with it later."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO models(id, name, genres, embedding_dim, config, added_at,"
                 " tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info.model_id,
-                    Path(info.path).name,
-                    json.dumps(list(info.genres)),
-                    info.config.output_dim,
-                    json.dumps(info.config.to_dict()),
-                    time.time(),
-                    json.dumps(list(getattr(info, "tags", ()))),
-                ),
-            )
-            db.execute(  # where the model file was, to tag outside audio with it later
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                (f"model_path:{info.model_id}", str(Path(info.path).resolve())),
-            )
+                (model_id, name, json.dumps(list(genres)), int(embedding_dim),
+                 json.dumps(config), time.time(), json.dumps(list(tags))),
+            )  # fmt: skip
+            if path is not None:
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                           (f"model_path:{model_id}", path))  # fmt: skip
             if activate:
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('active_model', ?)",
-                    (info.model_id,),
+                    (model_id,),
                 )
-                self._make_genre_view(info.model_id)
+                self._make_genre_view(model_id)
 
     def active_model(self) -> StoredModel | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()

@@ -1,0 +1,83 @@
+"""The ``cuefinder`` commands that move a catalog's data in and out: export, catalog import.
+
+Part of the command line (``cuefinder.cli`` adds them to its parser): like it, the only
+place that prints and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from cuefinder.cli import EXIT_FAILED, EXIT_OK, _catalog, _error, _track_json
+
+
+def add_commands(sub) -> None:
+    """Add export and catalog to the command line's subparsers."""
+    p = sub.add_parser("export", help="write every track's genre scores (CSV, JSON, Parquet)")
+    p.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout; "
+                   "parquet needs one)")  # fmt: skip
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("catalog", help="merge Parquet track files into the catalog")
+    csub = p.add_subparsers(title="actions", metavar="ACTION")
+    i = csub.add_parser("import", help="merge Parquet files or folders of them (idempotent)")
+    i.add_argument("sources", nargs="+", type=Path, help="Parquet files or folders")
+    i.set_defaults(run=_import)
+    for command in (p, i, sub.choices["export"]):  # --catalog after the command too
+        command.add_argument("--catalog", type=Path, default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)  # fmt: skip
+
+
+def _export(args) -> int:
+    if args.format == "parquet":
+        from cuefinder.errors import QueryError
+        from cuefinder.pipeline import shards
+
+        if not args.output:
+            raise QueryError("export --format parquet needs a file: -o tracks.parquet")
+        with _catalog(args) as catalog:
+            rows = shards.write(catalog, args.output)
+        print(f"wrote {rows} tracks to {args.output}", file=sys.stderr)
+        return EXIT_OK
+    with _catalog(args) as catalog:
+        tracks = [_track_json(t) for t in catalog.tracks()]
+    if not args.output:
+        _write_tracks(sys.stdout, tracks, args.format)
+        return EXIT_OK
+    with open(args.output, "w", newline="", encoding="utf-8") as out:
+        _write_tracks(out, tracks, args.format)
+    return EXIT_OK
+
+
+def _write_tracks(out, tracks: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        json.dump(tracks, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        _write_csv(out, tracks)
+
+
+def _write_csv(out, tracks: list[dict]) -> None:
+    genres = sorted({g for t in tracks for g in t["genres"]})
+    fields = ["path", "duration", "title", "artist", "album", "model", *genres]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for track in tracks:
+        writer.writerow(track | track["genres"])
+
+
+def _import(args) -> int:
+    from cuefinder.pipeline import shards
+
+    with _catalog(args, create=True) as catalog:
+        report = shards.read_into(catalog, args.sources)
+    print(f"imported {report.added} tracks, {report.unchanged} already there, "
+          f"from {report.files} files")  # fmt: skip
+    for line in report.failed:
+        _error(line)
+    return EXIT_FAILED if report.failed else EXIT_OK
