@@ -142,6 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model file (default: the built-in model)")
     p.add_argument("-j", "--jobs", type=_positive_int, help="worker processes (default: cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: worker processes here; ray: Ray Data (a cluster, or a "
+                   "local Ray); --jobs is then the number of model actors")  # fmt: skip
+    p.add_argument("--address", help="with --engine ray: auto or ray://HOST:PORT "
+                   "(default: start a local Ray)")  # fmt: skip
+    p.add_argument("--shards", type=Path, metavar="DIR",
+                   help="with --engine ray: also write the results as Parquet shards "
+                   "(cuefinder catalog import DIR)")  # fmt: skip
     p.set_defaults(run=_index)
 
     p = sub.add_parser("search", help="rank tracks for a genre query (or free text: --text)")
@@ -225,10 +233,18 @@ def _catalog(args, *, create: bool = False):
 def _index(args) -> int:
     from cuefinder.pipeline.local import index
 
+    if args.engine == "local" and (args.address or args.shards):
+        raise QueryError("--address and --shards need --engine ray")
     with _catalog(args, create=True) as catalog:
-        report = index(
-            args.paths, catalog, model=args.model, jobs=args.jobs, progress=not args.quiet
-        )
+        if args.engine == "ray":
+            from cuefinder.pipeline import ray_runner
+
+            report = ray_runner.index(args.paths, catalog, model=args.model,
+                                      address=args.address, actors=args.jobs,
+                                      shard_dir=args.shards, progress=not args.quiet)  # fmt: skip
+        else:
+            report = index(args.paths, catalog, model=args.model, jobs=args.jobs,
+                           progress=not args.quiet)  # fmt: skip
     speed = report.audio_seconds / report.wall_seconds if report.wall_seconds else 0.0
     counts = f"indexed {report.indexed}, skipped {report.unchanged} unchanged"
     print(

@@ -101,19 +101,29 @@ class Tagger:
     def tag_stream(self, chunks: Iterable[np.ndarray]) -> Tagged:
         """Tag a whole track from its audio chunks, holding one batch of patches at a time."""
         level = _Level()
+        frames = stream_log_mel(level.watch(chunks), self.features)
+        return self._tag(frames, lambda: (level.samples / self.features.sample_rate, level.dbfs))
+
+    def tag_frames(self, frames, duration: float, peak_dbfs: float) -> Tagged:
+        """Tag a track from its whole log-mel (n_mels, frames) array, computed elsewhere (the
+        decoding stage of an indexing run, ``features.log_mel``)."""
+        block = torch.as_tensor(np.asarray(frames, np.float32))
+        return self._tag(iter([block] if block.shape[1] else []), lambda: (duration, peak_dbfs))
+
+    def _tag(self, frame_blocks, level) -> Tagged:
         probs, embeddings, tags = [], [], []
-        for batch in self._patch_batches(stream_log_mel(level.watch(chunks), self.features)):
+        for batch in self._patch_batches(frame_blocks):
             p, e, t = self._outputs(batch)
             probs.append(p)
             embeddings.append(e)
             if t is not None:
                 tags.append(t)
-        duration = level.samples / self.features.sample_rate
+        duration, dbfs = level()  # known once the frames have been read
         if not probs:
             width, dim = len(self.genres), self.info.config.output_dim
             return Tagged(
                 duration,
-                level.dbfs,
+                dbfs,
                 self.segment_seconds,
                 np.zeros((0, width), np.float32),
                 np.zeros(width, np.float32),
@@ -125,7 +135,7 @@ class Tagger:
         segment_embeddings = np.concatenate(embeddings).astype(np.float32)
         return Tagged(
             duration,
-            level.dbfs,
+            dbfs,
             self.segment_seconds,
             segment_scores,
             pool_segments(segment_scores, self.info.config.pooling),

@@ -84,15 +84,58 @@ def index(
     on_result: Callable[[stages.Result], None] | None = None,
 ) -> IndexReport:
     """Index files and folders into ``catalog`` with ``model`` (the default one if None)."""
+    run = prepare(paths, catalog or Catalog(), model)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(run.plan.tasks) or 1))
+    return run.finish(_run(run.plan.tasks, run.info, jobs), progress, on_result)
+
+
+@dataclass
+class Run:
+    """An index run between planning and storing: what every runner shares."""
+
+    catalog: Catalog
+    info: object  # checkpoint.ModelInfo
+    plan: Plan
+    report: IndexReport
+    started: float
+
+    def finish(
+        self,
+        results: Iterable[stages.Result],
+        progress: bool,
+        on_result: Callable[[stages.Result], None] | None = None,
+    ) -> IndexReport:
+        """Store each result as it arrives (one transaction each), showing progress; then
+        bring the vector index up to date."""
+        report, total = self.report, len(self.plan.tasks)
+        bar = _progress(total, progress)
+        lines = progress and not sys.stderr.isatty()  # a log, not a terminal: a line per track
+        for done, result in enumerate(results, 1):
+            stages.store(self.catalog, result)
+            _count(report, result)
+            bar.update(1)
+            bar.set_postfix_str(f"{report.audio_seconds / 60:.0f} min of audio", refresh=False)
+            if lines:
+                print(_progress_line(done, total, result), file=sys.stderr, flush=True)
+            if on_result:
+                on_result(result)
+        bar.close()
+        report.vectors = stages.refresh_vectors(self.catalog, self.info.model_id)
+        report.wall_seconds = time.monotonic() - self.started
+        return report
+
+
+def prepare(paths, catalog: Catalog, model) -> Run:
+    """Read the model's header, walk the folders, plan the work, check the model (before
+    any worker starts and before it becomes active) and record what the walk found."""
     started = time.monotonic()
-    catalog = catalog or Catalog()
     info = checkpoint.read_info(model or checkpoint.default_model_path())
     roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
     found = stages.discover(roots)
     work = plan(catalog, found, roots, info.model_id)
     active = catalog.active_model()
     if work.tasks or active is None or active.model_id != info.model_id:
-        stages.check_model(info)  # before any worker starts and before it becomes active
+        stages.check_model(info)
     catalog.add_model(info)
     report = IndexReport(unchanged=work.unchanged, failed=found.unreachable + found.failures)
     for failure in found.failures:
@@ -100,22 +143,7 @@ def index(
     catalog.set_missing(work.returned, missing=False)
     catalog.set_missing(work.vanished, missing=True)
     report.missing = len(work.vanished)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work.tasks) or 1))
-    bar = _progress(len(work.tasks), progress)
-    lines = progress and not sys.stderr.isatty()  # a log, not a terminal: a line per track
-    for done, result in enumerate(_run(work.tasks, info, jobs), 1):
-        stages.store(catalog, result)
-        _count(report, result)
-        bar.update(1)
-        bar.set_postfix_str(f"{report.audio_seconds / 60:.0f} min of audio", refresh=False)
-        if lines:
-            print(_progress_line(done, len(work.tasks), result), file=sys.stderr, flush=True)
-        if on_result:
-            on_result(result)
-    bar.close()
-    report.vectors = stages.refresh_vectors(catalog, info.model_id)
-    report.wall_seconds = time.monotonic() - started
-    return report
+    return Run(catalog, info, work, report, started)
 
 
 def _count(report: IndexReport, result: stages.Result) -> None:

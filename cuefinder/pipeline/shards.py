@@ -61,15 +61,9 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
     model = catalog.active_model()
     if model is None:
         raise CatalogError(f"catalog {catalog.path} is empty: nothing to export")
-    config = catalog.db.execute(
-        "SELECT config FROM models WHERE id = ?", (model.model_id,)
-    ).fetchone()[0]
-    rows = catalog.db.execute(
-        "SELECT path, content_hash, size, mtime FROM tracks WHERE model_id = ? AND missing = 0 "
-        "ORDER BY id",
-        (model.model_id,),
-    ).fetchall()
-    files = {r[0]: r for r in rows}
+    files = {r[0]: r for r in catalog.db.execute(
+        "SELECT path, content_hash, size, mtime FROM tracks WHERE model_id = ? AND missing = 0",
+        (model.model_id,))}  # fmt: skip
     tracks = [t for t in catalog.tracks() if t.model_id == model.model_id]
     columns: dict[str, list] = {name: [] for name in _COLUMNS}
     for t in tracks:
@@ -77,18 +71,48 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
         segments = t.segment_scores
         if t.segment_tag_scores is not None:
             segments = np.concatenate([segments, t.segment_tag_scores], axis=1)
-        values = (t.path, digest, size, mtime, t.duration, t.title, t.artist, t.album,
-                  t.model_id, t.segment_seconds,
-                  {g: float(s) for g, s in zip(model.genres, t.track_scores)},
-                  t.track_scores.tolist(), segments.tolist(), t.embedding.tolist(),
-                  t.segment_embeddings.tolist())  # fmt: skip
-        for name, value in zip(_COLUMNS, values):
-            columns[name].append(value)
-    meta = {"model_id": model.model_id, "name": model.name, "genres": list(model.genres),
-            "tags": list(model.tags), "embedding_dim": model.embedding_dim,
-            "config": json.loads(config)}  # fmt: skip
-    _write_table(columns, meta, Path(path))
+        _add(columns, model.genres, t.path, digest, size, mtime, t.duration,
+             (t.title, t.artist, t.album), t.model_id, t.segment_seconds, t.track_scores,
+             segments, t.embedding, t.segment_embeddings)  # fmt: skip
+    _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
+
+
+def write_results(results, meta: dict, path: str | os.PathLike) -> int:
+    """Write indexing results (``stages.Analysis``; others are skipped) as one shard."""
+    columns: dict[str, list] = {name: [] for name in _COLUMNS}
+    count = 0
+    for a in results:
+        if not isinstance(a, stages.Analysis):
+            continue
+        segments = a.segment_scores
+        if a.segment_tag_scores is not None:
+            segments = np.concatenate([segments, a.segment_tag_scores], axis=1)
+        _add(columns, meta["genres"], a.path, a.content_hash, a.size, a.mtime, a.duration,
+             (a.tags.title, a.tags.artist, a.tags.album), a.model_id, a.segment_seconds,
+             a.track_scores, segments, a.embedding, a.segment_embeddings)  # fmt: skip
+        count += 1
+    _write_table(columns, meta, Path(path))
+    return count
+
+
+def model_meta(catalog: Catalog, model_id: str) -> dict:
+    """The description of a catalogued model that a Parquet file carries."""
+    model = catalog.model(model_id)
+    config = catalog.db.execute("SELECT config FROM models WHERE id = ?", (model_id,)).fetchone()
+    return {"model_id": model.model_id, "name": model.name, "genres": list(model.genres),
+            "tags": list(model.tags), "embedding_dim": model.embedding_dim,
+            "config": json.loads(config[0])}  # fmt: skip
+
+
+def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, segment_seconds,
+         track_scores, segments, embedding, segment_embeddings) -> None:  # fmt: skip
+    values = (path, digest, size, mtime, duration, *tags, model_id, segment_seconds,
+              {g: float(s) for g, s in zip(genres, track_scores)},
+              np.asarray(track_scores).tolist(), np.asarray(segments).tolist(),
+              np.asarray(embedding).tolist(), np.asarray(segment_embeddings).tolist())  # fmt: skip
+    for name, value in zip(_COLUMNS, values, strict=True):
+        columns[name].append(value)
 
 
 def read_into(catalog: Catalog, sources) -> ImportReport:

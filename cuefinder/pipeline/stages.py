@@ -246,6 +246,28 @@ def task_for(path: str | os.PathLike) -> FileTask:
 
 def analyse(task: FileTask, tagger) -> Result:
     """Decode, compute features and tag one file; a Failure instead of raising."""
+    decoded = decode(task, tagger.features)
+    return tag(decoded, tagger) if isinstance(decoded, Decoded) else decoded
+
+
+@dataclass
+class Decoded:
+    """A file decoded to its log-mel frames: the work between decoding and tagging (two
+    stages a cluster runs on different workers)."""
+
+    task: FileTask
+    content_hash: str
+    duration: float
+    peak_dbfs: float
+    frames: np.ndarray  # (n_mels, frames) float32, the model's front end
+    tags: audio.Tags
+
+
+def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
+    """Hash, decode and compute the log-mel of one file (features.FeatureConfig); Unchanged
+    when its content is what the catalog holds, a Failure instead of raising."""
+    from cuefinder.features import stream_log_mel
+
     name = display_path(task.path)
     try:
         digest = content_hash(task.path)
@@ -253,29 +275,47 @@ def analyse(task: FileTask, tagger) -> Result:
             return Unchanged(name, digest, task.size, task.mtime)
         if task.size == 0:
             return Failure(name, "empty file (0 bytes)", task.size, task.mtime)
-        chunks = audio.stream(task.path, sample_rate=tagger.features.sample_rate)
-        tagged = tagger.tag_stream(chunks)
+        level = [0, 0.0]  # samples, peak: read as the chunks pass (memory stays bounded)
+
+        def watched():
+            for chunk in audio.stream(task.path, sample_rate=features.sample_rate):
+                level[0] += len(chunk)
+                if len(chunk):
+                    level[1] = max(level[1], float(np.abs(chunk).max()))
+                yield chunk
+
+        frames = [f.numpy() for f in stream_log_mel(watched(), features)]
     except CuefinderError as err:
         return Failure(name, _strip_path(str(err), task.path), task.size, task.mtime)
     except OSError as err:
         return Failure(name, _os_reason(err), task.size, task.mtime)
-    if tagged.duration < MIN_SECONDS:
-        return Failure(
-            name, f"too short ({tagged.duration:.2f} s < {MIN_SECONDS:g} s)", task.size, task.mtime
-        )
-    if tagged.peak_dbfs < SILENCE_DBFS:
-        return Failure(name, f"silent (peak {tagged.peak_dbfs:.0f} dBFS)", task.size, task.mtime)
+    duration = level[0] / features.sample_rate
+    dbfs = 20 * np.log10(max(level[1], 1e-10))
+    if duration < MIN_SECONDS:
+        return Failure(name, f"too short ({duration:.2f} s < {MIN_SECONDS:g} s)", task.size,
+                       task.mtime)  # fmt: skip
+    if dbfs < SILENCE_DBFS:
+        return Failure(name, f"silent (peak {dbfs:.0f} dBFS)", task.size, task.mtime)
+    mel = np.concatenate(frames, axis=1) if frames else np.zeros((features.n_mels, 0), np.float32)
+    return Decoded(task, digest, duration, dbfs, mel, audio.read_tags(task.path))
+
+
+def tag(decoded: Decoded, tagger) -> Analysis | Failure:
+    """Tag decoded frames with the model; a Failure if its outputs are not finite."""
+    task = decoded.task
+    name = display_path(task.path)
+    tagged = tagger.tag_frames(decoded.frames, decoded.duration, decoded.peak_dbfs)
     outputs = (tagged.segment_scores, tagged.embedding, tagged.segment_embeddings)
     if not all(np.isfinite(x).all() for x in outputs):  # never a stored row of NaN
         return Failure(name, "the model gave outputs that are not finite (NaN or inf)",
                        task.size, task.mtime)  # fmt: skip
     return Analysis(
         path=name,
-        content_hash=digest,
+        content_hash=decoded.content_hash,
         size=task.size,
         mtime=task.mtime,
         duration=tagged.duration,
-        tags=audio.read_tags(task.path),
+        tags=decoded.tags,
         segment_seconds=tagged.segment_seconds,
         segment_scores=tagged.segment_scores,
         track_scores=tagged.track_scores,

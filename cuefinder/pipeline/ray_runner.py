@@ -1,0 +1,136 @@
+"""The Ray runner: the local runner's stages on a Ray cluster, through Ray Data.
+
+Only the driver differs from the local runner. This process walks the folders and
+plans the work exactly as ``local.prepare`` does (unchanged files are skipped, the
+model is checked before it is trusted), then hands the files to Ray Data:
+
+1. ``stages.decode`` in CPU tasks (hash, decode, log-mel; ``DECODE_CPUS`` each);
+2. ``stages.tag`` in a pool of model actors, each loading the model once
+   (``map_batches`` with a callable class and ``ActorPoolStrategy``; a GPU each
+   when the cluster has them), so decoding and tagging overlap;
+3. the results stream back to this process, which stores each in the catalog in its
+   own transaction (a run killed part-way and run again finishes every track exactly
+   once: the catalog is keyed by path, and the rerun's plan skips what was stored) and,
+   with ``shards``, also writes them as Parquet shards (``pipeline.shards``) that
+   ``cuefinder catalog import`` merges into any catalog.
+
+Actors never take every CPU: with ``C`` CPUs the pool has at most ``C - 1`` actors,
+leaving the decoding tasks at least one (Ray Data's reads starve otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from cuefinder.catalog import Catalog
+from cuefinder.pipeline import shards, stages
+from cuefinder.pipeline.local import IndexReport, prepare
+
+DECODE_CPUS = 0.5  # not the actors' 1: Ray would fuse the stages (no overlap)
+SHARD_ROWS = 256  # tracks per Parquet shard
+
+
+def index(
+    paths: Iterable[str | os.PathLike],
+    catalog: Catalog | None = None,
+    *,
+    model: str | os.PathLike | None = None,
+    address: str | None = None,
+    actors: int | None = None,
+    shard_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_result: Callable[[stages.Result], None] | None = None,
+) -> IndexReport:
+    """Index files and folders on Ray (``address``: "auto", "ray://HOST:PORT", or None
+    for a local Ray on this machine's cores); see the module docstring."""
+    run = prepare(paths, catalog or Catalog(), model)
+    results = _results(run.plan.tasks, run.info, address, actors) if run.plan.tasks else iter(())
+    if shard_dir is not None:
+        meta = shards.model_meta(run.catalog, run.info.model_id)
+        results = _sharded(results, meta, Path(shard_dir))
+    return run.finish(results, progress, on_result)
+
+
+def _results(tasks, info, address, actors) -> Iterator[stages.Result]:
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = {"address": address} if address else {"num_cpus": os.cpu_count() or 1}
+        ray.init(**options, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)  # fmt: skip
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        pool = actors or max(1, gpus or cpus - 1)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # the runner's own bar and summary
+        items = [{"task": pickle.dumps(t)} for t in tasks]
+        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
+        dataset = dataset.map_batches(_decode, fn_kwargs={"features": info.features.to_dict()},
+                                      batch_size=1, num_cpus=DECODE_CPUS)  # fmt: skip
+        dataset = dataset.map_batches(
+            _Tag,
+            fn_constructor_args=(str(info.path), info.model_id),
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=pool),
+            num_cpus=0 if gpus else 1,
+            num_gpus=1 if gpus else 0,
+        )
+        for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
+            for blob in batch["result"]:
+                yield pickle.loads(blob)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _decode(batch: dict, features: dict) -> dict:
+    """Decode stage (CPU tasks): ``stages.decode`` of each file."""
+    from cuefinder.features import FeatureConfig
+
+    config = FeatureConfig.from_dict(features)
+    out = [pickle.dumps(stages.decode(pickle.loads(blob), config)) for blob in batch["task"]]
+    return {"item": np.array(out, dtype=object)}
+
+
+class _Tag:
+    """Tag stage: one loaded model per actor; decoded files are tagged, the rest pass."""
+
+    def __init__(self, model_path: str, model_id: str):
+        import torch
+
+        torch.set_num_threads(1)
+        self.tagger = stages.tagger_for(model_path, model_id)
+
+    def __call__(self, batch: dict) -> dict:
+        out = []
+        for blob in batch["item"]:
+            found = pickle.loads(blob)
+            if isinstance(found, stages.Decoded):
+                found = stages.tag(found, self.tagger)
+            out.append(pickle.dumps(found))
+        return {"result": np.array(out, dtype=object)}
+
+
+def _sharded(results: Iterator[stages.Result], meta: dict, folder: Path):
+    """Pass results through, writing every ``SHARD_ROWS`` analyses as a Parquet shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id = os.urandom(4).hex()
+    pending, count = [], 0
+    for result in results:
+        yield result
+        if isinstance(result, stages.Analysis):
+            pending.append(result)
+        if len(pending) == SHARD_ROWS:
+            shards.write_results(pending, meta, folder / f"tracks-{run_id}-{count:05d}.parquet")
+            pending, count = [], count + 1
+    if pending:
+        shards.write_results(pending, meta, folder / f"tracks-{run_id}-{count:05d}.parquet")

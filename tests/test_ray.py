@@ -1,0 +1,98 @@
+"""The Ray runner on a local Ray: the local runner's results, shards, resumption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cuefinder.catalog import Catalog
+from cuefinder.pipeline import ray_runner, shards
+from cuefinder.pipeline.local import index
+
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def library(tmp_path, short_tracks, funnyboat, copy_of):
+    folder = tmp_path / "library"
+    copy_of(folder, *short_tracks, funnyboat)
+    (folder / "broken.mp3").write_bytes(b"ID3" + bytes(300))  # a failure, as locally
+    return folder
+
+
+def test_ray_run_stores_what_the_local_runner_stores_and_writes_shards(
+    local_ray, library, tmp_path
+):
+    with Catalog(tmp_path / "local.db") as here:
+        index([library], here, jobs=1, progress=False)
+        expected = {t.path: t for t in here.tracks()}
+        expected_failures = here.failures()
+    with Catalog(tmp_path / "ray.db") as there:
+        report = ray_runner.index([library], there, shard_dir=tmp_path / "shards", progress=False)
+        assert (report.indexed, report.unchanged, len(report.failed)) == (5, 0, 1)
+        assert there.failures() == expected_failures  # the same one-line reasons
+        for track in there.tracks():
+            local = expected[track.path]
+            assert np.allclose(track.track_scores, local.track_scores, atol=1e-5)
+            assert np.allclose(track.embedding, local.embedding, atol=1e-5)
+            assert track.segment_scores.shape == local.segment_scores.shape
+        again = ray_runner.index([library], there, progress=False)
+        assert (again.indexed, again.unchanged) == (0, 5)  # unchanged files skipped as locally
+    files = sorted((tmp_path / "shards").glob("*.parquet"))
+    assert len(files) == 1
+    with Catalog(tmp_path / "merged.db") as merged:
+        imported = shards.read_into(merged, files)
+        assert (imported.added, imported.unchanged) == (5, 0)
+        assert {t.path for t in merged.tracks()} == set(expected)
+
+
+def test_a_killed_ray_run_resumes_with_every_track_exactly_once(library, tmp_path):
+    for n in range(6):  # more work, so the kill lands part-way
+        (library / f"copy{n}.ogg").write_bytes(next(library.glob("*.ogg")).read_bytes())
+    db = tmp_path / "c.db"
+    command = [sys.executable, "-m", "cuefinder", "--catalog", str(db), "index",
+               "--engine", "ray", str(library)]  # fmt: skip
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           text=True, start_new_session=True, env=env)  # fmt: skip
+    deadline = time.monotonic() + 240
+    for line in run.stderr:  # a line per stored track when not in a terminal
+        if line.startswith("[") and " indexed " in line or time.monotonic() > deadline:
+            break
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    with Catalog(db) as catalog:
+        stored = catalog.count()
+    assert 1 <= stored < 11
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1  # the broken file, reported again
+    assert "failed: " in done.stdout and "broken.mp3" in done.stdout
+    with Catalog(db) as catalog:
+        paths = [t.path for t in catalog.tracks(include_missing=True)]
+        assert len(paths) == len(set(paths)) == 11  # every track once
+        assert all(len(t.segment_embeddings) for t in catalog.tracks())
+
+
+def test_ray_options_need_the_ray_engine(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "--catalog", str(tmp_path / "c.db"), "index",
+         "--shards", str(tmp_path / "s"), str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "cuefinder: error: --address and --shards need --engine ray"
