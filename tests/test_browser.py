@@ -245,3 +245,88 @@ def test_a_shortlist_exports_as_csv_and_m3u(page, catalog):
     assert page.locator("#shortlist .kept").count() == 2
     page.click("#clear-shortlist")
     assert page.locator("#shortlist .kept").count() == 0
+
+
+def shown_ids(page) -> list[int]:
+    return [
+        int(i)
+        for i in page.locator("#results .result").evaluate_all("n => n.map(x => x.dataset.id)")
+    ]
+
+
+def test_keep_reject_refine_and_save_as_a_tag(page, site, catalog):
+    """Keep two of a game's tracks, reject another game's, refine (live), save the marks as a
+    tag, then search it from the query box."""
+    with sqlite3.connect(catalog) as con:
+        ids = {Path(p).name: i for i, p in con.execute("SELECT id, path FROM tracks")}
+    kept = [ids["mix3_loop1.ogg"], ids["mix3_loop2.ogg"]]  # scorched3d's music
+    rejected = ids["JDruid-Trip_on_the_Funny_Boat.ogg"]
+    search(page, "adventure")
+    before = shown_ids(page)
+    assert before[0] == rejected and set(before[:2]).isdisjoint(kept)  # the kept ones rank low
+    assert page.locator("#refine").is_disabled()
+    for track in kept:
+        page.locator(f'.result[data-id="{track}"] button.mark-kept').click()
+    page.locator(f'.result[data-id="{rejected}"] button.mark-rejected').click()
+    card = page.locator(f'.result[data-id="{kept[0]}"]')
+    assert card.locator("button.mark-kept").get_attribute("aria-pressed") == "true"
+    assert card.get_attribute("data-mark") == "kept"
+    assert page.locator("#shortlist .kept").count() == 0  # marks are not the shortlist
+    assert page.locator("#marks-summary").inner_text() == "2 kept · 1 rejected"
+    page.locator("#refine").click()  # the page stays: no navigation, the list is replaced
+    page.wait_for_function(
+        "document.getElementById('results-heading').textContent === 'Refined: “adventure”'"
+    )
+    after = shown_ids(page)
+    expected = httpx.post(
+        site[0] + "/api/refine", json={"kept": kept, "rejected": [rejected], "q": "adventure"}
+    ).json()["results"]
+    assert after == [r["id"] for r in expected]
+    assert rejected not in after and len(after) == len(before) - 1
+    assert set(kept) <= set(after[:3])  # the kept tracks now lead (their game's third ties)
+    assert all(before.index(k) >= 3 > after.index(k) for k in kept)
+    for track in kept:  # their marks stay on the new cards
+        button = page.locator(f'.result[data-id="{track}"] button.mark-kept')
+        assert button.get_attribute("aria-pressed") == "true"
+    labels = page.locator(f'.result[data-id="{after[0]}"] .bar-label').all_inner_texts()
+    assert labels == ["Adventure", "like kept"]
+
+    page.fill("#tag-name", "scary")  # a word the query language has: the API's message, inline
+    page.click("#save-tag")
+    result = page.locator("#tag-result")
+    page.wait_for_function("document.getElementById('tag-result').textContent.includes('Horror')")
+    assert "already means Horror" in result.inner_text()
+    assert "error" in result.get_attribute("class") and page.locator("#message").is_hidden()
+    page.fill("#tag-name", "loops")
+    page.press("#tag-name", "Enter")
+    page.wait_for_function("document.getElementById('tag-result').textContent.includes('loops')")
+    assert result.inner_text().startswith("Saved tag “loops”: 2 examples, 1 not")
+    assert "error" not in result.get_attribute("class")
+    taught = httpx.get(site[0] + "/api/tags").json()
+    assert [(t["name"], t["positives"], t["negatives"]) for t in taught] == [("loops", 2, 1)]
+    page.wait_for_selector('#add-genre option[value="loops"]', state="attached")
+
+    search(page, "#loops")
+    page.wait_for_function(
+        "document.getElementById('results-heading').textContent === 'Results for “#loops”'"
+    )
+    found = shown_ids(page)
+    assert found == [r["id"] for r in api_search(site, "#loops")]
+    loops = {i for name, i in ids.items() if name.startswith("mix3_loop")}
+    assert set(found[:3]) == loops  # the tag's own game first, its untaught track too
+    assert found[-1] == rejected
+    assert page.locator("#chips .chip").all_inner_texts()[0].startswith("loops")
+
+
+def test_a_corrected_genre_says_so_on_its_cards(page, site):
+    top = api_search(site, "adventure")[0]
+    response = httpx.post(site[0] + "/api/tags/Adventure", json={"not": [top["id"]]})
+    assert response.json()["kind"] == "correction"
+    try:
+        search(page, "adventure")
+        card = page.locator(f'.result[data-id="{top["id"]}"]')
+        note = card.locator(".corrected").inner_text()
+        assert note.startswith("Corrected: Adventure −0.") and card.locator(".bar-row").count() == 1
+        assert page.locator("#results .result").first.get_attribute("data-id") != str(top["id"])
+    finally:
+        assert httpx.delete(site[0] + "/api/tags/Adventure").status_code == 204

@@ -233,6 +233,7 @@ def test_vocabulary_lists_genres_synonyms_and_modifiers(http):
     romance = next(g for g in vocabulary.genres if g.genre == "Romance")
     assert "romantic" in romance.synonyms and vocabulary.softeners["little"] == 0.3
     assert "no" in vocabulary.negators
+    assert vocabulary.tags == []  # the catalog was taught no tag of its own
 
 
 def test_openapi_schema_and_docs_describe_every_endpoint(http):
@@ -240,8 +241,13 @@ def test_openapi_schema_and_docs_describe_every_endpoint(http):
     assert {
         "/api/search", "/api/search/text", "/api/tracks/{track_id}", "/api/tracks/{track_id}/audio",
         "/api/tracks/{track_id}/similar", "/api/similar/upload", "/api/status", "/api/index",
-        "/api/genres",
+        "/api/genres", "/api/tags", "/api/tags/{name}", "/api/refine",
     } <= set(paths)  # fmt: skip
+    assert set(paths["/api/tags/{name}"]) == {"post", "delete"}
+    body = paths["/api/tags/{name}"]["post"]["requestBody"]["content"]["application/json"]
+    taught = http.get("/api/openapi.json").json()["components"]["schemas"]["TagRequest"]
+    assert body["schema"]["$ref"].endswith("/TagRequest")
+    assert {"add", "not", "remove", "start", "end"} == set(taught["properties"])
     assert "multipart/form-data" in paths["/api/similar/upload"]["post"]["requestBody"]["content"]
     assert http.get("/api/docs").status_code == 200
     page = http.get("/")
@@ -484,6 +490,9 @@ def test_index_a_folder_from_the_web_and_poll_its_progress(tmp_path, short_track
         assert (
             "is empty" in error_of(http.get("/api/search", params={"q": "action"}), 503)["message"]
         )
+        assert http.get("/api/tags").json() == []
+        assert "is empty" in error_of(http.post("/api/tags/x", json={"add": [1]}), 503)["message"]
+        assert "is empty" in error_of(http.post("/api/refine", json={"kept": [1]}), 503)["message"]
         error_of(http.post("/api/index", json={"path": str(tmp_path)}), 403, "path")
         error_of(http.post("/api/index", json={"path": "relative/folder"}), 422, "path")
         error_of(http.post("/api/index", json={"path": str(root / "nope")}), 422, "path")
@@ -507,6 +516,10 @@ def test_index_a_folder_from_the_web_and_poll_its_progress(tmp_path, short_track
         assert allowed.headers["access-control-allow-origin"] == "http://app.example"
         other = http.get("/api/genres", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+        asked = {"Origin": "http://app.example", "Access-Control-Request-Method": "DELETE"}
+        preflight = http.options("/api/tags/x", headers=asked)
+        assert preflight.status_code == 200
+        assert "DELETE" in preflight.headers["access-control-allow-methods"]
 
 
 def test_serve_without_a_catalog_is_a_clear_error(tmp_path):

@@ -259,3 +259,16 @@ def test_cli_tag_tags_and_search(catalog, tmp_path):
     assert "no tags yet" in cli("tags").stdout
     assert "chip tune: 3 new examples" in cli("tags", "import", str(tmp_path / "t.csv")).stdout
     cli("search", "#nothing-taught", code=2)
+
+
+def test_examples_that_do_not_separate_are_never_calibrated_backwards():
+    """Positives in two opposite clusters: each held out, the others point away from it, so
+    cross-validated scores fall with the label; a falling curve would reverse the ranking."""
+    rng = np.random.default_rng(1)
+    centre = rng.normal(size=16) * 3
+    pos = np.vstack([centre + rng.normal(size=(2, 16)), -centre + rng.normal(size=(2, 16))])
+    scorer = taught.learn(pos, np.zeros((0, 16)), rng.normal(size=(50, 16)))
+    assert scorer.self_check < 0.5
+    assert scorer.calibration is None  # ranks only, in the learned direction
+    raw = scorer.raw(pos)
+    assert np.array_equal(np.argsort(scorer.probability(pos)), np.argsort(raw))

@@ -98,7 +98,10 @@ def learn(
     scorer = Scorer(weights.astype(np.float32), float(bias), method, len(positives),
                     len(negatives))  # fmt: skip
     if calibrate and len(positives) >= CALIBRATE_FROM and len(negatives) + len(background) >= 3:
-        scorer.calibration, scorer.self_check = _calibrate(fit, positives, negatives, background)
+        curve, scorer.self_check = _calibrate(fit, positives, negatives, background)
+        # a curve that falls would turn the ranking round: the examples do not separate
+        # from the rest in cross-validation, so the scores stay ranks (self_check says so)
+        scorer.calibration = curve if curve[0] > 0 else None
     return scorer
 
 

@@ -26,6 +26,7 @@ from cuefinder.find.grammar import FILLER, NEGATORS, SOFTENERS, vocabulary
 
 CSV_FIELDS = ("tag", "kind", "positive", "content_hash", "path", "start", "stop")
 KEPT = "(kept)"  # the label of a refine's learned column in "why it matched"
+MAX_WORDS = 3  # the longest phrase the query grammar reads (grammar.match_phrase)
 
 
 @dataclass(frozen=True)
@@ -235,8 +236,9 @@ def refine(
                       taught=table.taught + (KEPT,), cache=dict(table.cache))  # fmt: skip
     refined.cache.pop("percentiles", None), refined.cache.pop("spread", None)
     refined.cache["scorers"] = dict(table.cache.get("scorers", {})) | {KEPT: scorer}
-    if isinstance(query, str) and query.strip():
-        query = parse(query, model.genres, model.tags + table.taught)
+    if isinstance(query, str):
+        text = query.strip()
+        query = parse(text, model.genres, model.tags + table.taught) if text else None
     terms = list(query.terms) if query is not None else []
     weight = sum(t.weight for t in terms if not t.exclude) or 1.0
     plan = GenreQuery(tuple(terms) + (Term(KEPT, weight),))
@@ -319,9 +321,12 @@ def _check_name(text: str, catalog: Catalog, model: StoredModel) -> tuple[str, s
     name = " ".join(str(text).strip().lstrip("#").split())
     if not name:
         raise QueryError("a tag needs a name")
-    if len(name) > 60 or not all(ch.isalnum() or ch in " -_'&" for ch in name):
-        raise QueryError(f"tag name '{text}': use letters, digits, spaces, - _ ' & "
+    if len(name) > 60 or not all(ch.isalnum() or ch in " -_'" for ch in name):
+        raise QueryError(f"tag name '{text}': use letters, digits, spaces, - _ ' "
                          "(at most 60 characters)")  # fmt: skip
+    if len(name.replace("-", " ").replace("_", " ").split()) > MAX_WORDS:
+        raise QueryError(f"tag name '{name}': at most {MAX_WORDS} words (queries read "
+                         f"phrases of up to {MAX_WORDS})")  # fmt: skip
     wanted = store.key(name)
     for genre in model.genres:
         if store.key(genre) == wanted:

@@ -1,11 +1,13 @@
-"""The JSON API: search, tracks and their audio, status and indexing, the vocabulary."""
+"""The JSON API: search, tracks and their audio, status and indexing, the vocabulary, and
+teaching the catalog (its own tags, corrections of genres, refining from kept tracks)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
 from cuefinder.errors import DecodeError, QueryError
@@ -17,9 +19,12 @@ from cuefinder.serve.schemas import (
     ErrorBody,
     IndexRequest,
     IndexStatus,
+    RefineRequest,
     SearchResponse,
     SimilarResponse,
     Status,
+    TagInfo,
+    TagRequest,
     TextSearchResponse,
     TrackDetail,
     Vocabulary,
@@ -40,6 +45,11 @@ MinDuration = Annotated[float | None, Query(ge=0, description="shortest track, s
 MaxDuration = Annotated[float | None, Query(ge=0, description="longest track, seconds")]
 Start = Annotated[float | None, Query(ge=0, description="use the reference from here, seconds")]
 End = Annotated[float | None, Query(gt=0, description="use the reference up to here, seconds")]
+TagName = Annotated[
+    str,
+    Path(min_length=1, max_length=100, description="the tag (a model genre's name corrects it)"),
+]
+ManyIds = Annotated[list[int] | None, Query(description="catalog track ids (repeat the parameter)")]
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -57,7 +67,7 @@ def search(
     catalog = server.pool.catalog()
     model = _model(catalog)
     try:
-        query = parse(q, model.genres, model.tags)
+        query = parse(q, model.genres, _tags(catalog, model))
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, query, limit, min_duration, max_duration)
@@ -80,7 +90,7 @@ def search_text(
     catalog = server.pool.catalog()
     model = _model(catalog)
     try:
-        reading = interpret(q, model.genres, getattr(model, "tags", ()))
+        reading = interpret(q, model.genres, _tags(catalog, model))
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, reading.query, limit, min_duration, max_duration)
@@ -104,15 +114,30 @@ def similar_to_track(
     end: End = None,
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
+    also: ManyIds = None,
+    not_: Annotated[
+        list[int] | None,
+        Query(alias="not", description="track ids to move away from (repeat the parameter)"),
+    ] = None,
 ):
-    """Tracks that sound like a catalog track (or the part of it from start to end)."""
+    """Tracks that sound like a catalog track (or the part of it from start to end); with
+    ``also``, like all of the tracks given; with ``not``, unlike those (left out too)."""
     reference = _track(server, track_id)
     _check_part(start, end, reference.duration)
-    results = _similar(server, track_id, limit, start, end, min_duration, max_duration, "start")
+    catalog = server.pool.catalog()
+    _check_tracks(catalog, also or [], "also")
+    _check_tracks(catalog, not_ or [], "not")
+    if also and (start is not None or end is not None):
+        raise ApiError(422, "also: start and end choose a part of one reference track; "
+                       "leave them out to compare several", "also")  # fmt: skip
+    refs = [track_id, *also] if also else track_id
+    results = _similar(server, refs, limit, start, end, min_duration, max_duration, "start",
+                       not_=not_ or [])  # fmt: skip
     summary = {k: getattr(reference, k) for k in ("id", "path", "title", "artist", "album")}
-    return JSONResponse(
-        {"reference": summary | {"start": start, "end": end}, "results": results_json(results)}
-    )
+    summary |= {"start": start, "end": end}
+    summary |= {"also": also} if also else {}
+    summary |= {"not": not_} if not_ else {}
+    return JSONResponse({"reference": summary, "results": results_json(results)})
 
 
 @router.post(
@@ -221,8 +246,10 @@ def start_index(server: ServerDep, request: IndexRequest):
 def genres(server: ServerDep):
     """The search vocabulary: the active model's genres, their synonyms, and modifier words."""
     from cuefinder.find.grammar import NEGATORS, SOFTENERS, SYNONYMS
+    from cuefinder.find.teach import names as taught_names
 
-    model = server.pool.catalog().active_model()
+    catalog = server.pool.catalog()
+    model = catalog.active_model()
     if model is not None:
         names = model.genres
     else:  # an empty catalog searches with the built-in model once indexed
@@ -234,7 +261,97 @@ def genres(server: ServerDep):
         "genres": [{"genre": g, "synonyms": list(SYNONYMS.get(g, ()))} for g in names],
         "softeners": SOFTENERS,
         "negators": sorted(NEGATORS),
+        "tags": list(taught_names(catalog)),
     }
+
+
+# -- teaching ------------------------------------------------------------------------------
+
+
+@router.get("/tags", response_model=list[TagInfo], responses=ERRORS)
+def tags(server: ServerDep):
+    """The catalog's own tags and corrections of genres, with how each was learned."""
+    from cuefinder.find.teach import taught_tags
+
+    return JSONResponse([t.to_dict() for t in taught_tags(server.pool.catalog())])
+
+
+@router.post("/tags/{name}", response_model=TagInfo, responses=ERRORS)
+def teach_tag(server: ServerDep, name: TagName, request: TagRequest):
+    """Teach a tag from example tracks (``add``: tracks that are it, ``not``: tracks that are
+    not, ``remove``: forget those tracks' examples), learning its scorer; search it as
+    ``#name``. A model genre's name records corrections of that genre instead."""
+    from cuefinder.find.teach import teach
+
+    catalog = server.pool.catalog()
+    _model(catalog)
+    for field, ids in (("add", request.add), ("not", request.not_), ("remove", request.remove)):
+        _check_tracks(catalog, ids, field)
+    if not (request.add or request.not_ or request.remove):
+        raise ApiError(422, f"nothing to teach '{name}': give track ids in add, not or remove",
+                       "add")  # fmt: skip
+    _check_part(request.start, request.end, None)
+    try:
+        info = teach(name, catalog, add=request.add, not_=request.not_, remove=request.remove,
+                     start=request.start, stop=request.end)  # fmt: skip
+    except QueryError as err:
+        raise ApiError(422, _api_words(str(err))) from None
+    return JSONResponse(info.to_dict())
+
+
+@router.delete(
+    "/tags/{name}", status_code=204, response_class=Response, responses={404: {"model": ErrorBody}}
+)
+def forget_tag(server: ServerDep, name: TagName):
+    """Forget a tag (or a genre's corrections) with all its examples."""
+    from cuefinder.find.teach import forget
+
+    try:
+        forget(name, server.pool.catalog())
+    except QueryError:
+        raise ApiError(404, f"no tag '{name}' in the catalog", "name") from None
+    return Response(status_code=204)
+
+
+@router.post("/refine", response_model=SearchResponse, responses=ERRORS)
+def refine(server: ServerDep, request: RefineRequest):
+    """Re-rank the whole catalog from tracks kept and rejected (a scorer learned from them,
+    not stored), alone or beside the genre query ``q`` at equal weight; rejected tracks are
+    left out. Each result's ``genres`` has the learned part as "(kept)"."""
+    from cuefinder.find import teach
+    from cuefinder.find.grammar import GenreQuery, Term, parse
+
+    _check_durations(request.min_duration, request.max_duration)
+    catalog = server.pool.catalog()
+    model = _model(catalog)
+    if not request.kept:
+        raise ApiError(422, "kept: refine needs at least one kept track", "kept")
+    _check_tracks(catalog, request.kept, "kept")
+    _check_tracks(catalog, request.rejected, "rejected")
+    both = sorted(set(request.kept) & set(request.rejected))
+    if both:
+        raise ApiError(422, f"rejected: track {both[0]} is kept too", "rejected")
+    query = None
+    if request.q and request.q.strip():
+        try:
+            query = parse(request.q, model.genres, _tags(catalog, model))
+        except QueryError as err:
+            raise ApiError.from_library(err, "q") from None
+    try:
+        found = teach.refine(catalog, kept=request.kept, rejected=request.rejected, query=query,
+                             limit=request.limit, min_duration=request.min_duration,
+                             max_duration=request.max_duration)  # fmt: skip
+    except QueryError as err:
+        raise ApiError.from_library(err) from None
+    terms = list(query.terms) if query is not None else []
+    weight = sum(t.weight for t in terms if not t.exclude) or 1.0  # as teach.refine ranks
+    plan = GenreQuery((*terms, Term(teach.KEPT, weight)))
+    results = results_json(found)
+    fits = [r["fit"] for r in results]
+    warnings = query_warnings(query, catalog, fits) if query is not None else []
+    return JSONResponse(
+        {"query": query_json(request.q or "", plan), "results": results, "warnings": warnings}
+    )
 
 
 def query_json(text: str, query) -> dict:
@@ -248,6 +365,29 @@ def results_json(results) -> list[dict]:
         r.to_dict() | {"url": links.format(r.id), "audio_url": links.format(r.id) + "/audio"}
         for r in results
     ]
+
+
+def _tags(catalog, model) -> tuple[str, ...]:
+    """The query language's tags: the model's pretrained ones, then the catalog's own."""
+    from cuefinder.find.teach import names
+
+    return tuple(model.tags) + names(catalog)
+
+
+def _check_tracks(catalog, ids, field: str) -> None:
+    """422 naming the first id that is no present track of the catalog."""
+    for track_id in ids:
+        found = catalog.track(track_id) if track_id >= 1 else None
+        if found is None or found.missing:
+            raise ApiError(422, f"{field}: no track {track_id} in the catalog", field)
+
+
+FLAGS = {"add": "add", "not": "not", "remove": "remove", "from": "start", "to": "end"}
+
+
+def _api_words(message: str) -> str:
+    """The library's messages name the command line's options; here they are body fields."""
+    return re.sub(r"(?<![^\s(])--(add|not|remove|from|to)\b", lambda m: FLAGS[m[1]], message)
 
 
 def _model(catalog):
@@ -280,15 +420,17 @@ def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[di
     return results
 
 
-def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field):
+def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field,
+             not_=()):  # fmt: skip
     from cuefinder.find.similar import similar
 
     _check_durations(min_duration, max_duration)
     catalog = server.pool.catalog()
     index = server.pool.vector_index(_model(catalog))
     try:
-        return similar(reference, catalog, limit=limit, start=start, end=end, index=index,
-                       min_duration=min_duration, max_duration=max_duration)  # fmt: skip
+        return similar(reference, catalog, not_=list(not_), limit=limit, start=start, end=end,
+                       index=index, min_duration=min_duration,
+                       max_duration=max_duration)  # fmt: skip
     except QueryError as err:
         raise ApiError(422, str(err), field) from None
 

@@ -79,7 +79,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "HEAD", "POST"],
+            allow_methods=["GET", "HEAD", "POST", "DELETE"],
             allow_headers=["range", "content-type"],
             expose_headers=["content-range", "accept-ranges", "content-length"],
         )

@@ -6,7 +6,11 @@ track's detail) and ``audio_url`` (its stream).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TrackIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)]
 
 
 class ErrorDetail(BaseModel):
@@ -42,6 +46,11 @@ class SearchResult(BaseModel):
         "track suits the query's wanted genres; null without calibration or for sounds-like",
     )
     fit_level: str | None = Field(None, description='"strong" (>= 0.5), "some" (>= 0.25), "weak"')
+    corrected: dict[str, float] | None = Field(
+        None,
+        description="how far this catalog's corrections (a genre taught through /api/tags) "
+        "moved the track's probability, per query genre; absent when they did not",
+    )
     url: str
     audio_url: str
 
@@ -87,6 +96,10 @@ class Reference(BaseModel):
     file: str | None = Field(None, description="the uploaded file's name")
     start: float | None
     end: float | None
+    also: list[int] | None = Field(None, description="the other reference tracks, when given")
+    not_: list[int] | None = Field(
+        None, alias="not", description="the tracks moved away from, when given"
+    )
 
 
 class SimilarResponse(BaseModel):
@@ -128,6 +141,10 @@ class Vocabulary(BaseModel):
     genres: list[GenreEntry]
     softeners: dict[str, float] = Field(description="words that scale the next genre's weight")
     negators: list[str] = Field(description="words that exclude the next genre")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="the catalog's own taught tags (/api/tags): query words too, e.g. '#name'",
+    )
 
 
 class ModelInfo(BaseModel):
@@ -168,3 +185,46 @@ class Status(BaseModel):
 
 class IndexRequest(BaseModel):
     path: str = Field(description="absolute path of a folder inside one of the index roots")
+
+
+class TagInfo(BaseModel):
+    name: str = Field(description="as stored (a genre's own spelling for a correction)")
+    kind: str = Field(description='"tag" (the catalog\'s own) or "correction" (of a genre)')
+    positives: int = Field(description="example tracks that are it")
+    negatives: int = Field(description="example tracks that are not it")
+    absent: int = Field(description="examples whose track is not in the catalog now")
+    method: str | None = Field(description="how its scorer was learned for the active model")
+    calibrated: bool = Field(description="whether its scores are calibrated probabilities")
+    self_check: float | None = Field(
+        description="cross-validated ROC-AUC of its examples against the catalog (null with "
+        "too few examples)"
+    )
+
+
+class TagRequest(BaseModel):
+    """Examples to add to (or remove from) a tag; a model genre's name records corrections."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    add: TrackIds = Field(default_factory=list, description="ids of tracks that are the tag")
+    not_: TrackIds = Field(
+        default_factory=list, alias="not", description="ids of tracks that are not the tag"
+    )
+    remove: TrackIds = Field(default_factory=list, description="ids whose examples to forget")
+    start: float | None = Field(None, ge=0, description="the added examples start here, seconds")
+    end: float | None = Field(None, gt=0, description="the added examples end here, seconds")
+
+
+class RefineRequest(BaseModel):
+    """Re-rank the catalog from tracks kept and rejected (beside a genre query, if given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kept: TrackIds = Field(
+        default_factory=list, description="ids of the tracks to find more like (at least one)"
+    )
+    rejected: TrackIds = Field(default_factory=list, description="ids to move away from")
+    q: str | None = Field(None, max_length=500, description="a genre query to rank beside")
+    limit: int = Field(10, ge=1, le=500, description="most results to return")
+    min_duration: float | None = Field(None, ge=0, description="shortest track, seconds")
+    max_duration: float | None = Field(None, ge=0, description="longest track, seconds")

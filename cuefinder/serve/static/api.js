@@ -32,6 +32,10 @@ function withParams(path, params) {
   return text ? `${path}?${text}` : path;
 }
 
+function post(path, body) {
+  return request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+}
+
 export const api = {
   search: (params) => request(withParams("/api/search", params)),
   text: (params) => request(withParams("/api/search/text", params)),
@@ -44,10 +48,9 @@ export const api = {
   },
   genres: () => request("/api/genres"),
   status: () => request("/api/status"),
-  index: (path) =>
-    request("/api/index", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ path }),
-    }),
+  index: (path) => post("/api/index", { path }),
+  // Teaching: {kept, rejected, q, limit, min_duration, max_duration} -> a search response.
+  refine: (body) => post("/api/refine", body),
+  // {add, not, remove} track ids -> the tag as learned (examples, self-check).
+  teach: (name, body) => post(`/api/tags/${encodeURIComponent(name)}`, body),
 };

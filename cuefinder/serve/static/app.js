@@ -1,10 +1,12 @@
-// The cuefinder page: wires the search form, chips, results, player, shortlist and uploads.
+// The cuefinder page: wires the search form, chips, results, player, shortlist, uploads,
+// and teaching (keep/reject, refine, save as tag).
 import { api } from "./api.js";
 import { renderChips } from "./chips.js";
 import { el, trackName } from "./format.js";
+import { describeTag, Marks } from "./marks.js";
 import { Player } from "./player.js";
 import { termsToQuery } from "./query.js";
-import { renderResults } from "./results.js";
+import { refreshMarks, renderResults } from "./results.js";
 import { download, Shortlist } from "./shortlist.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,10 +24,18 @@ const shortlist = new Shortlist($("shortlist"), $("shortlist-count"), (item, sta
   player.playFrom(item, start, button),
 );
 player.onError = showError;
+const marks = new Marks(marksChanged);
 let terms = [];
+let refineQuery = null; // the genre query the results came from (null: sounds-like results)
 
 function filters() {
   return { limit: $("limit").value, min_duration: $("min-duration").value, max_duration: $("max-duration").value };
+}
+
+// The same filters as a JSON body's numbers (null when empty).
+function bodyFilters() {
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  return { limit: number("limit") ?? 10, min_duration: number("min-duration"), max_duration: number("max-duration") };
 }
 
 function showError(error) {
@@ -50,7 +60,8 @@ function show(results, title, label, shownTerms, warnings = []) {
   heading.textContent = title;
   showWarnings(warnings);
   note.textContent = results.length ? "" : "No tracks match. Loosen the duration filters or the query.";
-  renderResults(resultsList, results, { terms: shownTerms, player, shortlist, label, onMore: moreLike });
+  renderResults(resultsList, results, { terms: shownTerms, player, shortlist, marks, label, onMore: moreLike });
+  $("refine-bar").hidden = false;
   document.body.dataset.state = "results";
 }
 
@@ -61,6 +72,7 @@ async function search() {
   try {
     const response = words.checked ? await api.text({ q: text, ...filters() }) : await api.search({ q: text, ...filters() });
     terms = response.query.terms;
+    refineQuery = words.checked ? response.query.canonical : text;
     renderChips($("chips"), terms, editTerms);
     const reading = response.interpretation ? `read as ${response.interpretation.text}` : response.query.canonical;
     show(response.results, `Results for “${text}”`, text, terms, response.warnings);
@@ -83,6 +95,7 @@ async function moreLike(result) {
   clearError();
   try {
     const response = await api.similar(result.id, filters());
+    refineQuery = null;
     show(response.results, `Tracks like “${trackName(result)}”`, `like ${trackName(result)}`, null);
   } catch (error) {
     showError(error);
@@ -97,10 +110,66 @@ async function likeFile(file) {
   heading.textContent = `Listening to “${file.name}”…`;
   try {
     const response = await api.similarToFile(file, filters());
+    refineQuery = null;
     show(response.results, `Tracks like “${file.name}”`, `like ${file.name}`, null);
   } catch (error) {
     showError(error);
   }
+}
+
+// Re-rank the catalog from the kept and rejected tracks, beside the genre query if there was one.
+async function refine() {
+  clearError();
+  document.body.dataset.state = "searching";
+  try {
+    const body = { kept: marks.kept, rejected: marks.rejected, q: refineQuery, ...bodyFilters() };
+    const response = await api.refine(body);
+    const title = refineQuery ? `Refined: “${refineQuery}”` : "Refined from the tracks you kept";
+    show(response.results, title, `refined ${refineQuery || ""}`.trim(), response.query.terms, response.warnings);
+    if (response.results.length) note.textContent = `${response.results.length} tracks · ${marks.summary()}`;
+  } catch (error) {
+    document.body.dataset.state = "error";
+    showError(error);
+  }
+}
+
+function marksChanged() {
+  const some = marks.kept.length + marks.rejected.length > 0;
+  $("marks-summary").textContent = marks.summary();
+  $("refine").disabled = marks.kept.length === 0;
+  $("save-tag").disabled = !some;
+  $("clear-marks").disabled = !some;
+}
+
+// Teach the catalog a tag (or correct a genre) from the kept (are) and rejected (are not) tracks.
+async function saveTag(event) {
+  event.preventDefault();
+  const name = $("tag-name").value.trim();
+  if (!name) return tagResult("Give the tag a name first.", true);
+  try {
+    const info = await api.teach(name, { add: marks.kept, not: marks.rejected });
+    tagResult(describeTag(info), false, info);
+    loadGenres();
+  } catch (error) {
+    tagResult(error.message, true);
+  }
+}
+
+function tagResult(text, failed, info = null) {
+  const box = $("tag-result");
+  box.classList.toggle("error", failed);
+  const find = (word) => () => {
+    input.value = word;
+    words.checked = false;
+    search();
+  };
+  const link = info?.kind === "tag" ? `#${info.name}` : null;
+  box.replaceChildren(
+    text,
+    link ? " " : "",
+    link ? el("button", { type: "button", class: "link search-tag", text: `Search ${link}`, onclick: find(link) }) : "",
+  );
+  box.hidden = false;
 }
 
 function addGenre(event) {
@@ -114,9 +183,12 @@ async function loadGenres() {
   try {
     const vocabulary = await api.genres();
     const select = $("add-genre");
+    select.replaceChildren(el("option", { value: "", text: "choose…" }));
     for (const entry of vocabulary.genres) {
       select.append(el("option", { value: entry.genre, text: entry.genre, title: entry.synonyms.join(", ") }));
     }
+    const tags = (vocabulary.tags || []).map((tag) => el("option", { value: tag, text: `#${tag}` }));
+    if (tags.length) select.append(el("optgroup", { label: "Your tags" }, tags));
   } catch (error) {
     showError(error);
   }
@@ -163,6 +235,12 @@ $("export-m3u").addEventListener("click", () => download("shortlist.m3u", shortl
 $("clear-shortlist").addEventListener("click", () => shortlist.clear());
 $("file-input").addEventListener("change", (event) => event.target.files[0] && likeFile(event.target.files[0]));
 $("index-form").addEventListener("submit", startIndex);
+$("refine").addEventListener("click", refine);
+$("tag-form").addEventListener("submit", saveTag);
+$("clear-marks").addEventListener("click", () => {
+  marks.clear();
+  refreshMarks(resultsList, marks);
+});
 document.addEventListener("dragover", (event) => {
   event.preventDefault();
   dropping(true);
@@ -177,6 +255,7 @@ document.addEventListener("drop", (event) => {
 
 loadGenres();
 refreshStatus();
+marksChanged();
 const initial = new URLSearchParams(location.search);
 if (initial.get("q")) {
   input.value = initial.get("q");

@@ -1,10 +1,11 @@
-// Result cards: play from the best segment, why it matched, a timeline, more like this.
+// Result cards: play from the best segment, why it matched, a timeline, more like this, keep/reject.
 import { api } from "./api.js";
 import { clock, colour, el, trackName } from "./format.js";
+import { KEPT_LABEL } from "./marks.js";
 import { signedWeights } from "./query.js";
 import { drawTimeline, timeAt } from "./timeline.js";
 
-// context: {terms | null, player, onMore(result), shortlist}
+// context: {terms | null, player, onMore(result), shortlist, marks}
 export function renderResults(list, results, context) {
   list.replaceChildren(...results.map((result, index) => card(result, index, context)));
 }
@@ -47,7 +48,7 @@ function card(result, index, context) {
   const more = el("button", { type: "button", class: "more", text: "More like this" });
   more.addEventListener("click", () => context.onMore(result));
   const who = [result.artist, result.album].filter(Boolean).join(" · ");
-  return el(
+  const item = el(
     "li",
     { class: "result", "data-id": result.id },
     el(
@@ -71,8 +72,42 @@ function card(result, index, context) {
       bars(result, lines, context.terms),
       el("figure", { class: "timeline-figure" }, canvas, caption),
     ),
-    el("div", { class: "result-actions" }, more, keep),
+    el("div", { class: "result-actions" }, more, keep, ...markButtons(result, name, context.marks)),
   );
+  syncMarks(item, context.marks?.state(result.id));
+  return item;
+}
+
+// Keep and Reject: toggles feeding Refine and Save as tag (apart from the shortlist).
+function markButtons(result, name, marks) {
+  if (!marks) return [];
+  const button = (mark, text, title) =>
+    el("button", {
+      type: "button",
+      class: `mark mark-${mark}`,
+      "aria-pressed": "false",
+      "aria-label": `${text} ${name}`,
+      title,
+      text,
+      onclick: (event) => syncMarks(event.currentTarget.closest(".result"), marks.toggle(result.id, mark)),
+    });
+  return [
+    button("kept", "Keep", "Refine finds more like the tracks you keep"),
+    button("rejected", "Reject", "Refine moves away from the tracks you reject and leaves them out"),
+  ];
+}
+
+// Show every card's marks again (after they were cleared).
+export function refreshMarks(list, marks) {
+  for (const item of list.querySelectorAll(".result")) syncMarks(item, marks.state(Number(item.dataset.id)));
+}
+
+function syncMarks(item, state) {
+  if (state) item.dataset.mark = state;
+  else delete item.dataset.mark;
+  for (const button of item.querySelectorAll("button.mark")) {
+    button.setAttribute("aria-pressed", button.classList.contains(`mark-${state}`) ? "true" : "false");
+  }
 }
 
 // How well the track fits, calibrated on music the model never heard (search only).
@@ -83,6 +118,11 @@ function fitBadge(result) {
     title: "calibrated probability that the track suits the wanted genres",
     text: `${result.fit_level} fit ${result.fit.toFixed(2)}`,
   });
+}
+
+// A query term as people read it: the learned part of a refine says where it came from.
+function labelOf(genre) {
+  return genre === KEPT_LABEL ? "like kept" : genre;
 }
 
 function lineSpecs(result, terms) {
@@ -98,14 +138,19 @@ function bars(result, lines, terms) {
     const most = weights ? Math.abs(weights.signs[line.genre]) / weights.scale : 1;
     const fraction = Math.min(1, Math.abs(value) / (most || 1));
     const shown = terms ? `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)}` : value.toFixed(2);
+    const label = labelOf(line.genre);
     return el(
       "div",
       { class: "bar-row" },
-      el("span", { class: "bar-label", text: line.dashed ? `not ${line.genre}` : line.genre }),
+      el("span", {
+        class: "bar-label",
+        text: line.dashed ? `not ${label}` : label,
+        title: line.genre === KEPT_LABEL ? "learned from the tracks you kept and rejected" : null,
+      }),
       el(
         "span",
         { class: "bar", role: "meter", "aria-valuemin": 0, "aria-valuemax": 1, "aria-valuenow": fraction.toFixed(2),
-          "aria-label": `${line.genre} ${shown}` },
+          "aria-label": `${label} ${shown}` },
         el("span", {
           class: `fill${value < 0 ? " negative" : ""}`,
           style: `width:${(fraction * 100).toFixed(1)}%;background:${value < 0 ? "" : line.colour}`,
@@ -114,5 +159,17 @@ function bars(result, lines, terms) {
       el("span", { class: "bar-value", text: shown }),
     );
   });
-  return el("div", { class: "bars", "aria-label": terms ? "Why it matched" : "Genres it shares" }, rows);
+  return el("div", { class: "bars", "aria-label": terms ? "Why it matched" : "Genres it shares" }, rows, corrections(result));
+}
+
+// How far this catalog's corrections (a genre taught with examples) moved the track, if at all.
+function corrections(result) {
+  const moved = Object.entries(result.corrected || {});
+  if (!moved.length) return null;
+  const text = moved.map(([genre, change]) => `${genre} ${change >= 0 ? "+" : "−"}${Math.abs(change).toFixed(2)}`);
+  return el("div", {
+    class: "corrected muted",
+    title: "probability changed by the catalog's corrections of these genres",
+    text: `Corrected: ${text.join(", ")}`,
+  });
 }
