@@ -158,6 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--limit", type=_positive_int, default=10)
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--tempo",
+        type=_tempo,
+        metavar="BPM",
+        help="only tracks in this tempo range, e.g. 90-120 (or 120: within 5%%)",
+    )
+    p.add_argument("--key", help='only tracks in this key, e.g. "A minor", Am, "F# major"')
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--export", type=Path, metavar="FILE",
                    help="also write the results: .csv (timecode in/out), .m3u (plays each "
@@ -265,13 +272,9 @@ def _search(args) -> int:
         return EXIT_USAGE
     with _catalog(args) as catalog:
         query = " ".join(args.query) if args.query else _interpret(args.text, catalog, args.json)
-        results = search(
-            query,
-            catalog,
-            limit=args.limit,
-            min_duration=args.min_duration,
-            max_duration=args.max_duration,
-        )
+        results = search(query, catalog, limit=args.limit, min_duration=args.min_duration,
+                         max_duration=args.max_duration, tempo=args.tempo,
+                         key=args.key)  # fmt: skip
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     if args.export:
@@ -324,6 +327,19 @@ def _print_results(results, as_json: bool, window: str, reason: str, number: str
     return EXIT_OK
 
 
+def _tempo(text: str) -> tuple[float, float]:
+    """(low, high) BPM from "90-120", or "120" (within 5%)."""
+    try:
+        parts = [float(p) for p in text.replace(" ", "").split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1 and parts[0] > 0:
+        return parts[0] * 0.95, parts[0] * 1.05
+    if len(parts) == 2 and 0 < parts[0] <= parts[1]:
+        return parts[0], parts[1]
+    raise argparse.ArgumentTypeError(f"not a tempo range: {text!r} (e.g. 90-120, or 120)")
+
+
 def _time(text: str) -> float:
     """Seconds from "75", "1:15", "1:02:03" or "12.5"."""
     try:
@@ -371,6 +387,11 @@ def _show(args) -> int:
         return EXIT_OK
     print(track.path)
     print(f"{_clock(track.duration)}  {track.title or ''}  {track.artist or ''}".rstrip())
+    found = track.descriptors()
+    if found["loudness"] is not None:
+        tempo = f"{found['tempo']:.0f} BPM" if found["tempo"] else "tempo unclear"
+        key = f"{found['key']}" if found["key"] else "no clear key"
+        print(f"{tempo}, {key}, loudness {found['loudness']:.1f} dBFS")
     for genre, score in profile:
         print(f"  {genre:<12} {score:5.2f} {'#' * int(round(score * 40))}")
     if track.tag_scores is not None:
@@ -413,6 +434,7 @@ def _track_json(track) -> dict:
         "album": track.album,
         "model": track.model_id,
         "genres": track.genre_scores(),
+        **track.descriptors(),
     }
 
 

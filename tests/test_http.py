@@ -526,3 +526,23 @@ def test_serve_without_a_catalog_is_a_clear_error(tmp_path):
     done = cuefinder("--catalog", tmp_path / "none.db", "serve", check=False)
     assert done.returncode == 1 and "no catalog at" in done.stderr
     assert os.path.exists(tmp_path / "none.db") is False
+
+
+def test_search_filters_on_tempo_and_key(http):
+    every = http.get("/api/search", params={"q": "action", "limit": 100}).json()["results"]
+    tempos = sorted(r["tempo"] for r in every if r["tempo"] is not None)
+    assert tempos and all("key" in r and "loudness" in r for r in every)
+    low, high = tempos[0], tempos[len(tempos) // 2]
+    # JSON rounds tempo to 0.1 BPM: the bounds leave the stored value room
+    params = {"q": "action", "limit": 100, "min_tempo": low - 0.06, "max_tempo": high + 0.06}
+    some = http.get("/api/search", params=params).json()["results"]
+    inside = {r["id"] for r in every if r["tempo"] is not None and low <= r["tempo"] <= high}
+    assert {r["id"] for r in some} == inside, (some, every)
+    keyed = next((r for r in every if r["key"]), None)
+    if keyed is not None:
+        short = keyed["key"].replace(" minor", "m").replace(" major", "")
+        hits = http.get("/api/search", params={"q": "action", "key": short}).json()["results"]
+        assert hits and all(r["key"] == keyed["key"] for r in hits)
+    assert error_of(http.get("/api/search", params={"q": "action", "key": "H"}), 422, "key")
+    swapped = {"q": "action", "min_tempo": 150, "max_tempo": 90}
+    assert error_of(http.get("/api/search", params=swapped), 422, "min_tempo")

@@ -64,6 +64,20 @@ class Track:
     tags: tuple[str, ...] = ()
     tag_scores: np.ndarray | None = None  # (tags,) when the model has pretrained tags
     segment_tag_scores: np.ndarray | None = None  # (segments, tags) likewise
+    tempo: float | None = None  # descriptors (None until indexed by a version that has them)
+    key: str | None = None
+    key_strength: float | None = None
+    loudness: float | None = None
+
+    def descriptors(self) -> dict:
+        """Tempo (BPM), key and loudness (dBFS), rounded, as JSON shows them."""
+
+        def rounded(value, places):
+            return None if value is None else round(value, places)
+
+        return {"tempo": rounded(self.tempo, 1), "key": self.key,
+                "key_strength": rounded(self.key_strength, 3),
+                "loudness": rounded(self.loudness, 1)}  # fmt: skip
 
     def tag_profile(self) -> dict[str, float]:
         if self.tag_scores is None:
@@ -89,6 +103,8 @@ class ScoreTable:
     scores: np.ndarray  # (n, labels)
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-table statistics
     taught: tuple[str, ...] = ()  # the catalog's own tags, when search added their columns
+    tempos: np.ndarray | None = None  # (n,) BPM, NaN where unknown
+    keys: list | None = None  # (n,) e.g. "A minor", or None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -167,6 +183,11 @@ class Catalog:
                         self.db.execute(statement)
                 if 0 < version < 3:
                     self._fill_genre_scores()
+                elif version > 0:  # the view gains the columns added since
+                    active = self.db.execute(
+                        "SELECT value FROM meta WHERE key = 'active_model'").fetchone()  # fmt: skip
+                    if active:
+                        self._make_genre_view(active[0])
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError:
@@ -269,13 +290,15 @@ class Catalog:
             if a.segment_tag_scores is None
             else _mean(a.segment_tag_scores).astype(np.float32).tobytes(),
             _scores_json(self.model(a.model_id).genres, a.track_scores),
+            *_descriptor_values(getattr(a, "descriptors", None)),
         )
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
-                " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, tempo, key,"
+                " key_strength, loudness, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -283,7 +306,9 @@ class Catalog:
                 " segment_seconds=excluded.segment_seconds, track_scores=excluded.track_scores,"
                 " segment_scores=excluded.segment_scores, embedding=excluded.embedding,"
                 " indexed_at=excluded.indexed_at, segment_embeddings=excluded.segment_embeddings,"
-                " tag_scores=excluded.tag_scores, genre_scores=excluded.genre_scores, missing=0",
+                " tag_scores=excluded.tag_scores, genre_scores=excluded.genre_scores,"
+                " tempo=excluded.tempo, key=excluded.key, key_strength=excluded.key_strength,"
+                " loudness=excluded.loudness, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -333,7 +358,7 @@ class Catalog:
         """Scores of every present track tagged by ``model``: its genres' columns, then its
         pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
-            "SELECT id, path, duration, track_scores, tag_scores FROM tracks"
+            "SELECT id, path, duration, track_scores, tag_scores, tempo, key FROM tracks"
             " WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
@@ -349,6 +374,8 @@ class Catalog:
             [r[1] for r in rows],
             np.array([r[2] for r in rows], np.float64),
             scores,
+            tempos=np.array([np.nan if r[5] is None else r[5] for r in rows], np.float64),
+            keys=[r[6] for r in rows],
         )
 
     def embeddings(self, model: StoredModel) -> tuple[np.ndarray, np.ndarray]:
@@ -420,6 +447,10 @@ class Catalog:
             tags=model.tags,
             tag_scores=None if tag_scores is None else np.frombuffer(tag_scores, np.float32),
             segment_tag_scores=segments[:, width:] if model.tags else None,
+            tempo=row["tempo"],
+            key=row["key"],
+            key_strength=row["key_strength"],
+            loudness=row["loudness"],
         )
 
     def file_path(self, track_id: int) -> str | None:
@@ -435,8 +466,16 @@ class Catalog:
 
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
-    " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores"
+    " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
+    " key_strength, loudness"
 )
+
+
+def _descriptor_values(found) -> tuple:
+    """(tempo, key, key_strength, loudness) of a descriptors.Descriptors, or NULLs."""
+    if found is None:
+        return None, None, None, None
+    return found.tempo, found.key, found.key_strength, found.loudness
 
 
 def _segment_matrix(a) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TAUGHT = """
 CREATE TABLE taught (                 -- the library's own tags, and its corrections of genres
@@ -65,7 +65,11 @@ CREATE TABLE tracks (
     indexed_at REAL NOT NULL,
     segment_embeddings BLOB,          -- float16 (segments, embedding_dim), each unit length
     tag_scores BLOB,                  -- float32 (tags,) when the model has pretrained tags
-    genre_scores TEXT                 -- JSON {genre: score}: track_scores for SQL readers
+    genre_scores TEXT,                -- JSON {genre: score}: track_scores for SQL readers
+    tempo REAL,                       -- beats per minute (descriptors.py), NULL if unknown
+    key TEXT,                         -- e.g. 'A minor', NULL when no key is clear
+    key_strength REAL,                -- correlation with that key's profile
+    loudness REAL                     -- dBFS, RMS over the track
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -91,6 +95,12 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN genre_scores TEXT;
     """,
     TAUGHT + ";",
+    """
+    ALTER TABLE tracks ADD COLUMN tempo REAL;
+    ALTER TABLE tracks ADD COLUMN key TEXT;
+    ALTER TABLE tracks ADD COLUMN key_strength REAL;
+    ALTER TABLE tracks ADD COLUMN loudness REAL;
+    """,
 ]
 
 # The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the
@@ -113,6 +123,7 @@ def genre_view(model_id: str, genres) -> str:
         for g in genres
     )
     return (
-        f"CREATE VIEW {GENRE_VIEW} AS SELECT id, path, title, artist, album, duration"
+        f"CREATE VIEW {GENRE_VIEW} AS SELECT id, path, title, artist, album, duration, tempo,"
+        " key, loudness"
         f"{columns}\nFROM tracks WHERE missing = 0 AND model_id = {text(model_id)}"
     )

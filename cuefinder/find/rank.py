@@ -84,10 +84,14 @@ def rank(
     limit: int = 10,
     min_duration: float | None = None,
     max_duration: float | None = None,
+    tempo: tuple[float | None, float | None] | None = None,
+    key: str | None = None,
 ) -> list[tuple[int, float, dict[str, float]]]:
     """Top ``limit`` rows of ``table``: (row, score, contribution per query genre).
 
-    Ties keep catalog order (lower row first).
+    ``tempo`` (BPM, low and high, either open) and ``key`` ("A minor") keep only tracks
+    whose descriptors match; a track with none is left out. Ties keep catalog order
+    (lower row first).
     """
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
@@ -104,6 +108,8 @@ def rank(
     if max_duration is not None:
         below = table.durations <= max_duration
         keep = below if keep is None else keep & below
+    for allowed in _descriptor_filters(table, tempo, key):
+        keep = allowed if keep is None else keep & allowed
     if keep is not None:  # filtered-out rows can never be picked
         total = np.where(keep, total, -np.inf)
     eligible = len(total) if keep is None else int(keep.sum())
@@ -116,6 +122,29 @@ def rank(
         (int(i), float(total[i]), {t.genre: float(shares[r, k]) for k, t in enumerate(query.terms)})
         for r, i in enumerate(order)
     ]
+
+
+def _descriptor_filters(table: ScoreTable, tempo, key) -> list[np.ndarray]:
+    masks = []
+    if tempo is not None and table.tempos is not None:
+        low, high = tempo
+        known = ~np.isnan(table.tempos)
+        values = np.where(known, table.tempos, 0.0)
+        mask = known.copy()
+        if low is not None:
+            mask &= values >= low
+        if high is not None:
+            mask &= values <= high
+        masks.append(mask)
+    if key is not None and table.keys is not None:
+        from cuefinder.descriptors import parse_key
+
+        try:
+            wanted = parse_key(key)
+        except ValueError as err:
+            raise QueryError(str(err)) from None
+        masks.append(np.array([k == wanted for k in table.keys], bool))
+    return masks
 
 
 def best_window(
@@ -153,9 +182,12 @@ def search(
     min_duration: float | None = None,
     max_duration: float | None = None,
     window_seconds: float = WINDOW_SECONDS,
+    tempo: tuple[float | None, float | None] | None = None,
+    key: str | None = None,
 ) -> list[Result]:
     """Rank the catalog's tracks for a genre query (its genres, the model's music tags and
-    the catalog's own taught tags, ``find.teach``)."""
+    the catalog's own taught tags, ``find.teach``), optionally only those in a tempo range
+    (BPM) or a key."""
     from cuefinder.find import teach
 
     if limit < 1:
@@ -166,7 +198,8 @@ def search(
         query = parse(query, model.genres, model.tags + teach.names(catalog))
     table = teach.extended(catalog, catalog.score_table(model))
     return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
-                  max_duration=max_duration, window_seconds=window_seconds)  # fmt: skip
+                  max_duration=max_duration, window_seconds=window_seconds, tempo=tempo,
+                  key=key)  # fmt: skip
 
 
 def ranked(
@@ -178,6 +211,8 @@ def ranked(
     min_duration: float | None = None,
     max_duration: float | None = None,
     window_seconds: float = WINDOW_SECONDS,
+    tempo: tuple[float | None, float | None] | None = None,
+    key: str | None = None,
 ) -> list[Result]:
     """``search`` on a score table already made (with any taught columns)."""
     if limit < 1:
@@ -186,7 +221,8 @@ def ranked(
     if unknown:
         raise QueryError(f"this catalog's model has no {', '.join(unknown)}",
                          list(table.model.genres))  # fmt: skip
-    hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration)
+    hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration,
+                tempo=tempo, key=key)  # fmt: skip
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
     curves = caveats.calibration(catalog) | _taught_curves(table)
@@ -238,7 +274,7 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds) 
         title=track.title,
         artist=track.artist,
         album=track.album,
-        extra=_corrected(table, row, [table.labels[c] for c in columns]),
+        extra=track.descriptors() | _corrected(table, row, [table.labels[c] for c in columns]),
     )
 
 

@@ -213,6 +213,7 @@ def _result(track: Track, score: float, query, query_scores, window_seconds) -> 
         title=track.title,
         artist=track.artist,
         album=track.album,
+        extra=track.descriptors(),
     )
 
 

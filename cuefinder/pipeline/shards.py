@@ -22,6 +22,9 @@ track_scores        list<float32>                        the same, in the genres
 segment_scores      list<list<float32>>                  (segments, genres [+ tags])
 embedding           list<float32>                        unit-length track embedding
 segment_embeddings  list<list<float32>>                  (segments, embedding_dim), unit rows
+tempo, key,         float64, string, float64, float64    descriptors (``cuefinder/descriptors.py``):
+key_strength,                                            BPM, e.g. "A minor", its correlation,
+loudness                                                 dBFS; null where unknown
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -41,6 +44,7 @@ import numpy as np
 
 from cuefinder import audio
 from cuefinder.catalog import Catalog
+from cuefinder.descriptors import Descriptors
 from cuefinder.errors import CatalogError
 from cuefinder.pipeline import stages
 
@@ -90,7 +94,8 @@ def write_results(results, meta: dict, path: str | os.PathLike) -> int:
             segments = np.concatenate([segments, a.segment_tag_scores], axis=1)
         _add(columns, meta["genres"], a.path, a.content_hash, a.size, a.mtime, a.duration,
              (a.tags.title, a.tags.artist, a.tags.album), a.model_id, a.segment_seconds,
-             a.track_scores, segments, a.embedding, a.segment_embeddings)  # fmt: skip
+             a.track_scores, segments, a.embedding, a.segment_embeddings,
+             a.descriptors.to_dict() if a.descriptors else {})  # fmt: skip
         count += 1
     _write_table(columns, meta, Path(path))
     return count
@@ -106,11 +111,13 @@ def model_meta(catalog: Catalog, model_id: str) -> dict:
 
 
 def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, segment_seconds,
-         track_scores, segments, embedding, segment_embeddings) -> None:  # fmt: skip
+         track_scores, segments, embedding, segment_embeddings, measures) -> None:  # fmt: skip
     values = (path, digest, size, mtime, duration, *tags, model_id, segment_seconds,
               {g: float(s) for g, s in zip(genres, track_scores)},
               np.asarray(track_scores).tolist(), np.asarray(segments).tolist(),
-              np.asarray(embedding).tolist(), np.asarray(segment_embeddings).tolist())  # fmt: skip
+              np.asarray(embedding).tolist(), np.asarray(segment_embeddings).tolist(),
+              measures.get("tempo"), measures.get("key"), measures.get("key_strength"),
+              measures.get("loudness"))  # fmt: skip
     for name, value in zip(_COLUMNS, values, strict=True):
         columns[name].append(value)
 
@@ -157,7 +164,8 @@ def read_into(catalog: Catalog, sources) -> ImportReport:
 
 _COLUMNS = ("path", "content_hash", "size", "mtime", "duration", "title", "artist", "album",
             "model_id", "segment_seconds", "scores", "track_scores", "segment_scores",
-            "embedding", "segment_embeddings")  # fmt: skip
+            "embedding", "segment_embeddings", "tempo", "key", "key_strength",
+            "loudness")  # fmt: skip
 
 
 def _write_table(columns: dict, meta: dict, path: Path) -> None:
@@ -172,7 +180,9 @@ def _write_table(columns: dict, meta: dict, path: Path) -> None:
          ("artist", pa.string()), ("album", pa.string()), ("model_id", pa.string()),
          ("segment_seconds", pa.float64()), ("scores", scores),
          ("track_scores", pa.list_(f32)), ("segment_scores", pa.list_(pa.list_(f32))),
-         ("embedding", pa.list_(f32)), ("segment_embeddings", pa.list_(pa.list_(f32)))],
+         ("embedding", pa.list_(f32)), ("segment_embeddings", pa.list_(pa.list_(f32))),
+         ("tempo", pa.float64()), ("key", pa.string()), ("key_strength", pa.float64()),
+         ("loudness", pa.float64())],
         metadata={META_KEY: json.dumps(meta).encode()},
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
@@ -202,7 +212,9 @@ def _analysis(row: dict, genres: int) -> stages.Analysis:
         segment_embeddings=np.array(row["segment_embeddings"], np.float32).reshape(-1, dim),
         model_id=row["model_id"],
         segment_tag_scores=segments[:, genres:] if segments.shape[1] > genres else None,
-    )
+        descriptors=None if row.get("loudness") is None else Descriptors(
+            row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"]),
+    )  # fmt: skip
 
 
 def _one_line(err: Exception) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cuefinder import audio
+from cuefinder import audio, descriptors
 from cuefinder.errors import CuefinderError
 
 MIN_SECONDS = 1.0  # shorter clips carry no usable genre information
@@ -53,6 +53,7 @@ class Analysis:
     model_id: str
     path_bytes: bytes | None = None  # the file-system name when ``path`` is not it
     segment_tag_scores: np.ndarray | None = None  # (segments, tags) when the model has tags
+    descriptors: descriptors.Descriptors | None = None  # tempo, key, loudness
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class Decoded:
     peak_dbfs: float
     frames: np.ndarray  # (n_mels, frames) float32, the model's front end
     tags: audio.Tags
+    descriptors: descriptors.Descriptors | None = None
 
 
 def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
@@ -276,12 +278,14 @@ def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
         if task.size == 0:
             return Failure(name, "empty file (0 bytes)", task.size, task.mtime)
         level = [0, 0.0]  # samples, peak: read as the chunks pass (memory stays bounded)
+        measures = descriptors.Accumulator(features.sample_rate)
 
         def watched():
             for chunk in audio.stream(task.path, sample_rate=features.sample_rate):
                 level[0] += len(chunk)
                 if len(chunk):
                     level[1] = max(level[1], float(np.abs(chunk).max()))
+                measures.add(chunk)
                 yield chunk
 
         frames = [f.numpy() for f in stream_log_mel(watched(), features)]
@@ -297,7 +301,8 @@ def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
     if dbfs < SILENCE_DBFS:
         return Failure(name, f"silent (peak {dbfs:.0f} dBFS)", task.size, task.mtime)
     mel = np.concatenate(frames, axis=1) if frames else np.zeros((features.n_mels, 0), np.float32)
-    return Decoded(task, digest, duration, dbfs, mel, audio.read_tags(task.path))
+    found = measures.finish(mel, features.hop_length)
+    return Decoded(task, digest, duration, dbfs, mel, audio.read_tags(task.path), found)
 
 
 def tag(decoded: Decoded, tagger) -> Analysis | Failure:
@@ -324,6 +329,7 @@ def tag(decoded: Decoded, tagger) -> Analysis | Failure:
         model_id=tagger.model_id,
         path_bytes=None if name == task.path else os.fsencode(task.path),
         segment_tag_scores=tagged.segment_tag_scores,
+        descriptors=decoded.descriptors,
     )
 
 

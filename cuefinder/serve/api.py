@@ -59,18 +59,31 @@ def search(
     limit: Limit = 10,
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
+    min_tempo: Annotated[float | None, Query(gt=0, le=1000, description="BPM")] = None,
+    max_tempo: Annotated[float | None, Query(gt=0, le=1000, description="BPM")] = None,
+    key: Annotated[str | None, Query(max_length=20, description='e.g. "A minor", Am')] = None,
 ):
-    """Rank the catalog's tracks for a genre query (the command line's query language)."""
+    """Rank the catalog's tracks for a genre query (the command line's query language),
+    optionally only those in a tempo range or a key (tracks whose tempo or key is unknown
+    are then left out)."""
+    from cuefinder.descriptors import parse_key
     from cuefinder.find.grammar import parse
 
     _check_durations(min_duration, max_duration)
+    if min_tempo is not None and max_tempo is not None and min_tempo > max_tempo:
+        raise ApiError(422, "min_tempo must not exceed max_tempo", "min_tempo")
+    try:
+        key = parse_key(key) if key is not None else None
+    except ValueError as err:
+        raise ApiError(422, str(err), "key") from None
+    tempo = None if min_tempo is None and max_tempo is None else (min_tempo, max_tempo)
     catalog = server.pool.catalog()
     model = _model(catalog)
     try:
         query = parse(q, model.genres, _tags(catalog, model))
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
-    results = _ranked(server, query, limit, min_duration, max_duration)
+    results = _ranked(server, query, limit, min_duration, max_duration, tempo, key)
     warnings = query_warnings(query, catalog, [r["fit"] for r in results])
     return JSONResponse({"query": query_json(q, query), "results": results, "warnings": warnings})
 
@@ -404,19 +417,20 @@ def _track(server: Server, track_id: int):
     return found
 
 
-def _ranked(server: Server, query, limit, min_duration, max_duration) -> list[dict]:
+def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None,
+            key=None) -> list[dict]:  # fmt: skip
     """rank.search's results as JSON, from the cache while the catalog is unchanged."""
     from cuefinder.find.rank import search
 
     pool = server.pool
-    key = (query.terms, limit, min_duration, max_duration, pool.version())
-    results = pool.results.get(key)
+    cached = (query.terms, limit, min_duration, max_duration, tempo, key, pool.version())
+    results = pool.results.get(cached)
     if results is None:
         catalog = pool.catalog()
         found = search(query, catalog, limit=limit, min_duration=min_duration,
-                       max_duration=max_duration)  # fmt: skip
+                       max_duration=max_duration, tempo=tempo, key=key)  # fmt: skip
         results = results_json(found)
-        pool.results.put(key, results)
+        pool.results.put(cached, results)
     return results
 
 

@@ -46,6 +46,10 @@ class SearchResult(BaseModel):
         "track suits the query's wanted genres; null without calibration or for sounds-like",
     )
     fit_level: str | None = Field(None, description='"strong" (>= 0.5), "some" (>= 0.25), "weak"')
+    tempo: float | None = Field(None, description="beats per minute; null where unclear")
+    key: str | None = Field(None, description='e.g. "A minor"; null where no key is clear')
+    key_strength: float | None = Field(None, description="correlation with that key's profile")
+    loudness: float | None = Field(None, description="dBFS, RMS over the track")
     corrected: dict[str, float] | None = Field(
         None,
         description="how far this catalog's corrections (a genre taught through /api/tags) "

@@ -1,0 +1,99 @@
+"""Tempo, key and loudness: known answers on made signals, stored and searchable on real music."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cuefinder.catalog import Catalog
+from cuefinder.descriptors import Accumulator, estimate_key, parse_key
+from cuefinder.errors import QueryError
+from cuefinder.features import FeatureConfig, log_mel
+from cuefinder.find.rank import search
+from cuefinder.pipeline.local import index
+
+RATE = 16000
+
+
+def _hz(name: str) -> float:
+    steps = {"C": -9, "C#": -8, "D": -7, "Eb": -6, "E": -5, "F": -4, "F#": -3, "G": -2,
+             "Ab": -1, "A": 0, "Bb": 1, "B": 2}  # fmt: skip
+    return 220.0 * 2 ** (steps[name] / 12)
+
+
+def _cadence_over_clicks(chords, bpm: float, seconds: float = 32.0) -> np.ndarray:
+    """A I-IV-V-I style progression (each chord a quarter of the time) over a click."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    pad = np.zeros_like(t)
+    quarter = len(t) // len(chords)
+    for n, chord in enumerate(chords):
+        part = slice(n * quarter, (n + 1) * quarter)
+        for note in chord:
+            f = _hz(note)
+            pad[part] += np.sin(2 * np.pi * f * t[part]) + 0.3 * np.sin(4 * np.pi * f * t[part])
+    clicks = np.zeros_like(t)
+    period = int(RATE * 60 / bpm)
+    for start in range(0, len(t), period):
+        burst = np.random.default_rng(start).standard_normal(400) * np.hanning(400)
+        clicks[start : start + 400] += burst[: len(t) - start]
+    return (0.05 * pad + 0.5 * clicks).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "chords, bpm, key",
+    [([("A", "C", "E"), ("D", "F", "A"), ("E", "Ab", "B"), ("A", "C", "E")], 120.0, "A minor"),
+     ([("C", "E", "G"), ("F", "A", "C"), ("G", "B", "D"), ("C", "E", "G")], 96.0, "C major"),
+     ([("F#", "Bb", "C#"), ("B", "Eb", "F#"), ("C#", "F", "Ab"), ("F#", "Bb", "C#")], 140.0,
+      "F# major")],
+)  # fmt: skip
+def test_tempo_and_key_of_a_cadence_over_a_click(chords, bpm, key):
+    signal = _cadence_over_clicks(chords, bpm)
+    found = Accumulator(RATE)
+    for start in range(0, len(signal), RATE * 10):  # in chunks, as decoding gives them
+        found.add(signal[start : start + RATE * 10])
+    config = FeatureConfig()
+    result = found.finish(log_mel(signal, config).numpy(), config.hop_length)
+    assert result.key == key and result.key_strength > 0.5
+    assert abs(result.tempo - bpm) < bpm * 0.04
+    assert -30 < result.loudness < 0
+
+
+def test_noise_has_no_clear_key_and_keys_are_read_as_musicians_write_them():
+    key, strength = estimate_key(np.ones(12))
+    assert key is None
+    assert parse_key("am") == parse_key("A minor") == parse_key("a min") == "A minor"
+    assert parse_key("Db") == "C# major" and parse_key("g#m") == "Ab minor"
+    with pytest.raises(ValueError, match="not a key: 'H'"):
+        parse_key("H")
+
+
+def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root):
+    with Catalog(tmp_path / "c.db") as catalog:
+        index([music_root / "xblast-tnt-musics", music_root / "scorched3d-data"], catalog,
+              progress=False, jobs=1)  # fmt: skip
+        tracks = list(catalog.tracks())
+        assert all(t.loudness is not None and -60 < t.loudness < 0 for t in tracks)
+        tempos = {t.path: t.tempo for t in tracks if t.tempo is not None}
+        assert len(tempos) == len(tracks) and all(50 < v < 250 for v in tempos.values())
+        keyed = [t for t in tracks if t.key]
+        assert keyed and all(parse_key(t.key) == t.key for t in keyed)
+        low, high = sorted(tempos.values())[1], sorted(tempos.values())[-2]
+        hits = search("action", catalog, limit=50, tempo=(low, high))
+        assert {h.path for h in hits} == {p for p, v in tempos.items() if low <= v <= high}
+        assert all("tempo" in h.to_dict() and "key" in h.to_dict() for h in hits)
+        one = keyed[0].key
+        in_key = search("action", catalog, limit=50, key=one)
+        assert in_key and {h.path for h in in_key} == {t.path for t in keyed if t.key == one}
+        with pytest.raises(QueryError, match="not a key"):
+            search("action", catalog, key="Z minor")
+        view = catalog.db.execute("SELECT path, tempo, key FROM track_genres").fetchall()
+        assert {p: v for p, v, _ in view} == tempos
+    cli = [sys.executable, "-m", "cuefinder", "--catalog", str(tmp_path / "c.db"), "search",
+           "action", "--tempo", f"{low}-{high}", "--json"]  # fmt: skip
+    done = subprocess.run(cli, capture_output=True, text=True, check=True)
+    assert done.stdout.count('"tempo"') == len(hits)
+    bad = subprocess.run([*cli[:-3], "--tempo", "fast"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a tempo range: 'fast'" in bad.stderr
