@@ -179,7 +179,9 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
     for table in ("scorers", "examples", "taught"):  # schema 4's
         db.execute(f"DROP TABLE {table}")
     for table, column in [("tracks", "segment_embeddings"), ("tracks", "tag_scores"),
-                          ("models", "tags"), ("tracks", "genre_scores")]:  # fmt: skip
+                          ("models", "tags"), ("tracks", "genre_scores"), ("tracks", "tempo"),
+                          ("tracks", "key"), ("tracks", "key_strength"),
+                          ("tracks", "loudness")]:  # fmt: skip
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
     db.commit()

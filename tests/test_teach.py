@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cuefinder.catalog import Catalog
-from cuefinder.catalog.schema import SCHEMA_VERSION
+from cuefinder.catalog.schema import SCHEMA_VERSION, genre_view
 from cuefinder.errors import QueryError
 from cuefinder.features import FeatureConfig
 from cuefinder.find import taught, teach
@@ -219,16 +219,23 @@ def test_refine_and_similar_from_several_tracks(catalog):
 def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
     path = catalog.path
     count = catalog.count()
+    model_id, genres = catalog.active_model().model_id, catalog.active_model().genres
     catalog.close()
     db = sqlite3.connect(path)
     for table in ("scorers", "examples", "taught"):
         db.execute(f"DROP TABLE {table}")
+    db.execute("DROP VIEW track_genres")
+    for column in ("tempo", "key", "key_strength", "loudness"):  # schema 5's
+        db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
+    db.execute(genre_view(model_id, genres).replace(", tempo, key, loudness", ""))
     db.execute("PRAGMA user_version=3")
     db.commit()
     db.close()
     with Catalog(path) as again:
-        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert again.count() == count
+        rows = again.db.execute("SELECT path, tempo, Horror FROM track_genres").fetchall()
+        assert len(rows) == count and all(r[1] is None for r in rows)  # until re-indexed
         track = next(again.tracks())
         assert teach.teach("migrated", again, add=[track.id]).positives == 1
 
