@@ -142,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model file (default: the built-in model)")
     p.add_argument("-j", "--jobs", type=_positive_int, help="worker processes (default: cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-descriptors", dest="descriptors", action="store_false",
+                   help="skip tempo, key and loudness (faster)")  # fmt: skip
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: worker processes here; ray: Ray Data (a cluster, or a "
                    "local Ray); --jobs is then the number of model actors")  # fmt: skip
@@ -192,10 +194,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as JSON (as search does)")
     p.set_defaults(run=_similar)
 
-    p = sub.add_parser("genres", help="the search vocabulary: genres and their synonyms")
-    p.add_argument("--model", type=Path, help="model file (default: the catalog's model)")
-    p.set_defaults(run=_genres)
-
     p = sub.add_parser("serve", help="the web page and JSON API over the catalog")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=_positive_int, help="default: 8000")
@@ -214,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_completion)
     p = sub.add_parser("manpage", help="print the manual page (roff), from this parser")
     p.set_defaults(run=_manpage)
-    for command in ("index", "search", "show", "similar", "genres", "serve"):
+    for command in ("index", "search", "show", "similar", "serve"):
         sub.choices[command].add_argument(  # also accepted after the command
             "--catalog", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -248,10 +246,11 @@ def _index(args) -> int:
 
             report = ray_runner.index(args.paths, catalog, model=args.model,
                                       address=args.address, actors=args.jobs,
-                                      shard_dir=args.shards, progress=not args.quiet)  # fmt: skip
+                                      shard_dir=args.shards, progress=not args.quiet,
+                                      descriptors=args.descriptors)  # fmt: skip
         else:
             report = index(args.paths, catalog, model=args.model, jobs=args.jobs,
-                           progress=not args.quiet)  # fmt: skip
+                           progress=not args.quiet, descriptors=args.descriptors)  # fmt: skip
     speed = report.audio_seconds / report.wall_seconds if report.wall_seconds else 0.0
     counts = f"indexed {report.indexed}, skipped {report.unchanged} unchanged"
     print(
@@ -391,7 +390,7 @@ def _show(args) -> int:
     if found["loudness"] is not None:
         tempo = f"{found['tempo']:.0f} BPM" if found["tempo"] else "tempo unclear"
         key = f"{found['key']}" if found["key"] else "no clear key"
-        print(f"{tempo}, {key}, loudness {found['loudness']:.1f} dBFS")
+        print(f"{tempo}, {key}, loudness {found['loudness']:.1f} LUFS")
     for genre, score in profile:
         print(f"  {genre:<12} {score:5.2f} {'#' * int(round(score * 40))}")
     if track.tag_scores is not None:
@@ -454,40 +453,6 @@ def _manpage(args) -> int:
     parser.man_short_description = "find the music cue that fits a picture"
     print(str(Manpage(parser)))
     return EXIT_OK
-
-
-def _genres(args) -> int:
-    from cuefinder.find.grammar import SYNONYMS
-    from cuefinder.model import checkpoint
-
-    genres = checkpoint.read_info(args.model).genres if args.model else _vocabulary_genres(args)
-    info = checkpoint.read_info(args.model or checkpoint.default_model_path())
-    thin = info.thin_genres if info.genres == genres else {}
-    for genre in genres:
-        print(f"{genre:<12} {', '.join(SYNONYMS.get(genre, ()))}")
-    if thin:
-        named = ", ".join(f"{g} ({n} game{'s' * (n != 1)})" for g, n in thin.items())
-        print(f"warning: {named}: fewer than {checkpoint.MIN_GROUPS} games taught "
-              "these genres; read their rankings as hints", file=sys.stderr)  # fmt: skip
-    weak = info.weak_genres if info.genres == genres else {}
-    for genre, reason in weak.items():
-        if genre not in thin:
-            print(f"warning: {genre}: {reason}; read its ranking as a hint", file=sys.stderr)
-    return EXIT_OK
-
-
-def _vocabulary_genres(args) -> tuple[str, ...]:
-    """The catalog's active model's genres, else the built-in model's."""
-    from cuefinder.catalog import Catalog, default_path
-    from cuefinder.model import checkpoint
-
-    path = args.catalog or default_path()
-    if Path(path).exists():
-        with Catalog(path, create=False) as catalog:
-            model = catalog.active_model()
-            if model:
-                return model.genres
-    return checkpoint.read_info(checkpoint.default_model_path()).genres
 
 
 def _serve(args) -> int:

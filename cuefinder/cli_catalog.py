@@ -64,8 +64,18 @@ def _write_tracks(out, tracks: list[dict], fmt: str) -> None:
 
 def _write_csv(out, tracks: list[dict]) -> None:
     genres = sorted({g for t in tracks for g in t["genres"]})
-    fields = ["path", "duration", "title", "artist", "album", "model", "tempo", "key",
-              "loudness", *genres]
+    fields = [
+        "path",
+        "duration",
+        "title",
+        "artist",
+        "album",
+        "model",
+        "tempo",
+        "key",
+        "loudness",
+        *genres,
+    ]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for track in tracks:

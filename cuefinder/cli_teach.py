@@ -1,4 +1,5 @@
-"""The ``cuefinder`` commands that teach a catalog: tag and tags.
+"""The ``cuefinder`` commands about the search vocabulary: genres, and the catalog's own
+tags (tag, tags).
 
 Part of the command line (``cuefinder.cli`` adds them to its parser): like it, the only
 place that prints and exits.
@@ -15,7 +16,11 @@ from cuefinder.cli import EXIT_OK, _catalog, _time
 
 
 def add_commands(sub) -> None:
-    """Add tag and tags to the command line's subparsers."""
+    """Add genres, tag and tags to the command line's subparsers."""
+    p = sub.add_parser("genres", help="the search vocabulary: genres, synonyms, your tags")
+    p.add_argument("--model", type=Path, help="model file (default: the catalog's model)")
+    p.set_defaults(run=_genres)
+
     p = sub.add_parser(
         "tag",
         help="teach a tag of your own (or correct a genre) from example tracks",
@@ -43,9 +48,49 @@ def add_commands(sub) -> None:
     p.add_argument("target", nargs="?", help="the CSV file (export, import) or tag (delete)")
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(run=_tags)
-    for command in ("tag", "tags"):  # --catalog after the command too
+    for command in ("genres", "tag", "tags"):  # --catalog after the command too
         sub.choices[command].add_argument("--catalog", type=Path, default=argparse.SUPPRESS,
                                           help=argparse.SUPPRESS)  # fmt: skip
+
+
+def _genres(args) -> int:
+    from cuefinder.find.grammar import SYNONYMS
+    from cuefinder.model import checkpoint
+
+    genres, tags = _vocabulary(args)
+    if args.model:
+        genres, tags = checkpoint.read_info(args.model).genres, ()
+    info = checkpoint.read_info(args.model or checkpoint.default_model_path())
+    thin = info.thin_genres if info.genres == genres else {}
+    for genre in genres:
+        print(f"{genre:<12} {', '.join(SYNONYMS.get(genre, ()))}")
+    if tags:
+        print("your tags: " + ", ".join(f"#{t}" for t in tags))
+    if thin:
+        named = ", ".join(f"{g} ({n} game{'s' * (n != 1)})" for g, n in thin.items())
+        print(f"warning: {named}: fewer than {checkpoint.MIN_GROUPS} games taught "
+              "these genres; read their rankings as hints", file=sys.stderr)  # fmt: skip
+    weak = info.weak_genres if info.genres == genres else {}
+    for genre, reason in weak.items():
+        if genre not in thin:
+            print(f"warning: {genre}: {reason}; read its ranking as a hint", file=sys.stderr)
+    return EXIT_OK
+
+
+def _vocabulary(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(genres, the catalog's own tags) of the catalog's active model, else the built-in
+    model's genres."""
+    from cuefinder.catalog import Catalog, default_path
+    from cuefinder.find.teach import names
+    from cuefinder.model import checkpoint
+
+    path = args.catalog or default_path()
+    if Path(path).exists():
+        with Catalog(path, create=False) as catalog:
+            model = catalog.active_model()
+            if model:
+                return model.genres, names(catalog)
+    return checkpoint.read_info(checkpoint.default_model_path()).genres, ()
 
 
 def _tag(args) -> int:

@@ -3,11 +3,15 @@
 - **tempo** (BPM): librosa's tempo estimate from the onset strength of the log-mel
   frames the model reads anyway (no second spectrogram);
 - **key**: the Krumhansl-Kessler key profiles correlated with the track's mean
-  chroma (a 4096-point STFT at the front end's rate, a hop of half a window), the
+  chroma (librosa's chroma filter bank on a 4096-point Hann-windowed power spectrum
+  at the front end's rate, a hop of half a window), the
   best of 24 keys, with the correlation as its strength (below ``WEAK_KEY`` the
   music has no clear key: atonal, percussive or modulating, and ``key`` is None);
-- **loudness** (dBFS): the RMS level of the whole track, a stand-in for energy
-  that needs no K-weighting filter state across chunks.
+- **loudness** (LUFS): integrated loudness after ITU-R BS.1770-4 / EBU R128,
+  ``pyloudnorm`` measuring each chunk's K-weighted 400 ms blocks and the two gates
+  (absolute -70 LUFS, relative -10 LU) applied here over all the track's blocks (the
+  weighting filters restart at each 30 s chunk, and the signal is the mono mix at the
+  model's 16 kHz, so it is close to, not exactly, a broadcast meter's figure).
 
 Chunks arrive one by one (``Accumulator.add``), so memory stays bounded. These are
 signal-processing estimates, not learned, and were not checked against labelled
@@ -26,6 +30,7 @@ MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.
 MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 WEAK_KEY = 0.5  # correlation below which a track is given no key
 CHROMA_FFT = 4096
+BLOCK_SECONDS = 0.4  # BS.1770's gating block
 
 
 @dataclass(frozen=True)
@@ -33,14 +38,14 @@ class Descriptors:
     tempo: float | None  # beats per minute
     key: str | None  # e.g. "A minor"
     key_strength: float | None  # correlation of the chroma with that key's profile
-    loudness: float  # dBFS, RMS over the track
+    loudness: float | None  # LUFS, integrated (None for under 0.4 s of sound)
 
     def to_dict(self) -> dict:
         return {
             "tempo": None if self.tempo is None else round(self.tempo, 1),
             "key": self.key,
             "key_strength": None if self.key_strength is None else round(self.key_strength, 3),
-            "loudness": round(self.loudness, 1),
+            "loudness": None if self.loudness is None else round(self.loudness, 1),
         }
 
 
@@ -50,29 +55,50 @@ class Accumulator:
     def __init__(self, sample_rate: int):
         self.sample_rate = sample_rate
         self.chroma = np.zeros(12)
-        self.energy = 0.0
-        self.samples = 0
+        self.blocks: list[float] = []  # BS.1770 block loudness of every chunk, LUFS
+        self._meter = None
+        self._chroma_filters = None
+        self._window = None
 
     def add(self, chunk: np.ndarray) -> None:
-        if not len(chunk):
-            return
-        self.samples += len(chunk)
-        self.energy += float(np.dot(chunk.astype(np.float64), chunk))
+        if len(chunk) >= BLOCK_SECONDS * self.sample_rate:
+            import pyloudnorm
+
+            if self._meter is None:
+                self._meter = pyloudnorm.Meter(self.sample_rate, block_size=BLOCK_SECONDS)
+            with np.errstate(divide="ignore"):  # silent blocks are -inf, then gated out
+                self._meter.integrated_loudness(np.asarray(chunk, np.float64))
+            self.blocks.extend(self._meter.blockwise_loudness)
         if len(chunk) >= CHROMA_FFT:
             import librosa
 
-            chroma = librosa.feature.chroma_stft(
-                y=np.asarray(chunk, np.float32), sr=self.sample_rate, n_fft=CHROMA_FFT,
-                hop_length=CHROMA_FFT // 2, center=False,
-            )  # fmt: skip
-            self.chroma += chroma.sum(axis=1)
+            if self._chroma_filters is None:  # librosa's chroma filter bank, made once
+                self._chroma_filters = librosa.filters.chroma(sr=self.sample_rate,
+                                                              n_fft=CHROMA_FFT)  # fmt: skip
+                self._window = np.hanning(CHROMA_FFT).astype(np.float32)
+            frames = librosa.util.frame(np.asarray(chunk, np.float32), frame_length=CHROMA_FFT,
+                                        hop_length=CHROMA_FFT // 2)  # fmt: skip
+            power = np.abs(np.fft.rfft(frames * self._window[:, None], axis=0)) ** 2
+            self.chroma += (self._chroma_filters @ power).sum(axis=1)
 
     def finish(self, frames: np.ndarray, hop_length: int) -> Descriptors:
         """The descriptors, given the track's log-mel frames (n_mels, frames)."""
-        loudness = 10 * np.log10(max(self.energy / max(self.samples, 1), 1e-12))
         key, strength = estimate_key(self.chroma)
         return Descriptors(estimate_tempo(frames, self.sample_rate, hop_length), key, strength,
-                           float(loudness))  # fmt: skip
+                           gated_loudness(self.blocks))  # fmt: skip
+
+
+def gated_loudness(blocks) -> float | None:
+    """Integrated loudness (LUFS) of BS.1770 block loudness values: the absolute gate at
+    -70 LUFS, then the relative gate 10 LU under the mean of what passed."""
+    values = np.asarray(blocks, np.float64)
+    values = values[np.isfinite(values) & (values >= -70.0)]
+    if not len(values):
+        return None
+    power = 10 ** ((values + 0.691) / 10)
+    relative = -0.691 + 10 * np.log10(power.mean()) - 10.0
+    kept = power[values > relative]
+    return float(-0.691 + 10 * np.log10(kept.mean()))
 
 
 def estimate_key(chroma: np.ndarray) -> tuple[str | None, float | None]:

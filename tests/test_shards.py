@@ -34,6 +34,8 @@ def test_export_then_import_gives_the_same_catalog_and_search(source, tmp_path):
         assert copy.active_model() == source.active_model()
         for a, b in zip(source.tracks(), copy.tracks(), strict=True):
             assert (a.path, a.duration, a.title) == (b.path, b.duration, b.title)
+            assert (a.tempo, a.key, a.loudness) == (b.tempo, b.key, b.loudness)
+            assert a.loudness is not None
             assert np.array_equal(a.track_scores, b.track_scores)
             assert np.array_equal(a.embedding, b.embedding)
             assert np.allclose(a.segment_scores, b.segment_scores, atol=1e-3)

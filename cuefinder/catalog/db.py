@@ -70,7 +70,7 @@ class Track:
     loudness: float | None = None
 
     def descriptors(self) -> dict:
-        """Tempo (BPM), key and loudness (dBFS), rounded, as JSON shows them."""
+        """Tempo (BPM), key and loudness (LUFS), rounded, as JSON shows them."""
 
         def rounded(value, places):
             return None if value is None else round(value, places)

@@ -69,7 +69,7 @@ CREATE TABLE tracks (
     tempo REAL,                       -- beats per minute (descriptors.py), NULL if unknown
     key TEXT,                         -- e.g. 'A minor', NULL when no key is clear
     key_strength REAL,                -- correlation with that key's profile
-    loudness REAL                     -- dBFS, RMS over the track
+    loudness REAL                     -- LUFS, integrated (EBU R128, descriptors.py)
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);

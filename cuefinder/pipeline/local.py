@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cuefinder.catalog import Catalog
@@ -82,11 +82,13 @@ def index(
     jobs: int | None = None,
     progress: bool = True,
     on_result: Callable[[stages.Result], None] | None = None,
+    descriptors: bool = True,
 ) -> IndexReport:
-    """Index files and folders into ``catalog`` with ``model`` (the default one if None)."""
+    """Index files and folders into ``catalog`` with ``model`` (the default one if None);
+    ``descriptors=False`` skips tempo, key and loudness (faster)."""
     run = prepare(paths, catalog or Catalog(), model)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(run.plan.tasks) or 1))
-    return run.finish(_run(run.plan.tasks, run.info, jobs), progress, on_result)
+    return run.finish(_run(run.plan.tasks, run.info, jobs, descriptors), progress, on_result)
 
 
 @dataclass
@@ -174,28 +176,29 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="track", disable=not enabled or None, dynamic_ncols=True)
 
 
-def _run(tasks: list[stages.FileTask], info, jobs: int) -> Iterator[stages.Result]:
+def _run(tasks: list[stages.FileTask], info, jobs: int, measure: bool = True):
     """Analyse tasks in this process (jobs == 1) or in a pool of worker processes."""
     if not tasks:
         return
     args = (str(info.path), info.model_id)
     if jobs == 1:
-        _init_worker(*args, threads=0)
+        _init_worker(*args, threads=0, measure=measure)
         yield from map(_work, tasks)
         return
-    with spawn_pool(jobs, _init_worker, (*args, 1)) as pool:
+    with spawn_pool(jobs, _init_worker, (*args, 1, measure)) as pool:
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
 
 
 _MODEL: tuple[str, str] | None = None  # this worker's (model path, model id)
 _BROKEN: str | None = None  # why this worker could not load the model
+_MEASURE = True  # whether this worker measures descriptors
 
 
-def _init_worker(model_path: str, model_id: str, threads: int) -> None:
+def _init_worker(model_path: str, model_id: str, threads: int, measure: bool = True) -> None:
     """Load the model once per worker. A failure is kept, not raised: a pool replaces a
     worker whose initializer raises, for ever; the first task reports it instead."""
-    global _MODEL, _BROKEN
-    _MODEL = (model_path, model_id)
+    global _MODEL, _BROKEN, _MEASURE
+    _MODEL, _MEASURE = (model_path, model_id), measure
     try:
         import torch
 
@@ -209,7 +212,7 @@ def _init_worker(model_path: str, model_id: str, threads: int) -> None:
 def _work(task: stages.FileTask) -> stages.Result:
     if _BROKEN is not None:  # raised in the coordinator, which stops the pool
         raise WorkerError(f"a worker could not load the model: {_BROKEN}")
-    return stages.analyse(task, stages.tagger_for(*_MODEL))
+    return stages.analyse(task, stages.tagger_for(*_MODEL), measure=_MEASURE)
 
 
 class WorkerError(CuefinderError):

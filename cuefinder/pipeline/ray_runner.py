@@ -46,18 +46,20 @@ def index(
     shard_dir: str | os.PathLike | None = None,
     progress: bool = True,
     on_result: Callable[[stages.Result], None] | None = None,
+    descriptors: bool = True,
 ) -> IndexReport:
     """Index files and folders on Ray (``address``: "auto", "ray://HOST:PORT", or None
     for a local Ray on this machine's cores); see the module docstring."""
     run = prepare(paths, catalog or Catalog(), model)
-    results = _results(run.plan.tasks, run.info, address, actors) if run.plan.tasks else iter(())
+    tasks = run.plan.tasks
+    results = _results(tasks, run.info, address, actors, descriptors) if tasks else iter(())
     if shard_dir is not None:
         meta = shards.model_meta(run.catalog, run.info.model_id)
         results = _sharded(results, meta, Path(shard_dir))
     return run.finish(results, progress, on_result)
 
 
-def _results(tasks, info, address, actors) -> Iterator[stages.Result]:
+def _results(tasks, info, address, actors, measure) -> Iterator[stages.Result]:
     import ray
 
     started_here = not ray.is_initialized()
@@ -74,8 +76,10 @@ def _results(tasks, info, address, actors) -> Iterator[stages.Result]:
         ctx.enable_progress_bars = False  # the runner's own bar and summary
         items = [{"task": pickle.dumps(t)} for t in tasks]
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
-        dataset = dataset.map_batches(_decode, fn_kwargs={"features": info.features.to_dict()},
-                                      batch_size=1, num_cpus=DECODE_CPUS)  # fmt: skip
+        dataset = dataset.map_batches(
+            _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
+            batch_size=1, num_cpus=DECODE_CPUS,
+        )  # fmt: skip
         dataset = dataset.map_batches(
             _Tag,
             fn_constructor_args=(str(info.path), info.model_id),
@@ -92,12 +96,13 @@ def _results(tasks, info, address, actors) -> Iterator[stages.Result]:
             ray.shutdown()
 
 
-def _decode(batch: dict, features: dict) -> dict:
+def _decode(batch: dict, features: dict, measure: bool) -> dict:
     """Decode stage (CPU tasks): ``stages.decode`` of each file."""
     from cuefinder.features import FeatureConfig
 
     config = FeatureConfig.from_dict(features)
-    out = [pickle.dumps(stages.decode(pickle.loads(blob), config)) for blob in batch["task"]]
+    out = [pickle.dumps(stages.decode(pickle.loads(blob), config, measure=measure))
+           for blob in batch["task"]]  # fmt: skip
     return {"item": np.array(out, dtype=object)}
 
 

@@ -24,7 +24,7 @@ embedding           list<float32>                        unit-length track embed
 segment_embeddings  list<list<float32>>                  (segments, embedding_dim), unit rows
 tempo, key,         float64, string, float64, float64    descriptors (``cuefinder/descriptors.py``):
 key_strength,                                            BPM, e.g. "A minor", its correlation,
-loudness                                                 dBFS; null where unknown
+loudness                                                 LUFS; null where unknown
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,9 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
             segments = np.concatenate([segments, t.segment_tag_scores], axis=1)
         _add(columns, model.genres, t.path, digest, size, mtime, t.duration,
              (t.title, t.artist, t.album), t.model_id, t.segment_seconds, t.track_scores,
-             segments, t.embedding, t.segment_embeddings)  # fmt: skip
+             segments, t.embedding, t.segment_embeddings,
+             {"tempo": t.tempo, "key": t.key, "key_strength": t.key_strength,
+              "loudness": t.loudness})  # fmt: skip
     _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
 
@@ -95,7 +97,7 @@ def write_results(results, meta: dict, path: str | os.PathLike) -> int:
         _add(columns, meta["genres"], a.path, a.content_hash, a.size, a.mtime, a.duration,
              (a.tags.title, a.tags.artist, a.tags.album), a.model_id, a.segment_seconds,
              a.track_scores, segments, a.embedding, a.segment_embeddings,
-             a.descriptors.to_dict() if a.descriptors else {})  # fmt: skip
+             asdict(a.descriptors) if a.descriptors else {})  # fmt: skip
         count += 1
     _write_table(columns, meta, Path(path))
     return count

@@ -245,9 +245,10 @@ def task_for(path: str | os.PathLike) -> FileTask:
     return FileTask(text, info.st_size, info.st_mtime)
 
 
-def analyse(task: FileTask, tagger) -> Result:
-    """Decode, compute features and tag one file; a Failure instead of raising."""
-    decoded = decode(task, tagger.features)
+def analyse(task: FileTask, tagger, *, measure: bool = True) -> Result:
+    """Decode, compute features (and descriptors, with ``measure``) and tag one file; a
+    Failure instead of raising."""
+    decoded = decode(task, tagger.features, measure=measure)
     return tag(decoded, tagger) if isinstance(decoded, Decoded) else decoded
 
 
@@ -265,9 +266,10 @@ class Decoded:
     descriptors: descriptors.Descriptors | None = None
 
 
-def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
-    """Hash, decode and compute the log-mel of one file (features.FeatureConfig); Unchanged
-    when its content is what the catalog holds, a Failure instead of raising."""
+def decode(task: FileTask, features, *, measure: bool = True) -> Decoded | Unchanged | Failure:
+    """Hash, decode and compute the log-mel of one file (features.FeatureConfig), and its
+    descriptors (tempo, key, loudness) unless ``measure`` is False; Unchanged when its
+    content is what the catalog holds, a Failure instead of raising."""
     from cuefinder.features import stream_log_mel
 
     name = display_path(task.path)
@@ -278,14 +280,15 @@ def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
         if task.size == 0:
             return Failure(name, "empty file (0 bytes)", task.size, task.mtime)
         level = [0, 0.0]  # samples, peak: read as the chunks pass (memory stays bounded)
-        measures = descriptors.Accumulator(features.sample_rate)
+        measures = descriptors.Accumulator(features.sample_rate) if measure else None
 
         def watched():
             for chunk in audio.stream(task.path, sample_rate=features.sample_rate):
                 level[0] += len(chunk)
                 if len(chunk):
                     level[1] = max(level[1], float(np.abs(chunk).max()))
-                measures.add(chunk)
+                if measures is not None:
+                    measures.add(chunk)
                 yield chunk
 
         frames = [f.numpy() for f in stream_log_mel(watched(), features)]
@@ -301,7 +304,7 @@ def decode(task: FileTask, features) -> Decoded | Unchanged | Failure:
     if dbfs < SILENCE_DBFS:
         return Failure(name, f"silent (peak {dbfs:.0f} dBFS)", task.size, task.mtime)
     mel = np.concatenate(frames, axis=1) if frames else np.zeros((features.n_mels, 0), np.float32)
-    found = measures.finish(mel, features.hop_length)
+    found = measures.finish(mel, features.hop_length) if measures is not None else None
     return Decoded(task, digest, duration, dbfs, mel, audio.read_tags(task.path), found)
 
 

@@ -49,7 +49,7 @@ class SearchResult(BaseModel):
     tempo: float | None = Field(None, description="beats per minute; null where unclear")
     key: str | None = Field(None, description='e.g. "A minor"; null where no key is clear')
     key_strength: float | None = Field(None, description="correlation with that key's profile")
-    loudness: float | None = Field(None, description="dBFS, RMS over the track")
+    loudness: float | None = Field(None, description="LUFS, integrated (EBU R128)")
     corrected: dict[str, float] | None = Field(
         None,
         description="how far this catalog's corrections (a genre taught through /api/tags) "
