@@ -1,6 +1,7 @@
 """Index throughput: seconds of audio tagged per wall-clock second, beside the decode+log-mel floor.
 
     python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N] [--model M.safetensors ...]
+        [--without-descriptors]
 
 Default input: the demo game soundtracks (fetched by `make demo`). Both runs
 use the same files and the same number of worker processes; the index run
@@ -69,6 +70,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", help="repeatable")
     parser.add_argument("--architecture", action="append", default=[],
                         help="also an untrained network of this recipe (repeatable)")  # fmt: skip
+    parser.add_argument("--without-descriptors", action="store_true",
+                        help="also index without tempo, key, loudness, side by side")  # fmt: skip
     args = parser.parse_args()
     if not args.paths:
         from cuefinder.train import games
@@ -94,14 +97,17 @@ def main() -> None:
             print(
                 f"{label:<44}{floors[info.features]:>9.1f}{seconds / floors[info.features]:>14.0f}"
             )
-        with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "bench.db") as catalog:
-            report = index(args.paths, catalog, model=model, jobs=args.jobs, progress=False)
-        label = f"full index ({model.name}, {info.config.architecture})"
-        print(f"{label:<44}{report.wall_seconds:>9.1f}"
-              f"{report.audio_seconds / report.wall_seconds:>14.0f}")  # fmt: skip
-        print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
-              f"{len(report.failed)} failed")  # fmt: skip
-        sys.stdout.flush()
+        for measure in (True, False) if args.without_descriptors else (True,):
+            with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "b.db") as catalog:
+                report = index(args.paths, catalog, model=model, jobs=args.jobs, progress=False,
+                               descriptors=measure)  # fmt: skip
+            what = "" if measure else ", no descriptors"
+            label = f"full index ({model.name}, {info.config.architecture}{what})"
+            print(f"{label:<44}{report.wall_seconds:>9.1f}"
+                  f"{report.audio_seconds / report.wall_seconds:>14.0f}")  # fmt: skip
+            print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
+                  f"{len(report.failed)} failed")  # fmt: skip
+            sys.stdout.flush()
 
 
 def untrained(architecture: str, folder: Path) -> Path:
