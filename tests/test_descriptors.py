@@ -84,9 +84,17 @@ def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root
         hits = search("action", catalog, limit=50, tempo=(low, high))
         assert {h.path for h in hits} == {p for p, v in tempos.items() if low <= v <= high}
         assert all("tempo" in h.to_dict() and "key" in h.to_dict() for h in hits)
+        written = search(f"action bpm:{low}-{high}", catalog, limit=50)  # in the query itself
+        assert [h.path for h in written] == [h.path for h in hits]
+        with pytest.raises(QueryError, match="bpm:fast is not a tempo range"):
+            search("action bpm:fast", catalog)
         one = keyed[0].key
         in_key = search("action", catalog, limit=50, key=one)
         assert in_key and {h.path for h in in_key} == {t.path for t in keyed if t.key == one}
+        spelled = one.replace(" minor", "m").replace(" major", "")
+        assert [h.path for h in search(f"action key:{spelled}", catalog, limit=50)] == [
+            h.path for h in in_key
+        ]
         with pytest.raises(QueryError, match="not a key"):
             search("action", catalog, key="Z minor")
         view = catalog.db.execute("SELECT path, tempo, key FROM track_genres").fetchall()

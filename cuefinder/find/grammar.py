@@ -1,5 +1,8 @@
 """Genre queries: parse ``romance comedy -action horror:0.3`` against a model's genres.
 
+``bpm:90-110`` (or ``bpm:120``, within 5%) and ``key:Am`` (``key:F#``, ``key:A-minor``)
+keep only tracks whose descriptors match.
+
 Vocabulary follows the model: each of its genres is a term under its own name,
 plus the everyday words in ``SYNONYMS`` that point to it (for IMDb's genres; a
 model with its own taxonomy is searched by its own label names), then a transfer
@@ -50,13 +53,20 @@ class Term:
 @dataclass(frozen=True)
 class GenreQuery:
     terms: tuple[Term, ...]
+    tempo: tuple[float | None, float | None] | None = None  # bpm:90-110 (BPM, low and high)
+    key: str | None = None  # key:Am, as descriptors.parse_key spells it
 
     @property
     def wanted(self) -> tuple[Term, ...]:
         return tuple(t for t in self.terms if not t.exclude)
 
     def __str__(self) -> str:
-        return " ".join(f"{'-' if t.exclude else ''}{t.genre}:{t.weight:g}" for t in self.terms)
+        words = [f"{'-' if t.exclude else ''}{t.genre}:{t.weight:g}" for t in self.terms]
+        if self.tempo:
+            words.append(f"bpm:{self.tempo[0]:g}-{self.tempo[1]:g}")
+        if self.key:
+            words.append(f"key:{self.key.replace(' ', '-')}")
+        return " ".join(words)
 
 
 def normalise(text: str) -> str:
@@ -94,6 +104,7 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
     problem."""
     words = _vocabulary(tuple(genres), tuple(tags))
     vocab = sorted(genres)
+    text, tempo, key = _filters(text or "")
     tokens = _tokens(text)
     if not tokens:
         raise QueryError("empty query: name at least one genre", vocab)
@@ -119,7 +130,44 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
         i, weight, exclude = i + span, 1.0, False
     if not terms:
         raise QueryError(f"no genre in query '{text}'", vocab)
-    return GenreQuery(_merge(terms))
+    return GenreQuery(_merge(terms), tempo, key)
+
+
+_TEMPO = re.compile(r"(?<!\S)(?:bpm|tempo):(\S*)", re.IGNORECASE)
+_KEY = re.compile(r"(?<!\S)key:(\S*)(?:\s+(major|minor|maj|min)\b)?", re.IGNORECASE)
+
+
+def _filters(text: str):
+    """(the text without them, tempo range, key) of ``bpm:90-110`` and ``key:Am`` words."""
+    tempo = key = None
+    found = _TEMPO.search(text)
+    if found:
+        tempo = _tempo_range(found[1])
+        text = text[: found.start()] + " " + text[found.end() :]
+    found = _KEY.search(text)
+    if found:
+        from cuefinder.descriptors import parse_key
+
+        written = found[1].replace("-", " ") + (" " + found[2] if found[2] else "")
+        try:
+            key = parse_key(written)
+        except ValueError as err:
+            raise QueryError(str(err)) from None
+        text = text[: found.start()] + " " + text[found.end() :]
+    return text, tempo, key
+
+
+def _tempo_range(value: str) -> tuple[float, float]:
+    """bpm:90-110 -> (90, 110); bpm:120 -> within 5%."""
+    try:
+        parts = [float(p) for p in value.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1 and 0 < parts[0] <= 1000:
+        return parts[0] * 0.95, parts[0] * 1.05
+    if len(parts) == 2 and 0 < parts[0] <= parts[1] <= 1000:
+        return parts[0], parts[1]
+    raise QueryError(f"bpm:{value} is not a tempo range (e.g. bpm:90-110, or bpm:120)")
 
 
 MINUS = "\u2212"  # a typographic minus excludes as "-" does (the CLI passes "-word" so)

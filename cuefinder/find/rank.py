@@ -198,8 +198,8 @@ def search(
         query = parse(query, model.genres, model.tags + teach.names(catalog))
     table = teach.extended(catalog, catalog.score_table(model))
     return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
-                  max_duration=max_duration, window_seconds=window_seconds, tempo=tempo,
-                  key=key)  # fmt: skip
+                  max_duration=max_duration, window_seconds=window_seconds,
+                  tempo=tempo or query.tempo, key=key or query.key)  # fmt: skip
 
 
 def ranked(

@@ -423,7 +423,8 @@ def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None
     from cuefinder.find.rank import search
 
     pool = server.pool
-    cached = (query.terms, limit, min_duration, max_duration, tempo, key, pool.version())
+    cached = (query.terms, query.tempo, query.key, limit, min_duration, max_duration, tempo, key,
+              pool.version())  # fmt: skip
     results = pool.results.get(cached)
     if results is None:
         catalog = pool.catalog()
