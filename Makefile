@@ -41,7 +41,7 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 bench: setup
-	$(BIN)/python bench/bench_index.py --without-descriptors
+	$(BIN)/python bench/bench_index.py --without-descriptors --ray
 
 clean:
 	rm -rf $(VENV) build *.egg-info

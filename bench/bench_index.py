@@ -1,7 +1,7 @@
 """Index throughput: seconds of audio tagged per wall-clock second, beside the decode+log-mel floor.
 
     python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N] [--model M.safetensors ...]
-        [--without-descriptors]
+        [--without-descriptors] [--ray]
 
 Default input: the demo game soundtracks (fetched by `make demo`). Both runs
 use the same files and the same number of worker processes; the index run
@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", help="repeatable")
     parser.add_argument("--architecture", action="append", default=[],
                         help="also an untrained network of this recipe (repeatable)")  # fmt: skip
+    parser.add_argument("--ray", action="store_true",
+                        help="also the Ray runner on a local Ray, side by side")  # fmt: skip
     parser.add_argument("--without-descriptors", action="store_true",
                         help="also index without tempo, key, loudness, side by side")  # fmt: skip
     args = parser.parse_args()
@@ -107,6 +109,18 @@ def main() -> None:
                   f"{report.audio_seconds / report.wall_seconds:>14.0f}")  # fmt: skip
             print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
                   f"{len(report.failed)} failed")  # fmt: skip
+            sys.stdout.flush()
+        if args.ray:
+            from cuefinder.pipeline import ray_runner
+
+            with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "r.db") as catalog:
+                started = time.monotonic()
+                report = ray_runner.index(args.paths, catalog, model=model, progress=False)
+                wall = time.monotonic() - started  # Ray's start and stop included
+            label = f"full index, Ray runner (local Ray, {os.cpu_count()} CPUs)"
+            print(f"{label:<44}{wall:>9.1f}{report.audio_seconds / wall:>14.0f}")
+            print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
+                  f"{len(report.failed)} failed (Ray's start and stop included)")  # fmt: skip
             sys.stdout.flush()
 
 
