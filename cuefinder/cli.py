@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except CuefinderError as err:
         _error(str(err))
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as err:  # a catalog damaged after it was opened
+        from cuefinder.catalog import default_path
+
+        where = getattr(args, "catalog", None) or default_path()
+        _error(f"{where}: the catalog is damaged ({err}); run 'cuefinder catalog check'")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted (what was stored so far is kept; run again to resume)")

@@ -23,12 +23,16 @@ def add_commands(sub) -> None:
                    "parquet needs one)")  # fmt: skip
     p.set_defaults(run=_export)
 
-    p = sub.add_parser("catalog", help="merge Parquet track files into the catalog")
+    p = sub.add_parser("catalog", help="check, repair, or merge Parquet into the catalog")
     csub = p.add_subparsers(title="actions", metavar="ACTION")
     i = csub.add_parser("import", help="merge Parquet files or folders of them (idempotent)")
     i.add_argument("sources", nargs="+", type=Path, help="Parquet files or folders")
     i.set_defaults(run=_import)
-    for command in (p, i, sub.choices["export"]):  # --catalog after the command too
+    c = csub.add_parser("check", help="integrity, damaged rows, the vector index")
+    c.set_defaults(run=_check)
+    r = csub.add_parser("repair", help="back up, remove damaged rows, rebuild the vector index")
+    r.set_defaults(run=_repair)
+    for command in (p, i, c, r, sub.choices["export"]):  # --catalog after the command too
         command.add_argument("--catalog", type=Path, default=argparse.SUPPRESS,
                              help=argparse.SUPPRESS)  # fmt: skip
 
@@ -92,3 +96,26 @@ def _import(args) -> int:
     for line in report.failed:
         _error(line)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _check(args) -> int:
+    from cuefinder.catalog import health
+
+    with _catalog(args) as catalog:
+        problems = health.check(catalog)
+        count = catalog.count()
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"{count} tracks; no problem found")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _repair(args) -> int:
+    from cuefinder.catalog import health
+
+    with _catalog(args) as catalog:
+        _, done = health.repair(catalog)
+    for line in done:
+        print(line)
+    return EXIT_OK

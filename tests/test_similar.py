@@ -196,6 +196,10 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
         assert track.segment_embeddings.shape == (0, len(track.embedding))  # not stored then
         hits = similar(track.id, catalog, exclude_self=False, start=0, end=10)
         assert hits[0].id == track.id  # re-tagged from the file to get its segments
+        report = index([tmp_path / "lib"], catalog, progress=False)  # the next run fills them
+        assert report.indexed == 2
+        assert all(len(t.segment_embeddings) == len(t.segment_scores) for t in catalog.tracks())
+        assert index([tmp_path / "lib"], catalog, progress=False).indexed == 0  # and once only
 
 
 def test_cli_similar_json_contract_and_errors(catalog, tmp_path):

@@ -131,7 +131,8 @@ class Catalog:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as err:
-            raise CatalogError(f"{self.path}: not a usable catalog ({err})") from err
+            raise CatalogError(f"{self.path}: not a usable catalog ({err}); run 'cuefinder "
+                               "catalog check'") from err  # fmt: skip
         except OSError as err:
             raise CatalogError(f"{self.path}: cannot open catalog ({err.strerror})") from err
 
@@ -346,6 +347,15 @@ class Catalog:
             "SELECT path, size, mtime, content_hash, model_id, missing FROM tracks"
         )
         return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+    def incomplete(self) -> set[str]:
+        """Paths of tracks stored without segment embeddings (by cuefinder 0.1, schema 1):
+        the next index run tags them again."""
+        rows = self.db.execute(
+            "SELECT path FROM tracks WHERE segment_embeddings IS NULL"
+            " OR length(segment_embeddings) = 0"
+        )
+        return {r[0] for r in rows}
 
     def failures(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT path, reason FROM failures ORDER BY path").fetchall()

@@ -5,9 +5,10 @@ can always be rebuilt. It lives next to the database as
 ``<catalog>.<model id>.usearch``, one per model, keyed by track id. ``sync``
 brings it up to date incrementally: tracks added, re-tagged (``indexed_at``
 newer than the last sync), vanished or deleted since. The file is replaced
-atomically (write, fsync, rename) and only then is the sync point committed to
-the catalog's ``meta`` table, so a kill at any moment leaves a usable index
-that the next sync repairs; a damaged file is rebuilt from the catalog.
+atomically (write, fsync, rename) and only then is the sync point, with the
+file's checksum, committed to the catalog's ``meta`` table, so a kill at any
+moment leaves a usable index that the next sync repairs; a damaged file (its
+checksum is not the recorded one) is rebuilt from the catalog.
 
 Below ``exact_below`` vectors a search is exact (one matrix product); the HNSW
 index takes over above it, where exact search stops being instant.
@@ -15,6 +16,7 @@ index takes over above it, where exact search stops being instant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog.db import Catalog, StoredModel
+from cuefinder.errors import CatalogError
 
 EXACT_BELOW = 20_000
 CONNECTIVITY = 16
@@ -36,6 +39,15 @@ class SyncReport:
     removed: int = 0
     rebuilt: bool = False
     size: int = 0
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b-128 of a file, read in 1 MiB blocks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def index_path(catalog: Catalog, model: StoredModel) -> Path:
@@ -88,9 +100,10 @@ class VectorIndex:
             index.add(ids, vectors)
         report.added, report.removed, report.size = len(fresh), len(stale), len(index)
         if stale or fresh or report.rebuilt or not self.path.exists():
-            self._save(index)
+            digest = self._save(index)
             newest = max(present.values(), default=state["at"])
-            self._set_state({"at": max(newest, state["at"]), "size": len(index)})
+            self._set_state({"at": max(newest, state["at"]), "size": len(index),
+                             "digest": digest})  # fmt: skip
         self._index, self._synced = index, self._state().get("at")
         return report
 
@@ -120,8 +133,9 @@ class VectorIndex:
             )
 
     def _load(self):
-        """The index file, or None when it is missing or damaged (then it is rebuilt)."""
-        if not self.path.exists():
+        """The index file, or None when it is missing, damaged or not the file the catalog
+        last saved (its checksum differs): then it is rebuilt from the catalog."""
+        if not self.path.exists() or not self.intact():
             return None
         index = new_index(self.model.embedding_dim)
         try:
@@ -130,12 +144,28 @@ class VectorIndex:
             return None
         return index if index.ndim == self.model.embedding_dim else None
 
-    def _save(self, index) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        index.save(str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+    def intact(self) -> bool:
+        """Whether the index file is the one the catalog recorded (by checksum)."""
+        digest = self._state().get("digest")
+        return digest is None or (self.path.exists() and file_digest(self.path) == digest)
+
+    def _save(self, index) -> str:
+        """Write the index beside the catalog atomically; returns its checksum. A unique
+        temporary name, so two runs never share one; on a full disk the previous file stays
+        and the error is one line."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            index.save(str(tmp))
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            digest = file_digest(tmp)
+            os.replace(tmp, self.path)
+        except (OSError, RuntimeError) as err:
+            tmp.unlink(missing_ok=True)
+            reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+            raise CatalogError(f"{self.path}: cannot save the vector index ({reason}); the "
+                               "previous one is kept") from None  # fmt: skip
+        return digest
 
     # -- searching -------------------------------------------------------------
 

@@ -49,13 +49,14 @@ class Plan:
 def plan(catalog: Catalog, found: stages.Discovery, roots: Sequence[str], model_id: str) -> Plan:
     """Split discovered files into work and skips; find catalogued files that vanished."""
     states = catalog.file_states()
+    incomplete = catalog.incomplete()  # stored before segment embeddings were kept
     tasks, returned, unchanged = [], [], 0
     seen = {f.path for f in found.failures}
     for task in found.files:
         name = stages.display_path(task.path)
         seen.add(name)
         state = states.get(name)
-        if state is None or state[3] != model_id:
+        if state is None or state[3] != model_id or name in incomplete:
             tasks.append(task)
             continue
         size, mtime, digest, _, missing = state
