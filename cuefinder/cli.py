@@ -129,6 +129,7 @@ def _error(message: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cuefinder import cli_briefs as handing
     from cuefinder import cli_catalog as moving
     from cuefinder import cli_teach as teaching
     from cuefinder import cli_training as training
@@ -211,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_serve)
 
     moving.add_commands(sub)
+    handing.add_commands(sub)
     teaching.add_commands(sub)
     training.add_commands(sub)
 

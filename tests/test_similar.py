@@ -176,7 +176,7 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
         index([tmp_path / "lib"], catalog, progress=False)
     db = sqlite3.connect(path)  # make it what cuefinder 0.1 wrote
     db.execute("DROP VIEW track_genres")
-    for table in ("scorers", "examples", "taught"):  # schema 4's
+    for table in ("scorers", "examples", "taught", "brief_entries", "briefs"):  # 4's, 6's
         db.execute(f"DROP TABLE {table}")
     for table, column in [("tracks", "segment_embeddings"), ("tracks", "tag_scores"),
                           ("models", "tags"), ("tracks", "genre_scores"), ("tracks", "tempo"),

@@ -222,7 +222,7 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
     model_id, genres = catalog.active_model().model_id, catalog.active_model().genres
     catalog.close()
     db = sqlite3.connect(path)
-    for table in ("scorers", "examples", "taught"):
+    for table in ("scorers", "examples", "taught", "brief_entries", "briefs"):
         db.execute(f"DROP TABLE {table}")
     db.execute("DROP VIEW track_genres")
     for column in ("tempo", "key", "key_strength", "loudness"):  # schema 5's
@@ -232,7 +232,7 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
     db.commit()
     db.close()
     with Catalog(path) as again:
-        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert again.count() == count
         rows = again.db.execute("SELECT path, tempo, Horror FROM track_genres").fetchall()
         assert len(rows) == count and all(r[1] is None for r in rows)  # until re-indexed

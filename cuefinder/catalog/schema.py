@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TAUGHT = """
 CREATE TABLE taught (                 -- the library's own tags, and its corrections of genres
@@ -27,6 +27,29 @@ CREATE TABLE scorers (                -- each tag learned for a model from its e
     meta TEXT NOT NULL,               -- JSON: method, bias, calibration, counts, self-check
     learned_at REAL NOT NULL,
     PRIMARY KEY (tag, model_id)
+)
+"""
+
+BRIEFS = """
+CREATE TABLE briefs (                 -- named shortlists (catalog/briefs.py)
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX briefs_by_name ON briefs(lower(name));
+CREATE TABLE brief_entries (
+    id INTEGER PRIMARY KEY,
+    brief_id INTEGER NOT NULL REFERENCES briefs(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,        -- 1-based order in the brief
+    content_hash TEXT NOT NULL,       -- the track by content: a moved file stays in the brief
+    path TEXT NOT NULL,               -- where the file was when added
+    start REAL,                       -- in point, seconds (NULL: the start)
+    stop REAL,                        -- out point, seconds (NULL: the end)
+    note TEXT NOT NULL DEFAULT '',
+    added_by TEXT NOT NULL DEFAULT '',
+    added_at REAL NOT NULL
 )
 """
 
@@ -82,6 +105,8 @@ CREATE TABLE failures (
 );
 """
     + TAUGHT
+    + ";"
+    + BRIEFS
 )
 
 # Each step takes the catalog from version (index + 1) to (index + 2), in one transaction.
@@ -101,6 +126,7 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN key_strength REAL;
     ALTER TABLE tracks ADD COLUMN loudness REAL;
     """,
+    BRIEFS + ";",
 ]
 
 # The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the

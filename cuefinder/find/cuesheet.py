@@ -68,7 +68,8 @@ def _timeline(results, fps: int, query: str):
             media_reference=media,
             source_range=otio.opentime.TimeRange(at(start), at(end) - at(start)),
         )
-        clip.metadata["cuefinder"] = {"score": r.score, "fit": r.fit, "genres": r.genres}
+        clip.metadata["cuefinder"] = {"score": r.score, "fit": r.fit, "genres": r.genres,
+                                      "note": r.extra.get("note", "")}  # fmt: skip
         track.append(clip)
     return timeline
 
@@ -77,13 +78,13 @@ def _csv(results, handle, fps: int) -> None:
     out = csv.writer(handle)
     out.writerow(["rank", "path", "title", "artist", "album", "score", "fit", "fit_level",
                   f"in ({fps} fps)", f"out ({fps} fps)", "in_seconds", "out_seconds",
-                  f"duration ({fps} fps)"])  # fmt: skip
+                  f"duration ({fps} fps)", "note"])  # fmt: skip
     for rank, r in enumerate(results, 1):
         start, end = r.segment["start"], r.segment["end"]
         out.writerow([rank, r.path, r.title or "", r.artist or "", r.album or "", r.score,
                       "" if r.fit is None else r.fit, r.fit_level or "",
                       timecode(start, fps), timecode(end, fps), start, end,
-                      timecode(r.duration, fps)])  # fmt: skip
+                      timecode(r.duration, fps), r.extra.get("note", "")])  # fmt: skip
 
 
 def _m3u(results, handle, query: str) -> None:

@@ -359,7 +359,7 @@ def _span(start, stop) -> tuple[float, float]:
 
 
 def _example(catalog: Catalog, name: str, ref, positive: bool, span) -> Example:
-    track = _track(catalog, ref)
+    track = track_of(catalog, ref)
     start, stop = span
     if (start, stop) != (0.0, 0.0):
         if start >= track.duration:
@@ -372,7 +372,8 @@ def _example(catalog: Catalog, name: str, ref, positive: bool, span) -> Example:
     return Example(name, content_hash, track.path, positive, start, min(stop, track.duration))
 
 
-def _track(catalog: Catalog, ref) -> Track:
+def track_of(catalog: Catalog, ref) -> Track:
+    """A present catalog track by id, path or unique end of a path; QueryError naming it."""
     if isinstance(ref, bool) or not isinstance(ref, (int, str, os.PathLike)):
         raise QueryError(f"a track is an id or a path, got {ref!r}")
     text = os.fsdecode(ref) if not isinstance(ref, int) else str(ref)

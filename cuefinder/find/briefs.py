@@ -1,0 +1,112 @@
+"""Briefs as people use them: tracks named as everywhere else, entries shown with the
+track they point at now, and hand-off to the edit (``cuesheet``: CSV with timecode,
+M3U, OTIO).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cuefinder.catalog import Catalog
+from cuefinder.catalog import briefs as store
+from cuefinder.catalog.briefs import Brief, Entry
+from cuefinder.errors import QueryError
+from cuefinder.find import cuesheet
+from cuefinder.find.rank import Result
+from cuefinder.find.teach import track_of
+
+
+def brief_of(catalog: Catalog, key) -> Brief:
+    """A brief by id (a number) or name (a Brief is itself)."""
+    if isinstance(key, Brief):
+        return key
+    if isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit()):
+        try:
+            return store.get(catalog, int(key))
+        except QueryError:
+            if isinstance(key, int):
+                raise
+    return store.get(catalog, str(key))
+
+
+def add(catalog: Catalog, brief, track, *, start: float | None = None,
+        stop: float | None = None, note: str = "", by: str = "") -> Entry:  # fmt: skip
+    """Add a track (id, path or unique end of one) to a brief, with in/out points."""
+    found = track_of(catalog, track)
+    start, stop = _points(start, stop, found.duration, found.path)
+    content_hash = catalog.db.execute(
+        "SELECT content_hash FROM tracks WHERE id = ?", (found.id,)
+    ).fetchone()[0]
+    return store.add_entry(catalog, brief_of(catalog, brief).id, content_hash, found.path,
+                           start, stop, note, by)  # fmt: skip
+
+
+def set_points(catalog: Catalog, brief, entry_id: int, start=None, stop=None, note=None):
+    """Change an entry's in/out points (checked against its track) or note."""
+    held = brief_of(catalog, brief)
+    entry = next((e for e in store.entries(catalog, held.id) if e.id == entry_id), None)
+    if entry is None:
+        raise QueryError(f"brief '{held.name}' has no entry {entry_id}")
+    changes = {}
+    if start is not None or stop is not None:
+        track = current_track(catalog, entry)
+        duration = track.duration if track else float("inf")
+        changes["start"], changes["stop"] = _points(
+            start if start is not None else entry.start,
+            stop if stop is not None else entry.stop, duration, entry.path)  # fmt: skip
+    if note is not None:
+        changes["note"] = note
+    return store.update_entry(catalog, held.id, entry_id, **changes)
+
+
+def current_track(catalog: Catalog, entry: Entry):
+    """The present track an entry points at (by content, else by path), or None."""
+    row = catalog.db.execute(
+        "SELECT id FROM tracks WHERE content_hash = ? AND missing = 0 ORDER BY id LIMIT 1",
+        (entry.content_hash,),
+    ).fetchone()
+    if row is None:
+        row = catalog.db.execute("SELECT id FROM tracks WHERE path = ? AND missing = 0",
+                                 (entry.path,)).fetchone()  # fmt: skip
+    return catalog.track(row[0]) if row else None
+
+
+def results(catalog: Catalog, brief) -> list[Result]:
+    """The brief's entries whose tracks are present, as results whose segment is the
+    entry's in/out (the whole track without them), in the brief's order."""
+    held = brief_of(catalog, brief)
+    out = []
+    for entry in store.entries(catalog, held.id):
+        track = current_track(catalog, entry)
+        if track is None:
+            continue
+        start = entry.start or 0.0
+        stop = entry.stop if entry.stop is not None else track.duration
+        out.append(Result(id=track.id, path=track.path, score=float(entry.position),
+                          genres={}, probabilities={},
+                          segment={"start": round(start, 3), "end": round(stop, 3)},
+                          duration=round(track.duration, 2), title=track.title,
+                          artist=track.artist, album=track.album,
+                          extra={"entry": entry.id, "note": entry.note,
+                                 "added_by": entry.added_by}))  # fmt: skip
+    return out
+
+
+def export(catalog: Catalog, brief, path: str | os.PathLike, *, fps: int = cuesheet.FPS) -> Path:
+    """Write a brief as CSV (timecode), M3U or OTIO, by ``path``'s extension."""
+    held = brief_of(catalog, brief)
+    return cuesheet.write(results(catalog, held), path, fps=fps, query=held.name)
+
+
+def _points(start, stop, duration: float, name: str) -> tuple[float | None, float | None]:
+    if start is not None and (start != start or start < 0):
+        raise QueryError(f"in point must be a time of at least 0, got {start}")
+    if start is not None and start >= duration:
+        raise QueryError(f"in point {start:g} s is past the end of {name} "
+                         f"({duration:.1f} s long)")  # fmt: skip
+    if stop is not None and start is not None and stop <= start:
+        raise QueryError(f"out point ({stop:g} s) must be after the in point ({start:g} s)")
+    if stop is not None and (stop != stop or stop <= 0):
+        raise QueryError(f"out point must be a time after 0, got {stop}")
+    return start, (min(stop, duration) if stop is not None else None)
