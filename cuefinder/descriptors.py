@@ -1,7 +1,8 @@
 """Musical descriptors of a track: tempo, key and loudness, computed while it is decoded.
 
 - **tempo** (BPM): librosa's tempo estimate from the onset strength of the log-mel
-  frames the model reads anyway (no second spectrogram);
+  frames the model reads anyway (no second spectrogram), over at most the middle
+  ``TEMPO_SECONDS`` of a track (its tempogram grows with length);
 - **key**: the Krumhansl-Kessler key profiles correlated with the track's mean
   chroma (librosa's chroma filter bank on a 4096-point Hann-windowed power spectrum
   at the front end's rate, a hop of half a window), the
@@ -31,6 +32,7 @@ MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.
 WEAK_KEY = 0.5  # correlation below which a track is given no key
 CHROMA_FFT = 4096
 BLOCK_SECONDS = 0.4  # BS.1770's gating block
+TEMPO_SECONDS = 240.0  # the tempo is estimated on at most this much (the middle of a track)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,10 @@ def estimate_tempo(frames: np.ndarray, sample_rate: int, hop_length: int) -> flo
         return None
     import librosa
 
+    most = int(TEMPO_SECONDS * sample_rate / hop_length)
+    if frames.shape[1] > most:  # the middle of a long track: memory stays bounded
+        first = (frames.shape[1] - most) // 2
+        frames = frames[:, first : first + most]
     envelope = librosa.onset.onset_strength(S=frames, sr=sample_rate, hop_length=hop_length)
     if not np.any(envelope > 0):
         return None

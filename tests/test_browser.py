@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -223,28 +224,245 @@ def test_dropping_a_reference_file_finds_tracks_like_it(page, transcoded):
     assert "Funny Boat" in first.locator(".title").inner_text()  # the clip was cut from it
 
 
-def test_a_shortlist_exports_as_csv_and_m3u(page, catalog):
+def brief_entries(page) -> list[int]:
+    return [
+        int(i)
+        for i in page.locator("#brief-entries .brief-entry").evaluate_all(
+            "n => n.map(x => x.dataset.entryId)"
+        )
+    ]
+
+
+def create_brief(page, name: str) -> int:
+    page.fill("#brief-new-name", name)
+    page.press("#brief-new-name", "Enter")
+    page.wait_for_selector("#brief-body:not([hidden])")
+    assert page.locator("#brief-status").inner_text() == f"Created “{name}”."
+    return int(page.locator("#brief-select").input_value())
+
+
+def add_to_brief(page, card) -> None:
+    before = page.locator("#brief-entries .brief-entry").count()
+    card.locator("button.add-to-brief").click()
+    page.wait_for_function(
+        f"document.querySelectorAll('#brief-entries .brief-entry').length === {before + 1}"
+    )
+
+
+def eventually(check, timeout: float = 10) -> None:
+    """Wait for the server to have what the page sent (``check`` returns true)."""
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "the change did not reach the server"
+        time.sleep(0.05)
+
+
+def test_a_brief_is_kept_on_the_server_and_exports_m3u(page, site, catalog, browser):
+    """The shortlist that was in the browser is a brief in the catalog: another browser sees
+    it, a reload reopens it, and its M3U plays each entry's window."""
     search(page, "adventure")
     cards = page.locator("#results .result")
+    cards.nth(0).locator("button.add-to-brief").click()  # no brief chosen yet: say so
+    page.wait_for_function("document.getElementById('brief-status').textContent !== ''")
+    assert page.locator("#brief-status").inner_text().startswith("Choose or create a brief")
+    assert "error" in page.locator("#brief-status").get_attribute("class")
+
+    brief = create_brief(page, "Adventure picks")
     for n in (0, 1):
-        cards.nth(n).locator("button.keep").click()
-    assert page.locator("#shortlist .kept").count() == 2
-    with page.expect_download() as done:
-        page.click("#export-csv")
-    rows = list(csv.DictReader(io.StringIO(Path(done.value.path()).read_text())))
+        add_to_brief(page, cards.nth(n))
+    assert cards.nth(0).locator("button.add-to-brief").inner_text() == "In brief (1) · add again"
+    assert cards.nth(2).locator("button.add-to-brief").inner_text() == "Add to brief"
+    stored = httpx.get(f"{site[0]}/api/briefs/{brief}").json()["entries"]
     with sqlite3.connect(catalog) as con:
         paths = {p for (p,) in con.execute("SELECT path FROM tracks")}
-    assert len(rows) == 2 and all(r["path"] in paths and r["found_by"] == "adventure" for r in rows)
-    assert float(rows[0]["segment_end"]) > float(rows[0]["segment_start"])
+    hits = api_search(site, "adventure")
+    assert [e["track_id"] for e in stored] == [h["id"] for h in hits[:2]]
+    assert all(e["path"] in paths for e in stored)
+    assert [(e["start"], e["end"]) for e in stored] == [
+        (h["segment"]["start"], h["segment"]["end"]) for h in hits[:2]
+    ]
     with page.expect_download() as done:
-        page.click("#export-m3u")
+        page.click("#brief-export-m3u")
+    assert done.value.suggested_filename == "Adventure picks.m3u"  # filename*: the name as given
     lines = Path(done.value.path()).read_text().splitlines()
-    assert lines[0] == "#EXTM3U" and lines[1].startswith("#EXTINF:") and lines[2] == rows[0]["path"]
-    page.reload()  # kept in this browser
-    page.wait_for_selector("#shortlist .kept")
-    assert page.locator("#shortlist .kept").count() == 2
-    page.click("#clear-shortlist")
-    assert page.locator("#shortlist .kept").count() == 0
+    assert lines[:2] == ["#EXTM3U", "#PLAYLIST:cuefinder: Adventure picks"]
+    assert lines[2].startswith("#EXTINF:") and lines[5] == stored[0]["path"]
+    assert lines[3] == f"#EXTVLCOPT:start-time={stored[0]['start']:.2f}"
+
+    page.reload()  # this browser reopens the brief it worked on
+    page.wait_for_selector("#brief-entries .brief-entry")
+    assert brief_entries(page) == [e["id"] for e in stored]
+    other = browser.new_context().new_page()  # another browser finds it in the picker
+    try:
+        other.goto(site[0])
+        other.wait_for_selector(f'#brief-select option[value="{brief}"]', state="attached")
+        other.select_option("#brief-select", str(brief))
+        other.wait_for_selector("#brief-entries .brief-entry")
+        assert other.locator("#brief-entries .brief-entry").count() == 2
+    finally:
+        other.context.close()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#brief-delete")
+    page.wait_for_selector("#brief-body", state="hidden")
+    assert page.locator("#brief-status").inner_text() == "Deleted “Adventure picks”."
+    assert httpx.get(f"{site[0]}/api/briefs/{brief}").status_code == 404
+    assert page.locator(f'#brief-select option[value="{brief}"]').count() == 0
+
+
+def test_a_brief_is_built_edited_exported_and_shared(page, site, catalog, browser):
+    import opentimelineio as otio
+
+    from cuefinder.find.cuesheet import timecode
+
+    url = site[0]
+    brief = create_brief(page, "Reel 3 chase")
+    page.fill("#brief-by", "Ana")
+    page.press("#brief-by", "Tab")
+    search(page, "action")
+    hits = api_search(site, "action")[:4]
+    for n in range(4):
+        add_to_brief(page, page.locator("#results .result").nth(n))
+    ids = brief_entries(page)
+
+    def stored() -> list[dict]:
+        return httpx.get(f"{url}/api/briefs/{brief}").json()["entries"]
+
+    assert [e["track_id"] for e in stored()] == [h["id"] for h in hits]
+    assert all(e["added_by"] == "Ana" for e in stored())
+    entry = page.locator("#brief-entries .brief-entry")
+    assert entry.nth(0).locator(".entry-start").input_value() == f"{hits[0]['segment']['start']:g}"
+    assert entry.nth(0).locator(".entry-by").inner_text() == "added by Ana"
+
+    page.locator(f'[data-entry-id="{ids[3]}"] .entry-remove').click()  # one too many
+    page.wait_for_function("document.querySelectorAll('#brief-entries .brief-entry').length === 3")
+    assert [e["id"] for e in stored()] == ids[:3]
+    ids = ids[:3]
+
+    notes = ["cold open, under the titles", "the bridge: hits on the cut", "tail out"]
+    for n, note in enumerate(notes):
+        entry.nth(n).locator(".entry-note").fill(note)
+        entry.nth(n).locator(".entry-note").press("Enter")
+    eventually(lambda: [e["note"] for e in stored()] == notes)
+    duration = stored()[1]["duration"]
+    entry.nth(1).locator(".entry-start").fill("10")
+    entry.nth(1).locator(".entry-start").press("Tab")
+    eventually(lambda: stored()[1]["start"] == 10)
+    entry.nth(1).locator(".entry-end").fill("12.6")
+    entry.nth(1).locator(".entry-end").press("Enter")
+    eventually(lambda: stored()[1]["end"] == 12.6)
+    assert entry.nth(1).locator(".entry-window").inner_text() == "0:10–0:13"
+    entry.nth(2).locator(".entry-start").fill("3.2")
+    entry.nth(2).locator(".entry-start").press("Enter")
+    eventually(lambda: stored()[2]["start"] == 3.2)
+    entry.nth(0).locator(".entry-start").fill(str(round(stored()[0]["duration"] + 50)))
+    entry.nth(0).locator(".entry-start").press("Enter")  # past the end: the API's words
+    page.wait_for_function("document.getElementById('brief-status').textContent.includes('past')")
+    assert "is past the end of" in page.locator("#brief-status").inner_text()
+    assert entry.nth(0).locator(".entry-start").input_value() == f"{hits[0]['segment']['start']:g}"
+    assert stored()[0]["start"] == hits[0]["segment"]["start"] and duration > 12.6
+
+    # reorder: the first down (by mouse), then the new last up (from the keyboard)
+    page.locator(f'[data-entry-id="{ids[0]}"] .entry-down').click()
+    page.wait_for_function(f"document.querySelector('#brief-entries .brief-entry')"
+                           f".dataset.entryId === '{ids[1]}'")  # fmt: skip
+    assert brief_entries(page) == [ids[1], ids[0], ids[2]]
+    page.locator(f'[data-entry-id="{ids[0]}"] .entry-down').focus()
+    page.keyboard.press("Enter")  # now last: its down button is disabled, focus goes to up
+    page.wait_for_function(f"document.querySelector('#brief-entries .brief-entry:last-child')"
+                           f".dataset.entryId === '{ids[0]}'")  # fmt: skip
+    assert brief_entries(page) == [ids[1], ids[2], ids[0]]
+    focused = page.evaluate(
+        "[document.activeElement.className, document.activeElement.closest('li').dataset.entryId]"
+    )
+    assert focused == ["entry-up", str(ids[0])]
+    order = [ids[1], ids[2], ids[0]]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-brief-panel.png"), full_page=True)
+    assert [e["id"] for e in stored()] == order
+    final = {e["id"]: e for e in stored()}
+
+    httpx.post(f"{url}/api/briefs", json={"name": "Reel 4 love"})  # a taken name: the API says
+    page.fill("#brief-name", "reel 4 LOVE")
+    page.press("#brief-name", "Enter")
+    page.wait_for_function("document.getElementById('brief-status').textContent.includes('exists')")
+    assert page.locator("#brief-name").input_value() == "Reel 3 chase"
+
+    with page.expect_download() as done:
+        page.click("#brief-export-csv")
+    assert done.value.suggested_filename == "Reel 3 chase.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(done.value.path()).read_text())))
+    assert [r["note"] for r in rows] == [final[i]["note"] for i in order]
+    assert [r["path"] for r in rows] == [final[i]["path"] for i in order]
+    assert [(r["in (25 fps)"], r["out (25 fps)"]) for r in rows] == [
+        (timecode(final[i]["start"]), timecode(final[i]["end"])) for i in order
+    ]
+    assert rows[0]["in (25 fps)"] == "00:00:10:00" and rows[0]["out (25 fps)"] == "00:00:12:15"
+    assert rows[1]["in (25 fps)"] == "00:00:03:05"
+    page.select_option("#brief-fps", "24")
+    with page.expect_download() as done:
+        page.click("#brief-export-otio")
+    assert done.value.suggested_filename == "Reel 3 chase.otio"
+    timeline = otio.adapters.read_from_file(done.value.path(), "otio_json")
+    clips = list(timeline.tracks[0].find_clips())
+    assert timeline.name == "cuefinder: Reel 3 chase"
+    assert [c.metadata["cuefinder"]["note"] for c in clips] == [final[i]["note"] for i in order]
+    assert [c.media_reference.target_url for c in clips] == [
+        Path(final[i]["path"]).as_uri() for i in order
+    ]
+    first = clips[0].source_range
+    assert first.start_time.rate == 24 and first.start_time.to_seconds() == 10
+    assert first.end_time_exclusive().to_seconds() == pytest.approx(12.6, abs=1 / 24)
+
+    share = page.locator("#brief-share").get_attribute("href")
+    assert share == f"/briefs/{brief}"
+    assert page.locator("#brief-share-url").input_value() == url + share
+    view = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    errors: list[str] = []
+    view.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        view.goto(url + share)
+        view.wait_for_selector("#brief-view-entries .brief-view-entry")
+        assert view.locator("#brief-view-heading").inner_text() == "Reel 3 chase"
+        assert view.title() == "Reel 3 chase · cuefinder"
+        items = view.locator("#brief-view-entries .brief-view-entry")
+        assert items.evaluate_all("n => n.map(x => Number(x.dataset.entryId))") == order
+        assert items.locator(".entry-note").all_inner_texts() == [final[i]["note"] for i in order]
+        assert items.locator(".entry-by").all_inner_texts() == ["added by Ana"] * 3
+        assert items.nth(0).locator(".entry-window").inner_text().startswith("0:10–0:13 of ")
+        titles = [final[i]["title"] or Path(final[i]["path"]).stem for i in order]
+        assert items.locator(".entry-title").all_inner_texts() == titles
+        for editing in ("input", "textarea", "select", "form", ".entry-up", ".entry-remove"):
+            assert view.locator(f"#brief-view {editing}").count() == 0, editing
+        assert view.locator("#brief-panel").is_hidden() and view.locator("#q").is_hidden()
+        exports = view.locator("#brief-view-exports a")
+        assert exports.evaluate_all("n => n.map(a => a.getAttribute('href'))") == [
+            f"/api/briefs/{brief}/export?format={f}&fps=25" for f in ("csv", "m3u", "otio")
+        ]
+        with view.expect_download() as done:
+            exports.nth(0).click()
+        assert (
+            Path(done.value.path()).read_bytes()
+            == httpx.get(url + exports.nth(0).get_attribute("href")).content
+        )
+        view.screenshot(path=str(ARTIFACTS / "browser-brief.png"), full_page=True)
+        # its play button plays the in/out window: from 0:10, pausing at 0:12.6
+        items.nth(0).locator("button.entry-play").click()
+        view.wait_for_function(
+            "(() => { const a = document.getElementById('audio');"
+            " return a.paused && a.currentTime >= 12.5 && a.readyState >= 2; })()",
+            timeout=40_000,
+        )
+        assert view.evaluate("document.getElementById('audio').currentTime") < 13.6
+        assert "(from 0:10 to 0:13)" in view.locator("#now-playing").inner_text()
+        assert not errors, errors
+        missing = view.goto(url + "/briefs/99999")
+        assert missing.status == 404
+        view.wait_for_function(
+            "document.getElementById('brief-view-heading').textContent === 'No such brief'"
+        )
+        assert "no brief 99999" in view.locator("#message").inner_text()
+    finally:
+        view.context.close()
 
 
 def shown_ids(page) -> list[int]:
@@ -271,7 +489,7 @@ def test_keep_reject_refine_and_save_as_a_tag(page, site, catalog):
     card = page.locator(f'.result[data-id="{kept[0]}"]')
     assert card.locator("button.mark-kept").get_attribute("aria-pressed") == "true"
     assert card.get_attribute("data-mark") == "kept"
-    assert page.locator("#shortlist .kept").count() == 0  # marks are not the shortlist
+    assert page.locator("#brief-entries .brief-entry").count() == 0  # marks are not the brief
     assert page.locator("#marks-summary").inner_text() == "2 kept · 1 rejected"
     page.locator("#refine").click()  # the page stays: no navigation, the list is replaced
     page.wait_for_function(

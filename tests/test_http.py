@@ -520,6 +520,10 @@ def test_index_a_folder_from_the_web_and_poll_its_progress(tmp_path, short_track
         preflight = http.options("/api/tags/x", headers=asked)
         assert preflight.status_code == 200
         assert "DELETE" in preflight.headers["access-control-allow-methods"]
+        asked["Access-Control-Request-Method"] = "PATCH"  # renaming or reordering a brief
+        preflight = http.options("/api/briefs/1", headers=asked)
+        assert preflight.status_code == 200
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
 
 
 def test_serve_without_a_catalog_is_a_clear_error(tmp_path):

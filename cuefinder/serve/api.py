@@ -1,10 +1,14 @@
-"""The JSON API: search, tracks and their audio, status and indexing, the vocabulary, and
-teaching the catalog (its own tags, corrections of genres, refining from kept tracks)."""
+"""The JSON API: search, tracks and their audio, status and indexing, the vocabulary,
+teaching the catalog (its own tags, corrections of genres, refining from kept tracks), and
+briefs (named shortlists kept in the catalog, exported for the edit)."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
@@ -16,6 +20,13 @@ from cuefinder.serve import media, uploads
 from cuefinder.serve.app import Server
 from cuefinder.serve.errors import ApiError
 from cuefinder.serve.schemas import (
+    Brief,
+    BriefChange,
+    BriefDetail,
+    BriefEntry,
+    BriefRequest,
+    EntryChange,
+    EntryRequest,
     ErrorBody,
     IndexRequest,
     IndexStatus,
@@ -464,3 +475,222 @@ def _check_durations(low: float | None, high: float | None) -> None:
         raise ApiError(
             422, f"max_duration ({high:g}) is below min_duration ({low:g})", "max_duration"
         )
+
+
+# -- briefs --------------------------------------------------------------------------------
+
+BriefId = Annotated[int, Path(ge=1, description="the brief's id")]
+EntryId = Annotated[int, Path(ge=1, description="the entry's id (in its brief)")]
+EXPORTS = {"csv": "text/csv; charset=utf-8", "m3u": "audio/x-mpegurl", "otio": "application/json"}
+
+
+@router.get("/briefs", response_model=list[Brief], responses=ERRORS)
+def list_briefs(server: ServerDep):
+    """Every brief, the most recently changed first."""
+    from cuefinder.catalog import briefs as store
+
+    return JSONResponse([brief_json(b) for b in store.all_briefs(server.pool.catalog())])
+
+
+@router.post("/briefs", status_code=201, response_model=BriefDetail, responses=ERRORS)
+def create_brief(server: ServerDep, request: BriefRequest):
+    """A new, empty brief (its name must not be another's, in any case)."""
+    from cuefinder.catalog import briefs as store
+
+    catalog = server.pool.catalog()
+    try:
+        made = store.create(catalog, request.name, request.note)
+    except QueryError as err:
+        raise ApiError(422, str(err), "name") from None
+    return JSONResponse(brief_detail(catalog, made), status_code=201)
+
+
+@router.get("/briefs/{brief_id}", response_model=BriefDetail, responses=ERRORS)
+def get_brief(server: ServerDep, brief_id: BriefId):
+    """A brief with its entries in order, each with the track it points at now."""
+    catalog = server.pool.catalog()
+    return JSONResponse(brief_detail(catalog, _brief(catalog, brief_id)))
+
+
+@router.patch("/briefs/{brief_id}", response_model=BriefDetail, responses=ERRORS)
+def change_brief(server: ServerDep, brief_id: BriefId, request: BriefChange):
+    """Rename a brief, change its note, or reorder its entries (``order``: every entry id
+    once); nothing changes when any part is refused."""
+    from cuefinder.catalog import briefs as store
+
+    catalog = server.pool.catalog()
+    held = _brief(catalog, brief_id)
+    if request.order is not None:
+        ids = [e.id for e in store.entries(catalog, held.id)]
+        if sorted(request.order) != sorted(ids):
+            raise ApiError(422, f"order: list each of the brief's entries once: {ids}", "order")
+    if request.name is not None or request.note is not None:
+        try:
+            store.update(catalog, held.id, name=request.name, note=request.note)
+        except QueryError as err:
+            raise ApiError(422, str(err), "name" if request.name is not None else "note") from None
+    if request.order is not None:
+        try:
+            store.reorder(catalog, held.id, request.order)
+        except QueryError as err:
+            raise ApiError(422, f"order: {err}", "order") from None
+    return JSONResponse(brief_detail(catalog, _brief(catalog, held.id)))
+
+
+@router.delete(
+    "/briefs/{brief_id}", status_code=204, response_class=Response, responses={404: ERRORS[404]}
+)
+def delete_brief(server: ServerDep, brief_id: BriefId):
+    """Delete a brief and its entries (the tracks stay in the catalog)."""
+    from cuefinder.catalog import briefs as store
+
+    catalog = server.pool.catalog()
+    store.delete(catalog, _brief(catalog, brief_id).id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/briefs/{brief_id}/entries", status_code=201, response_model=BriefEntry, responses=ERRORS
+)
+def add_entry(server: ServerDep, brief_id: BriefId, request: EntryRequest):
+    """Add a catalog track to the end of a brief, with in and out points and a note."""
+    from cuefinder.find import briefs
+
+    catalog = server.pool.catalog()
+    held = _brief(catalog, brief_id)
+    _check_tracks(catalog, [request.track], "track")
+    try:
+        entry = briefs.add(catalog, held.id, request.track, start=request.start,
+                           stop=request.end, note=request.note, by=request.by)  # fmt: skip
+    except QueryError as err:
+        raise ApiError(422, str(err), _point_field(str(err))) from None
+    return JSONResponse(entry_json(catalog, entry), status_code=201)
+
+
+@router.patch("/briefs/{brief_id}/entries/{entry_id}", response_model=BriefEntry, responses=ERRORS)
+def change_entry(server: ServerDep, brief_id: BriefId, entry_id: EntryId, request: EntryChange):
+    """Move an entry's in or out point (checked against its track), or change its note."""
+    from cuefinder.find import briefs
+
+    catalog = server.pool.catalog()
+    held = _brief(catalog, brief_id)
+    _entry(catalog, held, entry_id)
+    try:
+        entry = briefs.set_points(catalog, held.id, entry_id, start=request.start,
+                                  stop=request.end, note=request.note)  # fmt: skip
+    except QueryError as err:
+        raise ApiError(422, str(err), _point_field(str(err))) from None
+    return JSONResponse(entry_json(catalog, entry))
+
+
+@router.delete(
+    "/briefs/{brief_id}/entries/{entry_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: ERRORS[404]},
+)
+def remove_entry(server: ServerDep, brief_id: BriefId, entry_id: EntryId):
+    """Take an entry out of a brief (the others close up)."""
+    from cuefinder.catalog import briefs as store
+
+    catalog = server.pool.catalog()
+    held = _brief(catalog, brief_id)
+    store.remove_entry(catalog, held.id, _entry(catalog, held, entry_id).id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/briefs/{brief_id}/export",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in EXPORTS.values()}}, **ERRORS},
+)
+def export_brief(
+    server: ServerDep,
+    brief_id: BriefId,
+    format_: Annotated[
+        Literal["csv", "m3u", "otio"],
+        Query(alias="format", description="csv (timecode and notes), m3u or otio"),
+    ] = "csv",
+    fps: Annotated[int, Query(ge=1, le=120, description="timecode frame rate (csv, otio)")] = 25,
+):
+    """The brief as a file for the edit: a CSV with timecode and notes, an M3U playlist, or
+    an OpenTimelineIO timeline of its in/out windows (entries whose track is gone are left
+    out)."""
+    from cuefinder.find import briefs
+
+    catalog = server.pool.catalog()
+    held = _brief(catalog, brief_id)
+    with tempfile.TemporaryDirectory(prefix="cuefinder-brief-") as folder:
+        written = briefs.export(catalog, held.id, FilePath(folder) / f"brief.{format_}", fps=fps)
+        data = written.read_bytes()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", held.name).strip("-.") or f"brief-{held.id}"
+    disposition = (f'attachment; filename="{stem}.{format_}"; '
+                   f"filename*=UTF-8''{quote(held.name, safe='')}.{format_}")  # fmt: skip
+    return Response(data, media_type=EXPORTS[format_],
+                    headers={"content-disposition": disposition})  # fmt: skip
+
+
+def brief_json(brief) -> dict:
+    fields = ("id", "name", "note", "created_at", "updated_at")
+    return {k: getattr(brief, k) for k in fields} | {
+        "count": brief.entries,
+        "url": f"/briefs/{brief.id}",
+    }
+
+
+def brief_detail(catalog, brief) -> dict:
+    from cuefinder.catalog import briefs as store
+
+    entries = [entry_json(catalog, e) for e in store.entries(catalog, brief.id)]
+    return brief_json(brief) | {"entries": entries}
+
+
+def entry_json(catalog, entry) -> dict:
+    """An entry with the track it points at now (nulls when that track is gone)."""
+    from cuefinder.find.briefs import current_track
+
+    track = current_track(catalog, entry)
+    link = f"/api/tracks/{track.id}" if track else None
+    return {
+        "id": entry.id,
+        "position": entry.position,
+        "path": track.path if track else entry.path,
+        "start": entry.start,
+        "end": entry.stop,
+        "note": entry.note,
+        "added_by": entry.added_by,
+        "added_at": entry.added_at,
+        "track_id": track.id if track else None,
+        "title": track.title if track else None,
+        "artist": track.artist if track else None,
+        "duration": round(track.duration, 2) if track else None,
+        "url": link,
+        "audio_url": link + "/audio" if link else None,
+    }
+
+
+def _brief(catalog, brief_id: int):
+    from cuefinder.catalog import briefs as store
+
+    try:
+        return store.get(catalog, brief_id)
+    except QueryError:
+        raise ApiError(404, f"no brief {brief_id} in the catalog", "brief_id") from None
+
+
+def _entry(catalog, brief, entry_id: int):
+    from cuefinder.catalog import briefs as store
+
+    found = next((e for e in store.entries(catalog, brief.id) if e.id == entry_id), None)
+    if found is None:
+        raise ApiError(404, f"brief '{brief.name}' has no entry {entry_id}", "entry_id")
+    return found
+
+
+def _point_field(message: str) -> str | None:
+    """The body field a library message about in/out points is about."""
+    if message.startswith("in point"):
+        return "start"
+    if message.startswith("out point"):
+        return "end"
+    return "note" if message.startswith("a note") else None

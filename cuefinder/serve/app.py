@@ -72,6 +72,22 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
+    @app.get("/briefs/{brief_id}", include_in_schema=False)
+    def brief_page(brief_id: str) -> FileResponse:
+        """A brief's stable, read-only page: the same page, which reads the id from its
+        address (404 with the page, which says so, when there is no such brief)."""
+        from cuefinder.catalog import briefs
+        from cuefinder.errors import QueryError
+
+        found = brief_id.isdigit()
+        if found:
+            try:
+                briefs.get(app.state.server.pool.catalog(), int(brief_id))
+            except QueryError:
+                found = False
+        return FileResponse(STATIC / "index.html", status_code=200 if found else 404,
+                            headers={"cache-control": "no-cache"})  # fmt: skip
+
     app.add_middleware(BodyLimit, uploads=max_upload_bytes)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -79,7 +95,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
-            allow_methods=["GET", "HEAD", "POST", "DELETE"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
             allow_headers=["range", "content-type"],
             expose_headers=["content-range", "accept-ranges", "content-length"],
         )

@@ -232,3 +232,83 @@ class RefineRequest(BaseModel):
     limit: int = Field(10, ge=1, le=500, description="most results to return")
     min_duration: float | None = Field(None, ge=0, description="shortest track, seconds")
     max_duration: float | None = Field(None, ge=0, description="longest track, seconds")
+
+
+# -- briefs: named shortlists kept in the catalog ------------------------------------------
+
+BriefName = Annotated[str, Field(min_length=1, max_length=100, description="unique, any case")]
+Note = Annotated[str, Field(max_length=2000)]
+
+
+class Brief(BaseModel):
+    id: int
+    name: str
+    note: str
+    created_at: float = Field(description="seconds since the epoch")
+    updated_at: float = Field(description="the last change to it or its entries")
+    count: int = Field(description="how many entries it holds")
+    url: str = Field(description="its read-only page on this server, e.g. /briefs/3")
+
+
+class BriefEntry(BaseModel):
+    id: int
+    position: int = Field(description="1-based place in the brief")
+    path: str = Field(description="the track's file now (where it was when added, if gone)")
+    start: float | None = Field(description="in point, seconds (null: the start)")
+    end: float | None = Field(description="out point, seconds (null: the end)")
+    note: str
+    added_by: str
+    added_at: float = Field(description="seconds since the epoch")
+    track_id: int | None = Field(description="the catalog track it points at now; null if gone")
+    title: str | None
+    artist: str | None
+    duration: float | None
+    url: str | None = Field(description="the track's detail; null when the track is gone")
+    audio_url: str | None = Field(description="the track's audio; null when the track is gone")
+
+
+class BriefDetail(Brief):
+    entries: list[BriefEntry] = Field(description="in the brief's order")
+
+
+class BriefRequest(BaseModel):
+    """A new brief."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: BriefName
+    note: Note = ""
+
+
+class BriefChange(BaseModel):
+    """Rename a brief, change its note, or put its entries in a new order (any of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: BriefName | None = None
+    note: Note | None = None
+    order: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, max_length=10000, description="every entry id of the brief, once, in the new order"
+    )
+
+
+class EntryRequest(BaseModel):
+    """A track added to a brief, with in and out points (the whole track without them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track: int = Field(ge=1, description="catalog track id")
+    start: float | None = Field(None, ge=0, description="in point, seconds")
+    end: float | None = Field(None, gt=0, description="out point, seconds")
+    note: Note = ""
+    by: str = Field("", max_length=100, description="who added it")
+
+
+class EntryChange(BaseModel):
+    """New in or out points (checked against the track) or a new note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float | None = Field(None, ge=0, description="in point, seconds")
+    end: float | None = Field(None, gt=0, description="out point, seconds")
+    note: Note | None = None

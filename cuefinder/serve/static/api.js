@@ -32,9 +32,13 @@ function withParams(path, params) {
   return text ? `${path}?${text}` : path;
 }
 
-function post(path, body) {
-  return request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+function send(method, path, body) {
+  const json = body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  return request(path, { method, ...json });
 }
+
+const post = (path, body) => send("POST", path, body);
+const brief = (id) => `/api/briefs/${encodeURIComponent(id)}`;
 
 export const api = {
   search: (params) => request(withParams("/api/search", params)),
@@ -53,4 +57,17 @@ export const api = {
   refine: (body) => post("/api/refine", body),
   // {add, not, remove} track ids -> the tag as learned (examples, self-check).
   teach: (name, body) => post(`/api/tags/${encodeURIComponent(name)}`, body),
+  // Briefs: named shortlists kept in the catalog.
+  briefs: () => request("/api/briefs"),
+  brief: (id) => request(brief(id)),
+  createBrief: (name, note = "") => post("/api/briefs", { name, note }),
+  // {name?, note?, order?: [entry ids]} -> the brief with its entries
+  changeBrief: (id, body) => send("PATCH", brief(id), body),
+  deleteBrief: (id) => send("DELETE", brief(id)),
+  // {track, start?, end?, note?, by?} -> the entry
+  addEntry: (id, body) => post(`${brief(id)}/entries`, body),
+  // {start?, end?, note?} -> the entry
+  changeEntry: (id, entry, body) => send("PATCH", `${brief(id)}/entries/${entry}`, body),
+  removeEntry: (id, entry) => send("DELETE", `${brief(id)}/entries/${entry}`),
+  exportUrl: (id, format, fps = 25) => withParams(`${brief(id)}/export`, { format, fps }),
 };

@@ -1,13 +1,14 @@
-// The cuefinder page: wires the search form, chips, results, player, shortlist, uploads,
-// and teaching (keep/reject, refine, save as tag).
+// The cuefinder page: wires the search form, chips, results, player, the brief panel, uploads,
+// and teaching (keep/reject, refine, save as tag); at /briefs/{id}, a brief's read-only page.
 import { api } from "./api.js";
 import { renderChips } from "./chips.js";
 import { el, trackName } from "./format.js";
 import { describeTag, Marks } from "./marks.js";
 import { Player } from "./player.js";
 import { termsToQuery } from "./query.js";
-import { refreshMarks, renderResults } from "./results.js";
-import { download, Shortlist } from "./shortlist.js";
+import { BriefPanel } from "./briefs.js";
+import { sharedBriefId, showBrief } from "./briefview.js";
+import { refreshBriefButtons, refreshMarks, renderResults } from "./results.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("search-form");
@@ -20,9 +21,7 @@ const note = $("results-note");
 const MAX_UPLOAD = 50 * 1024 * 1024;
 
 const player = new Player($("audio"), $("now-playing"));
-const shortlist = new Shortlist($("shortlist"), $("shortlist-count"), (item, start, button) =>
-  player.playFrom(item, start, button),
-);
+const brief = new BriefPanel(player, () => refreshBriefButtons(resultsList, brief));
 player.onError = showError;
 const marks = new Marks(marksChanged);
 let terms = [];
@@ -60,7 +59,7 @@ function show(results, title, label, shownTerms, warnings = []) {
   heading.textContent = title;
   showWarnings(warnings);
   note.textContent = results.length ? "" : "No tracks match. Loosen the duration filters or the query.";
-  renderResults(resultsList, results, { terms: shownTerms, player, shortlist, marks, label, onMore: moreLike });
+  renderResults(resultsList, results, { terms: shownTerms, player, brief, marks, label, onMore: moreLike });
   $("refine-bar").hidden = false;
   document.body.dataset.state = "results";
 }
@@ -230,9 +229,6 @@ form.addEventListener("submit", (event) => {
   search();
 });
 $("add-genre").addEventListener("change", addGenre);
-$("export-csv").addEventListener("click", () => download("shortlist.csv", shortlist.csv(), "text/csv"));
-$("export-m3u").addEventListener("click", () => download("shortlist.m3u", shortlist.m3u(), "audio/x-mpegurl"));
-$("clear-shortlist").addEventListener("click", () => shortlist.clear());
 $("file-input").addEventListener("change", (event) => event.target.files[0] && likeFile(event.target.files[0]));
 $("index-form").addEventListener("submit", startIndex);
 $("refine").addEventListener("click", refine);
@@ -253,12 +249,18 @@ document.addEventListener("drop", (event) => {
   if (file) likeFile(file);
 });
 
-loadGenres();
-refreshStatus();
-marksChanged();
-const initial = new URLSearchParams(location.search);
-if (initial.get("q")) {
-  input.value = initial.get("q");
-  words.checked = initial.has("words");
-  search();
+const shared = sharedBriefId();
+if (shared !== null) {
+  showBrief(shared, player, showError);
+} else {
+  loadGenres();
+  refreshStatus();
+  marksChanged();
+  brief.load();
+  const initial = new URLSearchParams(location.search);
+  if (initial.get("q")) {
+    input.value = initial.get("q");
+    words.checked = initial.has("words");
+    search();
+  }
 }

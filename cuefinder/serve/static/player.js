@@ -1,36 +1,43 @@
-// One shared <audio> element; play buttons toggle it and start at the chosen second.
+// One shared <audio> element; play buttons toggle it, start at the chosen second and, for a
+// brief's entry, stop at its out point.
 import { clock, trackName } from "./format.js";
 
 export class Player {
   constructor(audio, label) {
     this.audio = audio;
     this.label = label;
-    this.current = null; // {id, button}
+    this.current = null; // {id, button, name, start, stop}
     audio.addEventListener("play", () => this.sync());
     audio.addEventListener("pause", () => this.sync());
     audio.addEventListener("ended", () => this.sync());
+    audio.addEventListener("timeupdate", () => {
+      const stop = this.current?.stop;
+      if (stop !== null && stop !== undefined && !audio.paused && audio.currentTime >= stop) audio.pause();
+    });
     audio.addEventListener("error", () => {
       if (this.current) this.onError?.(`Cannot play ${this.current.name}: the server refused or the format is unsupported.`);
       this.sync();
     });
   }
 
-  // Play ``track`` from ``start`` seconds; the same track's button pauses and resumes.
-  toggle(track, start, button) {
-    if (this.current?.id === track.id && this.current.button === button && !this.audio.paused) {
+  // Play ``track`` from ``start`` seconds (to ``stop``, if given); the same button pauses and resumes.
+  toggle(track, start, button, stop = null) {
+    const same = this.current?.id === track.id && this.current.button === button;
+    if (same && !this.audio.paused) {
       this.audio.pause();
       return;
     }
-    if (this.current?.id === track.id && this.current.button === button && this.audio.src) {
+    const atEnd = stop !== null && this.audio.currentTime >= stop;
+    if (same && this.audio.src && !atEnd) {
       this.audio.play().catch(() => {});
       return;
     }
-    this.playFrom(track, start, button);
+    this.playFrom(track, start, button, stop);
   }
 
-  playFrom(track, start, button) {
+  playFrom(track, start, button, stop = null) {
     const previous = this.current?.button;
-    this.current = { id: track.id, button, name: trackName(track) };
+    this.current = { id: track.id, button, name: trackName(track), start, stop };
     if (previous && previous !== button) this.mark(previous, false);
     const url = `${track.audio_url}#t=${start.toFixed(2)}`;
     this.audio.src = url;
@@ -41,7 +48,8 @@ export class Player {
       },
       { once: true },
     );
-    this.label.textContent = `${trackName(track)}${track.artist ? ` — ${track.artist}` : ""} (from ${clock(start)})`;
+    const until = stop !== null ? ` to ${clock(stop)}` : "";
+    this.label.textContent = `${trackName(track)}${track.artist ? ` — ${track.artist}` : ""} (from ${clock(start)}${until})`;
     this.audio.play().catch((err) => {
       if (err.name !== "AbortError") this.onError?.(`Playback did not start: ${err.message}`);
     });
@@ -53,7 +61,7 @@ export class Player {
 
   mark(button, playing) {
     const icon = button.querySelector(".icon");
-    if (!icon) return; // a shortlist entry: no play/pause state of its own
+    if (!icon || !button.isConnected) return; // no play/pause state of its own, or gone
     button.setAttribute("aria-pressed", playing ? "true" : "false");
     icon.textContent = playing ? "❚❚" : "▶";
     button.title = playing ? "Pause" : button.dataset.playTitle;

@@ -1,17 +1,18 @@
-// Result cards: play from the best segment, why it matched, a timeline, more like this, keep/reject.
+// Result cards: play from the best segment, why it matched, a timeline, more like this, add to
+// the open brief, keep/reject.
 import { api } from "./api.js";
 import { clock, colour, el, trackName } from "./format.js";
 import { KEPT_LABEL } from "./marks.js";
 import { signedWeights } from "./query.js";
 import { drawTimeline, timeAt } from "./timeline.js";
 
-// context: {terms | null, player, onMore(result), shortlist, marks}
+// context: {terms | null, player, onMore(result), brief (a BriefPanel), marks}
 export function renderResults(list, results, context) {
   list.replaceChildren(...results.map((result, index) => card(result, index, context)));
 }
 
 function card(result, index, context) {
-  const { player, shortlist } = context;
+  const { player, brief } = context;
   const lines = lineSpecs(result, context.terms);
   const start = result.segment.start;
   const name = trackName(result);
@@ -33,17 +34,13 @@ function card(result, index, context) {
     .track(result.id)
     .then((detail) => drawTimeline(canvas, detail.timeline, lines, result.segment, result.duration))
     .catch(() => canvas.setAttribute("aria-label", "Segment scores unavailable"));
-  const listed = shortlist.has(result.id);
-  const keep = el("button", {
-    type: "button",
-    class: "keep",
-    "aria-pressed": listed ? "true" : "false",
-    text: listed ? "On shortlist" : "Add to shortlist",
-  });
-  keep.addEventListener("click", () => {
-    const now = shortlist.toggle(result, context.label);
-    keep.setAttribute("aria-pressed", now ? "true" : "false");
-    keep.textContent = now ? "On shortlist" : "Add to shortlist";
+  const add = el("button", { type: "button", class: "add-to-brief" });
+  add.addEventListener("click", async () => {
+    add.disabled = true;
+    await brief.add(result);
+    add.disabled = false;
+    add.focus();
+    syncBrief(item, brief);
   });
   const more = el("button", { type: "button", class: "more", text: "More like this" });
   more.addEventListener("click", () => context.onMore(result));
@@ -72,13 +69,30 @@ function card(result, index, context) {
       bars(result, lines, context.terms),
       el("figure", { class: "timeline-figure" }, canvas, caption),
     ),
-    el("div", { class: "result-actions" }, more, keep, ...markButtons(result, name, context.marks)),
+    el("div", { class: "result-actions" }, more, add, ...markButtons(result, name, context.marks)),
   );
   syncMarks(item, context.marks?.state(result.id));
+  syncBrief(item, brief);
   return item;
 }
 
-// Keep and Reject: toggles feeding Refine and Save as tag (apart from the shortlist).
+// Say on every card whether its track is in the open brief (after another was opened).
+export function refreshBriefButtons(list, brief) {
+  for (const item of list.querySelectorAll(".result")) syncBrief(item, brief);
+}
+
+function syncBrief(item, brief) {
+  const count = brief.count(Number(item.dataset.id));
+  const button = item.querySelector("button.add-to-brief");
+  const name = item.querySelector(".title").textContent;
+  item.classList.toggle("in-brief", count > 0);
+  button.textContent = count ? `In brief (${count}) · add again` : "Add to brief";
+  const where = brief.current ? `“${brief.current.name}”` : "the brief";
+  button.setAttribute("aria-label", `Add ${name} to ${where}${count ? ` again (it is there ${count}×)` : ""}`);
+  button.title = "Adds the best window as in/out points; edit them in the brief";
+}
+
+// Keep and Reject: toggles feeding Refine and Save as tag (apart from the brief).
 function markButtons(result, name, marks) {
   if (!marks) return [];
   const button = (mark, text, title) =>
