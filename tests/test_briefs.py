@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 
@@ -16,12 +17,24 @@ from cuefinder.find import briefs
 from cuefinder.pipeline.local import index
 
 
-@pytest.fixture
-def catalog(tmp_path, short_tracks, funnyboat, copy_of):
-    library = tmp_path / "library"
-    copy_of(library, *short_tracks, funnyboat)
-    with Catalog(tmp_path / "c.db") as db:
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, short_tracks, funnyboat):
+    """Five real tracks indexed once; each test gets a copy of the catalog."""
+    folder = tmp_path_factory.mktemp("briefs")
+    library = folder / "library"
+    library.mkdir()
+    for track in (*short_tracks, funnyboat):
+        shutil.copy2(track, library / track.name)
+    with Catalog(folder / "made.db") as db:
         index([library], db, jobs=1, progress=False)
+        db.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder
+
+
+@pytest.fixture
+def catalog(made, tmp_path):
+    shutil.copy(made / "made.db", tmp_path / "c.db")
+    with Catalog(tmp_path / "c.db") as db:
         yield db
 
 
@@ -58,13 +71,19 @@ def test_a_brief_keeps_tracks_in_order_with_points_and_notes(catalog, tmp_path):
     assert [e.position for e in store.entries(catalog, held.id)] == [1, 2]
 
 
-def test_a_brief_follows_a_moved_file(catalog, tmp_path):
-    track = next(t for t in catalog.tracks() if t.path.endswith(".ogg"))
+def test_a_brief_follows_a_moved_file(tmp_path, short_tracks):
+    library = tmp_path / "library"
+    library.mkdir()
+    source = next(t for t in short_tracks if t.suffix == ".ogg")
+    shutil.copy2(source, library / source.name)
+    catalog = Catalog(tmp_path / "own.db")
+    index([library], catalog, jobs=1, progress=False)
+    track = next(catalog.tracks())
     held = store.create(catalog, "moves")
     briefs.add(catalog, held.id, track.id, start=1.0, stop=3.0)
-    moved = tmp_path / "library" / "renamed.ogg"
-    (tmp_path / "library" / track.path.split("/")[-1]).rename(moved)
-    index([tmp_path / "library"], catalog, jobs=1, progress=False)
+    moved = library / "renamed.ogg"
+    (library / source.name).rename(moved)
+    index([library], catalog, jobs=1, progress=False)
     [result] = briefs.results(catalog, held.id)
     assert result.path == str(moved) and result.segment == {"start": 1.0, "end": 3.0}
 
