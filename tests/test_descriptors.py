@@ -105,3 +105,24 @@ def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root
     assert done.stdout.count('"tempo"') == len(hits)
     bad = subprocess.run([*cli[:-3], "--tempo", "fast"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a tempo range: 'fast'" in bad.stderr
+
+
+def test_loudness_agrees_with_pyloudnorm_on_a_real_track(funnyboat):
+    """The frequency-domain K-weighting and 256 ms blocks against pyloudnorm's own meter."""
+    import pyloudnorm
+
+    from cuefinder import audio
+
+    chunks = list(audio.stream(funnyboat, sample_rate=RATE))
+    found = Accumulator(RATE)
+    for chunk in chunks:
+        found.add(chunk)
+    config = FeatureConfig()
+    mel = np.concatenate([log_mel(c, config).numpy() for c in chunks[:1]], axis=1)
+    ours = found.finish(mel, config.hop_length).loudness
+    reference = pyloudnorm.Meter(RATE).integrated_loudness(np.concatenate(chunks).astype(float))
+    assert abs(ours - reference) < 0.5
+    quiet = Accumulator(RATE)  # the same music 20 dB down reads 20 LU lower
+    for chunk in chunks:
+        quiet.add(chunk * 0.1)
+    assert abs(quiet.finish(mel, config.hop_length).loudness - (ours - 20)) < 0.05

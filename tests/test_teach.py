@@ -81,13 +81,14 @@ def test_a_tag_taught_with_three_tracks_of_a_game_ranks_its_other_tracks_first(c
     assert mixed[0].genres["Comedy"] <= 0
 
 
-def test_a_logistic_tag_learned_from_more_examples_scores_with_one_product():
+def test_a_logistic_tag_on_request_scores_with_one_product():
     rng = np.random.default_rng(0)
     centre = rng.normal(size=32)
     pos = centre + rng.normal(size=(6, 32))
     neg = -centre + rng.normal(size=(6, 32))
     background = rng.normal(size=(200, 32))
-    scorer = taught.learn(pos, neg, background)
+    assert taught.learn(pos, neg, background).method == "prototype"  # what auto picks
+    scorer = taught.learn(pos, neg, background, method="logistic")
     assert scorer.method == "logistic" and scorer.calibration is not None
     assert scorer.self_check > 0.9
     probe = np.vstack([centre + rng.normal(size=(20, 32)), -centre + rng.normal(size=(20, 32))])
