@@ -175,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         help="only tracks in this tempo range, e.g. 90-120 (or 120: within 5%%)",
     )
     p.add_argument("--key", help='only tracks in this key, e.g. "A minor", Am, "F# major"')
+    p.add_argument("--length", type=_time, metavar="TIME",
+                   help="a cue of this length, e.g. 0:42: each track's best part that long "
+                   "(shorter tracks are left out)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--export", type=Path, metavar="FILE",
                    help="also write the results: .csv (timecode in/out), .m3u (plays each "
@@ -198,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--limit", type=_positive_int, default=10)
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--length",
+        type=_time,
+        metavar="TIME",
+        help="a cue of this length, e.g. 0:42: each track's closest part that long",
+    )
     p.add_argument("--include-self", action="store_true", help="keep the reference track")
     p.add_argument("--json", action="store_true", help="print results as JSON (as search does)")
     p.set_defaults(run=_similar)
@@ -282,7 +291,7 @@ def _search(args) -> int:
         query = " ".join(args.query) if args.query else _interpret(args.text, catalog, args.json)
         results = search(query, catalog, limit=args.limit, min_duration=args.min_duration,
                          max_duration=args.max_duration, tempo=args.tempo,
-                         key=args.key)  # fmt: skip
+                         key=args.key, length=args.length)  # fmt: skip
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     if args.export:
@@ -314,7 +323,7 @@ def _similar(args) -> int:
                           not_=[int(r) if r.isdigit() else r for r in args.not_],
                           start=args.start, end=args.end,
                           min_duration=args.min_duration, max_duration=args.max_duration,
-                          exclude_self=not args.include_self)  # fmt: skip
+                          exclude_self=not args.include_self, length=args.length)  # fmt: skip
     return _print_results(results, args.json, "closest", "shares", "{:.2f}")
 
 

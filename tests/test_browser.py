@@ -114,6 +114,23 @@ def test_a_weak_genre_in_the_query_shows_a_warning(page, site):
     assert shown == [f"{r['fit_level']} fit {r['fit']:.2f}" for r in expected]
 
 
+def test_a_cue_length_fits_each_results_window(page, site):
+    expected = httpx.get(site[0] + "/api/search", params={"q": "adventure", "length": 42}).json()
+    page.fill("#cue-length", "0:42")
+    search(page, "adventure")
+    page.wait_for_function(
+        f"document.querySelectorAll('#results .result').length === {len(expected['results'])}"
+    )
+    assert expected["results"]
+    for r in expected["results"]:
+        assert r["segment"]["end"] - r["segment"]["start"] == pytest.approx(42, abs=0.02)
+    page.fill("#cue-length", "soon")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#message:not([hidden])")
+    assert 'Cue length: not a time: "soon"' in page.inner_text("#message")
+    page.fill("#cue-length", "")
+
+
 def test_play_starts_at_the_best_segment_and_plays(page, site):
     hits = api_search(site, "romance comedy")
     hit = next(h for h in hits if h["segment"]["start"] > 30)

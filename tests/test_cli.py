@@ -318,6 +318,17 @@ def test_search_results_export_as_timecoded_csv_and_a_playlist(db, tmp_path):
             result["segment"]["start"], abs=0.021)  # fmt: skip
         assert clip.source_range.end_time_exclusive().to_seconds() == pytest.approx(
             result["segment"]["end"], abs=0.021)  # fmt: skip
+    # a cue length: every window exactly that long, in the export as in the results
+    cut = json.loads(cuefinder("--catalog", db, "search", "action", "--length", "0:42", "--json",
+                               "--export", tmp_path / "cut.csv").stdout)  # fmt: skip
+    assert cut and all(r["segment"]["end"] - r["segment"]["start"] == pytest.approx(42, abs=0.02)
+                       for r in cut)  # fmt: skip
+    rows = list(csvlib.DictReader((tmp_path / "cut.csv").open()))
+    assert [r["in (25 fps)"] for r in rows] == [timecode(r["segment"]["start"]) for r in cut]
+    bad = cuefinder("--catalog", db, "search", "action", "--length", "soon", check_code=2)
+    assert "--length" in bad.stderr and "not a time: 'soon'" in bad.stderr
+    bad = cuefinder("--catalog", db, "search", "action", "--length", "0", check_code=2)
+    assert "length must be a positive number" in bad.stderr
     refused = cuefinder("--catalog", db, "search", "action", "--export", tmp_path / "cues.txt",
                         check_code=2)  # fmt: skip
     assert "--export" in refused.stderr and "must end in .csv, .m3u, .otio" in refused.stderr

@@ -162,6 +162,22 @@ def test_search_limit_and_duration_filters(http):
     assert results and all(60 <= r["duration"] <= 200 for r in results)
 
 
+def test_a_cue_length_fits_every_window_and_leaves_shorter_tracks_out(http, ids):
+    params = {"q": "action", "limit": 50, "length": 42}
+    results = http.get("/api/search", params=params).json()["results"]
+    assert results and all(r["duration"] >= 42 for r in results)
+    assert all(r["segment"]["end"] - r["segment"]["start"] == pytest.approx(42, abs=0.02)
+               for r in results)  # fmt: skip
+    everything = http.get("/api/search", params={"q": "action", "limit": 50}).json()["results"]
+    assert len(results) == sum(r["duration"] >= 42 for r in everything) < len(everything)
+    boat = ids["JDruid-Trip_on_the_Funny_Boat.ogg"]
+    like = http.get(f"/api/tracks/{boat}/similar", params={"length": 20, "limit": 3}).json()
+    assert all(r["segment"]["end"] - r["segment"]["start"] == pytest.approx(20, abs=0.02)
+               for r in like["results"])  # fmt: skip
+    error_of(http.get("/api/search", params={"q": "action", "length": 0}), 422, "length")
+    error_of(http.get("/api/search", params={"q": "action", "length": "soon"}), 422, "length")
+
+
 @pytest.mark.parametrize("query", ["zombie romance", "", "   "])
 def test_a_query_naming_no_genre_is_422_with_the_vocabulary(http, query):
     error = error_of(http.get("/api/search", params={"q": query}), 422, "q")

@@ -115,6 +115,44 @@ def test_duration_filters_and_limit(catalog):
     assert len(search("action", catalog, limit=1)) == 1
 
 
+def test_a_cue_length_gives_each_track_its_best_part_of_exactly_that_length(catalog):
+    durations = sorted(t.duration for t in catalog.tracks())
+    length = round(durations[len(durations) // 2], 1)  # some tracks are shorter
+    results = search("comedy -war", catalog, limit=50, length=length)
+    shorter = [t for t in catalog.tracks() if t.duration < length]
+    assert shorter, "the catalog should hold tracks shorter than the cue, to be left out"
+    assert len(results) == catalog.count() - len(shorter)
+    for r in results:
+        assert r.duration >= length
+        assert r.segment["end"] - r.segment["start"] == pytest.approx(length, abs=0.02)
+        assert r.segment["start"] >= 0 and r.segment["end"] <= r.duration + 1e-6
+    # the window is the best run of segments that long, as for the default 30 s
+    boat = max(results, key=lambda r: r.duration)
+    track = catalog.track(boat.path)
+    table = catalog.score_table(catalog.active_model())
+    col, war = track.genres.index("Comedy"), track.genres.index("War")
+    mean, std = table.scores.mean(axis=0), np.maximum(table.scores.std(axis=0), 1e-6)
+    z = (track.segment_scores - mean) / std
+    windows = int(round(length / track.segment_seconds))
+    sums = np.convolve(z[:, col] - z[:, war], np.ones(windows), mode="valid")
+    best = np.argmax(sums) * track.segment_seconds
+    assert boat.segment["start"] == pytest.approx(min(best, boat.duration - length), abs=0.01)
+    with pytest.raises(QueryError, match="length must be a positive number"):
+        search("comedy", catalog, length=0)
+
+
+def test_a_cue_length_near_a_tracks_end_moves_the_window_back():
+    from types import SimpleNamespace
+
+    from cuefinder.find.rank import window_bounds
+
+    track = SimpleNamespace(segment_seconds=3.0, duration=60.0)
+    assert window_bounds(10, 14, track, None) == (30.0, 60.0)  # the run, cut at the end
+    assert window_bounds(10, 14, track, 42.0) == (18.0, 60.0)  # 42 s, ending at the end
+    assert window_bounds(2, 14, track, 42.0) == (6.0, 48.0)
+    assert window_bounds(0, 20, track, 60.0) == (0.0, 60.0)
+
+
 def test_a_model_with_its_own_taxonomy_is_searched_by_its_own_labels():
     own = ("Automotive", "Luxury Brand", "Upbeat Pop")
     query = parse("luxury brand -automotive upbeat-pop:0.5", own)

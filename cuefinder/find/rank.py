@@ -10,7 +10,9 @@ that sum is its contribution: why the track matched.
 
 The best-fitting segment is the window (30 s by default) whose segments score
 highest on the same query, each genre's segment scores standardised by the
-catalog's mean and spread of that genre.
+catalog's mean and spread of that genre. A cue that must fill an exact length
+(``length``: "the best 42 seconds") gets a window of exactly that length, and
+tracks shorter than it are left out.
 """
 
 from __future__ import annotations
@@ -184,10 +186,12 @@ def search(
     window_seconds: float = WINDOW_SECONDS,
     tempo: tuple[float | None, float | None] | None = None,
     key: str | None = None,
+    length: float | None = None,
 ) -> list[Result]:
     """Rank the catalog's tracks for a genre query (its genres, the model's music tags and
     the catalog's own taught tags, ``find.teach``), optionally only those in a tempo range
-    (BPM) or a key."""
+    (BPM) or a key; with ``length`` (seconds), each result's window is its best part of
+    exactly that length, and shorter tracks are left out."""
     from cuefinder.find import teach
 
     if limit < 1:
@@ -199,7 +203,7 @@ def search(
     table = teach.extended(catalog, catalog.score_table(model))
     return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
                   max_duration=max_duration, window_seconds=window_seconds,
-                  tempo=tempo or query.tempo, key=key or query.key)  # fmt: skip
+                  tempo=tempo or query.tempo, key=key or query.key, length=length)  # fmt: skip
 
 
 def ranked(
@@ -213,10 +217,12 @@ def ranked(
     window_seconds: float = WINDOW_SECONDS,
     tempo: tuple[float | None, float | None] | None = None,
     key: str | None = None,
+    length: float | None = None,
 ) -> list[Result]:
     """``search`` on a score table already made (with any taught columns)."""
     if limit < 1:
         raise QueryError(f"limit must be at least 1, got {limit}")
+    window_seconds, min_duration = fitted(length, window_seconds, min_duration)
     unknown = [t.genre for t in query.terms if t.genre not in table.labels]
     if unknown:
         raise QueryError(f"this catalog's model has no {', '.join(unknown)}",
@@ -228,7 +234,8 @@ def ranked(
     curves = caveats.calibration(catalog) | _taught_curves(table)
     results = []
     for row, score, shares in hits:
-        result = _result(catalog, table, row, score, shares, columns, signs, window_seconds)
+        result = _result(catalog, table, row, score, shares, columns, signs, window_seconds,
+                         length)  # fmt: skip
         value = caveats.fit(result.probabilities, query, curves)
         result.fit = None if value is None else round(value, 4)
         result.fit_level = caveats.fit_level(value)
@@ -249,7 +256,28 @@ def _model(catalog: Catalog) -> StoredModel:
     return model
 
 
-def _result(catalog, table, row, score, shares, columns, signs, window_seconds) -> Result:
+def fitted(length, window_seconds: float, min_duration):
+    """(window seconds, shortest track) for a cue of ``length`` seconds (None: any)."""
+    if length is None:
+        return window_seconds, min_duration
+    if not length > 0 or length == float("inf"):
+        raise QueryError(f"length must be a positive number of seconds, got {length!r}")
+    return length, max(length, min_duration or 0.0)
+
+
+def window_bounds(first: int, windows: int, track, length: float | None) -> tuple[float, float]:
+    """(start, end) seconds of the ``windows`` segments from ``first``; with ``length``,
+    exactly that long (moved back from the track's end when it would run past it)."""
+    seg = track.segment_seconds
+    start = first * seg
+    if length is None:
+        return start, min(track.duration, (first + windows) * seg)
+    start = max(0.0, min(start, track.duration - length))
+    return start, min(track.duration, start + length)
+
+
+def _result(catalog, table, row, score, shares, columns, signs, window_seconds,
+            length=None) -> Result:  # fmt: skip
     track = catalog.track(int(table.ids[row]))
     windows = max(1, int(round(window_seconds / track.segment_seconds)))
     segments = track.segment_scores
@@ -261,8 +289,7 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds) 
         segments = teach.segment_scores(table, track, segments)
     profile = table.scores[row]
     first = best_window(segments, table, columns, signs, windows)
-    start = first * track.segment_seconds
-    end = min(track.duration, (first + windows) * track.segment_seconds)
+    start, end = window_bounds(first, windows, track, length)
     return Result(
         id=track.id,
         path=track.path,

@@ -23,7 +23,7 @@ import numpy as np
 from cuefinder.catalog import Catalog, StoredModel, Track
 from cuefinder.catalog.vectors import VectorIndex
 from cuefinder.errors import CatalogError, QueryError
-from cuefinder.find.rank import WINDOW_SECONDS, Result, _model
+from cuefinder.find.rank import WINDOW_SECONDS, Result, _model, fitted, window_bounds
 
 SHARED_GENRES = 3
 AWAY = 0.5  # weight of the --not references' mean vector, subtracted from the query
@@ -55,6 +55,7 @@ def similar(
     max_duration: float | None = None,
     exclude_self: bool = True,
     window_seconds: float = WINDOW_SECONDS,
+    length: float | None = None,
     index: VectorIndex | None = None,
 ) -> list[Result]:
     """Catalog tracks that sound like ``reference``, nearest first.
@@ -68,10 +69,13 @@ def similar(
         ``AWAY`` weight (Rocchio's relevance feedback), and they are left out
     start, end : seconds; use only this part of the reference as the query
     exclude_self : leave the reference track itself out of the results
+    length : seconds; each result's window is its closest part of exactly this length,
+        and shorter tracks are left out
     index : a VectorIndex to reuse between queries (a server keeps one)
     """
     if limit < 1:
         raise QueryError(f"limit must be at least 1, got {limit}")
+    window_seconds, min_duration = fitted(length, window_seconds, min_duration)
     catalog = catalog or Catalog(create=False)
     model = _model(catalog)
     many = isinstance(reference, (list, tuple))
@@ -103,7 +107,7 @@ def similar(
                 continue
             if max_duration is not None and track.duration > max_duration:
                 continue
-            results.append(_result(track, score, query, query_scores, window_seconds))
+            results.append(_result(track, score, query, query_scores, window_seconds, length))
             if len(results) == limit:
                 return results
         if len(ids) < want:  # the whole catalog was seen
@@ -195,11 +199,11 @@ def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int)
     return int(np.argmax(run))
 
 
-def _result(track: Track, score: float, query, query_scores, window_seconds) -> Result:
-    seg = track.segment_seconds
-    windows = max(1, int(round(window_seconds / seg)))
+def _result(track: Track, score: float, query, query_scores, window_seconds,
+            length=None) -> Result:  # fmt: skip
+    windows = max(1, int(round(window_seconds / track.segment_seconds)))
     first = best_window(track.segment_embeddings, query, windows)
-    start, end = first * seg, min(track.duration, (first + windows) * seg)
+    start, end = window_bounds(first, windows, track, length)
     shared = np.argsort(-query_scores, kind="stable")[:SHARED_GENRES]
     probabilities = {track.genres[c]: round(float(track.track_scores[c]), 4) for c in shared}
     return Result(

@@ -56,6 +56,11 @@ MinDuration = Annotated[float | None, Query(ge=0, description="shortest track, s
 MaxDuration = Annotated[float | None, Query(ge=0, description="longest track, seconds")]
 Start = Annotated[float | None, Query(ge=0, description="use the reference from here, seconds")]
 End = Annotated[float | None, Query(gt=0, description="use the reference up to here, seconds")]
+Length = Annotated[
+    float | None,
+    Query(gt=0, le=86400, description="a cue of this length, seconds: each result's window is "
+          "its best part that long, and shorter tracks are left out"),
+]  # fmt: skip
 TagName = Annotated[
     str,
     Path(min_length=1, max_length=100, description="the tag (a model genre's name corrects it)"),
@@ -73,6 +78,7 @@ def search(
     min_tempo: Annotated[float | None, Query(gt=0, le=1000, description="BPM")] = None,
     max_tempo: Annotated[float | None, Query(gt=0, le=1000, description="BPM")] = None,
     key: Annotated[str | None, Query(max_length=20, description='e.g. "A minor", Am')] = None,
+    length: Length = None,
 ):
     """Rank the catalog's tracks for a genre query (the command line's query language),
     optionally only those in a tempo range or a key (tracks whose tempo or key is unknown
@@ -94,7 +100,7 @@ def search(
         query = parse(q, model.genres, _tags(catalog, model))
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
-    results = _ranked(server, query, limit, min_duration, max_duration, tempo, key)
+    results = _ranked(server, query, limit, min_duration, max_duration, tempo, key, length)
     warnings = query_warnings(query, catalog, [r["fit"] for r in results])
     return JSONResponse({"query": query_json(q, query), "results": results, "warnings": warnings})
 
@@ -106,6 +112,7 @@ def search_text(
     limit: Limit = 10,
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
+    length: Length = None,
 ):
     """Read free text as genre weights, then rank as /api/search does."""
     from cuefinder.find.text import interpret
@@ -117,7 +124,7 @@ def search_text(
         reading = interpret(q, model.genres, _tags(catalog, model))
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
-    results = _ranked(server, reading.query, limit, min_duration, max_duration)
+    results = _ranked(server, reading.query, limit, min_duration, max_duration, length=length)
     interpretation = {"text": str(reading), "weights": reading.weights, "tags": reading.tags}
     return JSONResponse(
         {
@@ -138,6 +145,7 @@ def similar_to_track(
     end: End = None,
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
+    length: Length = None,
     also: ManyIds = None,
     not_: Annotated[
         list[int] | None,
@@ -156,7 +164,7 @@ def similar_to_track(
                        "leave them out to compare several", "also")  # fmt: skip
     refs = [track_id, *also] if also else track_id
     results = _similar(server, refs, limit, start, end, min_duration, max_duration, "start",
-                       not_=not_ or [])  # fmt: skip
+                       not_=not_ or [], length=length)  # fmt: skip
     summary = {k: getattr(reference, k) for k in ("id", "path", "title", "artist", "album")}
     summary |= {"start": start, "end": end}
     summary |= {"also": also} if also else {}
@@ -177,12 +185,14 @@ def similar_to_upload(
     end: End = None,
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
+    length: Length = None,
 ):
     """Tracks that sound like an uploaded audio clip (50 MB at most)."""
     _check_part(start, end, None)
     with uploads.saved(file) as path:
         try:
-            results = _similar(server, path, limit, start, end, min_duration, max_duration, "file")
+            results = _similar(server, path, limit, start, end, min_duration, max_duration, "file",
+                               length=length)  # fmt: skip
         except DecodeError:
             raise ApiError(422, f"file: {file.filename!r} is not decodable audio", "file") from None
     reference = {"file": file.filename, "start": start, "end": end}
@@ -364,7 +374,8 @@ def refine(server: ServerDep, request: RefineRequest):
     try:
         found = teach.refine(catalog, kept=request.kept, rejected=request.rejected, query=query,
                              limit=request.limit, min_duration=request.min_duration,
-                             max_duration=request.max_duration)  # fmt: skip
+                             max_duration=request.max_duration,
+                             length=request.length)  # fmt: skip
     except QueryError as err:
         raise ApiError.from_library(err) from None
     terms = list(query.terms) if query is not None else []
@@ -429,25 +440,25 @@ def _track(server: Server, track_id: int):
 
 
 def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None,
-            key=None) -> list[dict]:  # fmt: skip
+            key=None, length=None) -> list[dict]:  # fmt: skip
     """rank.search's results as JSON, from the cache while the catalog is unchanged."""
     from cuefinder.find.rank import search
 
     pool = server.pool
     cached = (query.terms, query.tempo, query.key, limit, min_duration, max_duration, tempo, key,
-              pool.version())  # fmt: skip
+              length, pool.version())  # fmt: skip
     results = pool.results.get(cached)
     if results is None:
         catalog = pool.catalog()
         found = search(query, catalog, limit=limit, min_duration=min_duration,
-                       max_duration=max_duration, tempo=tempo, key=key)  # fmt: skip
+                       max_duration=max_duration, tempo=tempo, key=key, length=length)  # fmt: skip
         results = results_json(found)
         pool.results.put(cached, results)
     return results
 
 
 def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field,
-             not_=()):  # fmt: skip
+             not_=(), length=None):  # fmt: skip
     from cuefinder.find.similar import similar
 
     _check_durations(min_duration, max_duration)
@@ -456,7 +467,7 @@ def _similar(server: Server, reference, limit, start, end, min_duration, max_dur
     try:
         return similar(reference, catalog, not_=list(not_), limit=limit, start=start, end=end,
                        index=index, min_duration=min_duration,
-                       max_duration=max_duration)  # fmt: skip
+                       max_duration=max_duration, length=length)  # fmt: skip
     except QueryError as err:
         raise ApiError(422, str(err), field) from None
 

@@ -232,6 +232,9 @@ class RefineRequest(BaseModel):
     limit: int = Field(10, ge=1, le=500, description="most results to return")
     min_duration: float | None = Field(None, ge=0, description="shortest track, seconds")
     max_duration: float | None = Field(None, ge=0, description="longest track, seconds")
+    length: float | None = Field(
+        None, gt=0, le=86400, description="a cue of this length, seconds (as /api/search)"
+    )
 
 
 # -- briefs: named shortlists kept in the catalog ------------------------------------------

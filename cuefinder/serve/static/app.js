@@ -28,13 +28,33 @@ let terms = [];
 let refineQuery = null; // the genre query the results came from (null: sounds-like results)
 
 function filters() {
-  return { limit: $("limit").value, min_duration: $("min-duration").value, max_duration: $("max-duration").value };
+  return {
+    limit: $("limit").value, min_duration: $("min-duration").value, max_duration: $("max-duration").value,
+    length: cueLength() ?? "",
+  };
 }
 
 // The same filters as a JSON body's numbers (null when empty).
 function bodyFilters() {
   const number = (id) => ($(id).value === "" ? null : Number($(id).value));
-  return { limit: number("limit") ?? 10, min_duration: number("min-duration"), max_duration: number("max-duration") };
+  return {
+    limit: number("limit") ?? 10, min_duration: number("min-duration"), max_duration: number("max-duration"),
+    length: cueLength(),
+  };
+}
+
+// The cue length field in seconds ("42", "0:42", "1:05.5"); null when empty; throws when unreadable.
+function cueLength() {
+  const text = $("cue-length").value.trim();
+  if (text === "") return null;
+  const parts = text.split(":");
+  let seconds = 0;
+  for (const part of parts) {
+    if (parts.length > 3 || !/^\d+(\.\d+)?$/.test(part)) throw new Error(`Cue length: not a time: "${text}" (use seconds or M:SS)`);
+    seconds = seconds * 60 + Number(part);
+  }
+  if (!(seconds > 0)) throw new Error(`Cue length must be more than 0 s, got "${text}"`);
+  return seconds;
 }
 
 function showError(error) {
@@ -58,7 +78,7 @@ function showWarnings(lines = []) {
 function show(results, title, label, shownTerms, warnings = []) {
   heading.textContent = title;
   showWarnings(warnings);
-  note.textContent = results.length ? "" : "No tracks match. Loosen the duration filters or the query.";
+  note.textContent = results.length ? "" : "No tracks match. Loosen the length filters, the cue length or the query.";
   renderResults(resultsList, results, { terms: shownTerms, player, brief, marks, label, onMore: moreLike });
   $("refine-bar").hidden = false;
   document.body.dataset.state = "results";
