@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,32 @@ def test_fetch_is_idempotent(cache):
     assert games.fetch_games(["funnyboat"], cache, log=logged.append) == cache / "music"
     assert marker.stat().st_mtime_ns == before
     assert logged == []
+
+
+def test_two_fetches_at_once_wait_for_each_other(cache, tmp_path):
+    """A test run beside `cuefinder dataset games`: neither unpacks into, or cleans up,
+    the other's work; a stale unpack of the package (a killed run) is cleaned up, another
+    package's unpack in progress is left alone."""
+    fresh = tmp_path / "cache"
+    (fresh / "debs").mkdir(parents=True)
+    deb = next((cache / "debs").glob("funnyboat_*.deb"))
+    (fresh / "debs" / deb.name).symlink_to(deb.resolve())
+    stale = fresh / ".unpack-funnyboat_killed"
+    other = fresh / ".unpack-funnyboat-extra_busy"  # a longer name: another package's
+    stale.mkdir(), other.mkdir()
+    fetch = ("import sys; from cuefinder.train import games; "
+             "games.fetch_games(['funnyboat'], sys.argv[1], log=print)")  # fmt: skip
+    command = [sys.executable, "-c", fetch, str(fresh)]
+    runs = [subprocess.Popen(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    unpacked = [out for out, _ in outputs if "funnyboat: unpacking" in out]
+    assert len(unpacked) == 1  # the second found the first's marker under the lock
+    done = fresh / "music" / "funnyboat"
+    expected = sorted(p.name for p in (cache / "music" / "funnyboat").iterdir())
+    assert sorted(p.name for p in done.iterdir()) == expected
+    assert not stale.exists() and other.is_dir()
 
 
 def test_unfetched_package_is_named(cache):

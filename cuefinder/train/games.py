@@ -8,12 +8,17 @@ every kept file opens in an ordinary decoder. A track's labels are its game's
 genres (``data/games.csv``) plus the refinements of ``data/track_labels.csv``.
 
 A package is done when its marker ``.fetched.json`` exists: it is written last and
-lists the package's tracks, their titles and their names inside the package.
+lists the package's tracks, their titles and their names inside the package. Each
+package is fetched under its own lock (``<cache>/.locks/<package>.lock``), so that two
+fetches at once (a test run beside ``cuefinder dataset games``) wait for each other
+instead of unpacking into, or cleaning up, the same folders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import fnmatch
 import functools
 import io
@@ -226,12 +231,11 @@ def fetch_games(
     say = log or (lambda _msg: None)
     wanted = _checked(packages)
     (cache / "music").mkdir(parents=True, exist_ok=True)
-    for stale in cache.glob(".unpack-*"):  # left by a run killed midway
-        shutil.rmtree(stale, ignore_errors=True)
     failed = []
     for package in wanted:
         try:
-            _fetch_one(package, cache, say)
+            with _locked(cache / ".locks" / f"{package}.lock"):
+                _fetch_one(package, cache, say)
         except (DatasetError, OSError, sf.LibsndfileError, zipfile.BadZipFile) as err:
             say(f"{package}: FAILED: {err}")
             failed.append(f"{package} ({err})")
@@ -240,16 +244,31 @@ def fetch_games(
     return cache / "music"
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (made if missing); another process waits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _fetch_one(package: str, cache: Path, say: Callable[[str], None]) -> None:
-    """Make ``<cache>/music/<package>`` complete, unless its marker says it is."""
+    """Make ``<cache>/music/<package>`` complete, unless its marker says it is (the
+    caller holds the package's lock)."""
     out = cache / "music" / package
     if _marker(out) is not None:
         return
+    for stale in cache.glob(f".unpack-{package}_*"):  # left by a run killed midway
+        shutil.rmtree(stale, ignore_errors=True)
     deb = _deb_for(package, cache / "debs", say)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     say(f"{package}: unpacking {deb.name}")
-    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=cache) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".unpack-{package}_", dir=cache) as tmp:
         _run(["dpkg", "-x", str(deb), tmp], f"{package}: dpkg -x {deb.name}")
         tracks = {}
         lengths = {e.dest: e.seconds for e in _listed().get(package, ())}
