@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -40,17 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     except CuefinderError as err:
         _error(str(err))
         return EXIT_FAILED
-    except sqlite3.DatabaseError as err:  # a catalog damaged after it was opened
-        from cuefinder.catalog import default_path
-
-        where = getattr(args, "catalog", None) or default_path()
-        _error(f"{where}: the catalog is damaged ({err}); run 'cuefinder catalog check'")
-        return EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted (what was stored so far is kept; run again to resume)")
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as err:  # sqlite3 is imported only by the commands that open a catalog
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is None or not isinstance(err, sqlite3.DatabaseError):
+            raise
+        from cuefinder.catalog import default_path  # a catalog damaged after it was opened
+
+        where = getattr(args, "catalog", None) or default_path()
+        _error(f"{where}: the catalog is damaged ({err}); run 'cuefinder catalog check'")
+        return EXIT_FAILED
 
 
 def _with_settings(args) -> None:
@@ -282,13 +284,20 @@ def _index(args) -> int:
 
 
 def _search(args) -> int:
-    from cuefinder.find.rank import search
+    from cuefinder.find.rank import parse_in, search
 
     if bool(args.query) == (args.text is not None):
         _error("give a genre query or --text TEXT" + (", not both" if args.query else ""))
         return EXIT_USAGE
     with _catalog(args) as catalog:
-        query = " ".join(args.query) if args.query else _interpret(args.text, catalog, args.json)
+        if args.query:
+            query = parse_in(catalog, " ".join(args.query))
+            read = [f"{v!r} as {'a name' if f == 'name' else f'the {f}'}" for f, v in query.names]
+            if read:  # words that name no genre but some track: say how they were read
+                print(f"reading {', '.join(read)} (title, artist, album or file name)",
+                      file=sys.stderr if args.json else sys.stdout, flush=True)  # fmt: skip
+        else:
+            query = _interpret(args.text, catalog, args.json)
         results = search(query, catalog, limit=args.limit, min_duration=args.min_duration,
                          max_duration=args.max_duration, tempo=args.tempo,
                          key=args.key, length=args.length)  # fmt: skip
@@ -305,12 +314,7 @@ def _search(args) -> int:
 
 def _warnings(query, catalog, results) -> list[str]:
     from cuefinder.find.caveats import query_warnings
-    from cuefinder.find.grammar import parse
-    from cuefinder.find.teach import names
 
-    if isinstance(query, str):
-        model = catalog.active_model()
-        query = parse(query, model.genres, model.tags + names(catalog))
     return query_warnings(query, catalog, [r.fit for r in results])
 
 
@@ -340,7 +344,7 @@ def _print_results(results, as_json: bool, window: str, reason: str, number: str
         seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
         fit = f"  fit {r.fit:.2f} {r.fit_level}" if getattr(r, "fit", None) is not None else ""
         print(f"{n:2d}. {r.score:.3f}  {r.path}{fit}")
-        print(f"     {window} {seg} of {_clock(r.duration)}   {reason}: {why}")
+        print(f"     {window} {seg} of {_clock(r.duration)}   {reason}: {why or 'its name'}")
     return EXIT_OK
 
 

@@ -131,6 +131,17 @@ def test_a_cue_length_fits_each_results_window(page, site):
     page.fill("#cue-length", "")
 
 
+def test_a_word_that_names_a_track_finds_it_and_says_how_it_was_read(page):
+    search(page, "jdruid")
+    assert page.locator("#results .result").count() == 1
+    assert "Trip on the Funny Boat" in page.inner_text("#results .result")
+    assert page.inner_text("#results-note") == "1 track · name:jdruid"
+    page.fill("#q", "zombie")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "unknown genre 'zombie'" in page.inner_text("#message")
+
+
 def test_play_starts_at_the_best_segment_and_plays(page, site):
     hits = api_search(site, "romance comedy")
     hit = next(h for h in hits if h["segment"]["start"] > 30)

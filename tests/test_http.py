@@ -178,6 +178,23 @@ def test_a_cue_length_fits_every_window_and_leaves_shorter_tracks_out(http, ids)
     error_of(http.get("/api/search", params={"q": "action", "length": "soon"}), 422, "length")
 
 
+def test_names_beside_genres_and_each_its_own_cached_answer(http):
+    def names(q):
+        body = http.get("/api/search", params={"q": q, "limit": 50}).json()
+        return body["query"], sorted(Path(r["path"]).name for r in body["results"])
+
+    query, found = names("jdruid")
+    assert query["names"] == [{"field": "name", "words": "jdruid"}] and query["terms"] == []
+    assert query["canonical"] == "name:jdruid" and found == ["JDruid-Trip_on_the_Funny_Boat.ogg"]
+    query, found = names("file:excerpt action")  # the same terms as "file:mix3 action"
+    assert [t["genre"] for t in query["terms"]] == ["Action"]
+    assert found and all(name.startswith("excerpt.") for name in found)
+    query, found = names("file:mix3 action")
+    assert found and all(name.startswith("mix3_") for name in found)
+    error = error_of(http.get("/api/search", params={"q": "zombie"}), 422, "q")
+    assert "unknown genre 'zombie'" in error["message"]
+
+
 @pytest.mark.parametrize("query", ["zombie romance", "", "   "])
 def test_a_query_naming_no_genre_is_422_with_the_vocabulary(http, query):
     error = error_of(http.get("/api/search", params={"q": query}), 422, "q")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,6 +60,23 @@ def test_bad_queries_are_refused_with_the_vocabulary(text, message):
         parse(text, GENRES)
     if "unknown" in message or "empty" in message:
         assert caught.value.vocabulary == sorted(GENRES)
+
+
+def test_name_words_are_read_beside_genres():
+    query = parse('artist:maxstack romance title:"Living Caves" file:cue_042', GENRES)
+    assert query.terms == (Term("Romance"),)
+    assert query.names == (("artist", "maxstack"), ("title", "living caves"), ("file", "cue 042"))
+    assert str(query) == 'Romance:1 artist:maxstack title:"living caves" file:cue 042'.replace(
+        "file:cue 042", 'file:"cue 042"')  # fmt: skip
+    # a plain word is a name only when the caller knows a track so named
+    known = parse("coherence -action", GENRES, known_name=lambda w: w == "coherence")
+    assert known.names == (("name", "coherence"),) and known.terms == (Term("Action", 1, True),)
+    with pytest.raises(QueryError, match="unknown genre 'zombie'"):
+        parse("zombie", GENRES, known_name=lambda w: w == "coherence")
+    with pytest.raises(QueryError, match="unknown genre 'coherence'"):  # an exclusion is not
+        parse("-coherence action", GENRES, known_name=lambda w: True)
+    with pytest.raises(QueryError, match="artist: needs a word"):
+        parse("artist: action", GENRES)
 
 
 def test_percentiles_rank_within_each_column():
@@ -151,6 +172,38 @@ def test_a_cue_length_near_a_tracks_end_moves_the_window_back():
     assert window_bounds(10, 14, track, 42.0) == (18.0, 60.0)  # 42 s, ending at the end
     assert window_bounds(2, 14, track, 42.0) == (6.0, 48.0)
     assert window_bounds(0, 20, track, 60.0) == (0.0, 60.0)
+
+
+def test_words_that_name_no_genre_find_tracks_by_title_artist_album_or_file(catalog):
+    from cuefinder.find.rank import parse_in
+
+    def found(text, **options):
+        return [Path(r.path).name for r in search(text, catalog, **options)]
+
+    boat = "JDruid-Trip_on_the_Funny_Boat.ogg"  # tagged: title and artist
+    query = parse_in(catalog, "jdruid")
+    assert query.names == (("name", "jdruid"),) and not query.terms
+    assert found("jdruid") == found("artist:jdruid") == found("trip") == [boat]
+    assert found("title:jdruid") == []  # JDruid is the artist, not the title
+    loops = ["mix3_loop1.ogg", "mix3_loop2.ogg", "mix3_loop3.ogg"]  # untagged: file names
+    assert sorted(found("mix3")) == loops
+    assert found("file:mix3-loop2") == ["mix3_loop2.ogg"]  # every word, as words compare
+    # beside genres: the genre ranks, the name filters
+    ranked = search("mix3 comedy", catalog)
+    assert sorted(Path(r.path).name for r in ranked) == loops
+    assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    assert set(ranked[0].genres) == {"Comedy"}
+    # a word that names neither a genre nor a track is still refused, with a suggestion
+    with pytest.raises(QueryError, match="unknown genre 'zombie'"):
+        search("zombie", catalog)
+    with pytest.raises(QueryError, match="did you mean 'Horror'"):
+        search("horor", catalog)
+    done = subprocess.run([sys.executable, "-m", "cuefinder", "--catalog", str(catalog.path),
+                           "search", "jdruid"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, *rest = done.stdout.splitlines()
+    assert first == "reading 'jdruid' as a name (title, artist, album or file name)"
+    assert rest[0].endswith(f"/{boat}") and rest[1].endswith("why: its name")
 
 
 def test_a_model_with_its_own_taxonomy_is_searched_by_its_own_labels():

@@ -105,6 +105,7 @@ class ScoreTable:
     taught: tuple[str, ...] = ()  # the catalog's own tags, when search added their columns
     tempos: np.ndarray | None = None  # (n,) BPM, NaN where unknown
     keys: list | None = None  # (n,) e.g. "A minor", or None
+    names: list | None = None  # (n,) (title, artist, album), each None when untagged
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -368,7 +369,8 @@ class Catalog:
         """Scores of every present track tagged by ``model``: its genres' columns, then its
         pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
-            "SELECT id, path, duration, track_scores, tag_scores, tempo, key FROM tracks"
+            "SELECT id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album"
+            " FROM tracks"
             " WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
@@ -386,6 +388,7 @@ class Catalog:
             scores,
             tempos=np.array([np.nan if r[5] is None else r[5] for r in rows], np.float64),
             keys=[r[6] for r in rows],
+            names=[(r[7], r[8], r[9]) for r in rows],
         )
 
     def embeddings(self, model: StoredModel) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,10 @@
 """Genre queries: parse ``romance comedy -action horror:0.3`` against a model's genres.
 
 ``bpm:90-110`` (or ``bpm:120``, within 5%) and ``key:Am`` (``key:F#``, ``key:A-minor``)
-keep only tracks whose descriptors match.
+keep only tracks whose descriptors match; ``title:``, ``artist:``, ``album:``, ``file:``
+(``artist:maxstack``, ``title:"living caves"``) and ``name:`` (any of the four) only
+tracks so named (``find.names``), and so does a plain word that names no genre when the
+caller says it names a track (``known_name``).
 
 Vocabulary follows the model: each of its genres is a term under its own name,
 plus the everyday words in ``SYNONYMS`` that point to it (for IMDb's genres; a
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cuefinder.errors import QueryError
@@ -55,6 +58,7 @@ class GenreQuery:
     terms: tuple[Term, ...]
     tempo: tuple[float | None, float | None] | None = None  # bpm:90-110 (BPM, low and high)
     key: str | None = None  # key:Am, as descriptors.parse_key spells it
+    names: tuple[tuple[str, str], ...] = ()  # (field, words): title:"living caves"
 
     @property
     def wanted(self) -> tuple[Term, ...]:
@@ -66,6 +70,8 @@ class GenreQuery:
             words.append(f"bpm:{self.tempo[0]:g}-{self.tempo[1]:g}")
         if self.key:
             words.append(f"key:{self.key.replace(' ', '-')}")
+        for name, value in self.names:
+            words.append(f'{name}:"{value}"' if " " in value else f"{name}:{value}")
         return " ".join(words)
 
 
@@ -99,14 +105,20 @@ def _vocabulary(genres: tuple[str, ...], tags: tuple[str, ...]) -> dict[str, str
     return words
 
 
-def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQuery:
+def parse(
+    text: str,
+    genres: Sequence[str],
+    tags: Sequence[str] = (),
+    known_name: Callable[[str], bool] | None = None,
+) -> GenreQuery:
     """Parse a query against the model's genres and pretrained tags; QueryError names the
-    problem."""
+    problem. A word that names no genre is a name (title, artist, album or file name) when
+    ``known_name(word)`` says some track has it; otherwise it is an error."""
     words = _vocabulary(tuple(genres), tuple(tags))
     vocab = sorted(genres)
-    text, tempo, key = _filters(text or "")
+    text, tempo, key, names = _filters(text or "")
     tokens = _tokens(text)
-    if not tokens:
+    if not tokens and not names:
         raise QueryError("empty query: name at least one genre", vocab)
     terms, i, weight, exclude = [], 0, 1.0, False
     while i < len(tokens):
@@ -125,20 +137,36 @@ def parse(text: str, genres: Sequence[str], tags: Sequence[str] = ()) -> GenreQu
                 i += 1
                 continue
             word = _strip_weight(bare)
+            if not sign and word == bare and known_name is not None and known_name(word):
+                names.append(("name", word))
+                i += 1
+                continue
             raise QueryError(f"unknown genre '{word}'{_did_you_mean(word, words)}", vocab)
         terms.append(Term(genre, weight * (explicit or 1.0), exclude or sign))
         i, weight, exclude = i + span, 1.0, False
-    if not terms:
+    if not terms and not names:
         raise QueryError(f"no genre in query '{text}'", vocab)
-    return GenreQuery(_merge(terms), tempo, key)
+    return GenreQuery(_merge(terms), tempo, key, tuple(names))
 
 
 _TEMPO = re.compile(r"(?<!\S)(?:bpm|tempo):(\S*)", re.IGNORECASE)
 _KEY = re.compile(r"(?<!\S)key:(\S*)(?:\s+(major|minor|maj|min)\b)?", re.IGNORECASE)
 
 
+_NAME = re.compile(r'(?<!\S)(title|artist|album|file|name):(?:"([^"]*)"|(\S*))', re.IGNORECASE)
+NAME_FIELDS = ("title", "artist", "album", "file", "name")
+
+
 def _filters(text: str):
-    """(the text without them, tempo range, key) of ``bpm:90-110`` and ``key:Am`` words."""
+    """(the text without them, tempo range, key, names) of ``bpm:90-110``, ``key:Am`` and
+    ``artist:maxstack`` words."""
+    names = []
+    for found in reversed(list(_NAME.finditer(text))):
+        value = normalise(found[2] if found[2] is not None else found[3])
+        if not value:
+            raise QueryError(f"{found[1].lower()}: needs a word, e.g. {found[1].lower()}:rain")
+        names.insert(0, (found[1].lower(), value))
+        text = text[: found.start()] + " " + text[found.end() :]
     tempo = key = None
     found = _TEMPO.search(text)
     if found:
@@ -154,7 +182,7 @@ def _filters(text: str):
         except ValueError as err:
             raise QueryError(str(err)) from None
         text = text[: found.start()] + " " + text[found.end() :]
-    return text, tempo, key
+    return text, tempo, key, names
 
 
 def _tempo_range(value: str) -> tuple[float, float]:

@@ -97,21 +97,27 @@ def rank(
     """
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
-    scale = sum(t.weight for t in query.wanted) or sum(t.weight for t in query.terms)
+    scale = sum(t.weight for t in query.wanted) or sum(t.weight for t in query.terms) or 1.0
     if "percentiles" not in table.cache:  # (labels, n): one contiguous row per label
         table.cache["percentiles"] = np.ascontiguousarray(percentiles(table.scores).T, np.float32)
     ranks = table.cache["percentiles"][columns]  # (terms, n)
     weights = (signs / scale).astype(np.float32)
     offset = 0.0 if query.wanted else np.array([t.weight for t in query.terms]) / scale
     total = weights @ ranks + np.float32(np.sum(offset))  # (n,)
+    if not query.terms:  # names alone: every track so named fits, in catalog order
+        total = np.ones(len(table.ids), np.float32)
     keep = None
+    if query.names:
+        from cuefinder.find import names
+
+        keep = names.mask(table, query.names)
+    allowed = _descriptor_filters(table, tempo, key)
     if min_duration is not None:
-        keep = table.durations >= min_duration
+        allowed.append(table.durations >= min_duration)
     if max_duration is not None:
-        below = table.durations <= max_duration
-        keep = below if keep is None else keep & below
-    for allowed in _descriptor_filters(table, tempo, key):
-        keep = allowed if keep is None else keep & allowed
+        allowed.append(table.durations <= max_duration)
+    for mask in allowed:
+        keep = mask if keep is None else keep & mask
     if keep is not None:  # filtered-out rows can never be picked
         total = np.where(keep, total, -np.inf)
     eligible = len(total) if keep is None else int(keep.sum())
@@ -198,9 +204,9 @@ def search(
         raise QueryError(f"limit must be at least 1, got {limit}")
     catalog = catalog or Catalog(create=False)
     model = _model(catalog)
-    if isinstance(query, str):
-        query = parse(query, model.genres, model.tags + teach.names(catalog))
     table = teach.extended(catalog, catalog.score_table(model))
+    if isinstance(query, str):
+        query = parse_in(catalog, query, table)
     return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
                   max_duration=max_duration, window_seconds=window_seconds,
                   tempo=tempo or query.tempo, key=key or query.key, length=length)  # fmt: skip
@@ -241,6 +247,21 @@ def ranked(
         result.fit_level = caveats.fit_level(value)
         results.append(result)
     return results
+
+
+def parse_in(catalog: Catalog, text: str, table: ScoreTable | None = None) -> GenreQuery:
+    """Parse a query with everything this catalog answers to: its model's genres and tags,
+    its own taught tags, and its tracks' names (a word that is none of those is an error)."""
+    from cuefinder.find import names, teach
+
+    model = _model(catalog)
+
+    def known(word: str) -> bool:  # the table is read only when a word names no genre
+        nonlocal table
+        table = table if table is not None else catalog.score_table(model)
+        return names.known(table)(word)
+
+    return parse(text, model.genres, model.tags + teach.names(catalog), known)
 
 
 def _taught_curves(table: ScoreTable) -> dict[str, tuple[float, float]]:

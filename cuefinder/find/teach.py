@@ -213,6 +213,7 @@ def refine(
     """Re-rank the catalog from kept and rejected tracks (ids, paths): a scorer learned from
     them (as a tag is, not stored) ranks alone or beside ``query``, at equal weight; the
     rejected tracks are left out. Returns ``rank.Result`` s."""
+    from cuefinder.find import names as track_names
     from cuefinder.find import rank
     from cuefinder.find.grammar import GenreQuery, Term, parse
 
@@ -238,10 +239,11 @@ def refine(
     refined.cache["scorers"] = dict(table.cache.get("scorers", {})) | {KEPT: scorer}
     if isinstance(query, str):
         text = query.strip()
-        query = parse(text, model.genres, model.tags + table.taught) if text else None
+        known = track_names.known(table)
+        query = parse(text, model.genres, model.tags + table.taught, known) if text else None
     terms = list(query.terms) if query is not None else []
     weight = sum(t.weight for t in terms if not t.exclude) or 1.0
-    plan = GenreQuery(tuple(terms) + (Term(KEPT, weight),))
+    plan = GenreQuery(tuple(terms) + (Term(KEPT, weight),), names=query.names if query else ())
     rejected_ids = {tid for e, tid in _ids(catalog, model, examples) if not e.positive}
     results = rank.ranked(catalog, refined, plan, limit=limit + len(rejected_ids), **options)
     return [r for r in results if r.id not in rejected_ids][:limit]

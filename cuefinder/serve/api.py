@@ -84,7 +84,7 @@ def search(
     optionally only those in a tempo range or a key (tracks whose tempo or key is unknown
     are then left out)."""
     from cuefinder.descriptors import parse_key
-    from cuefinder.find.grammar import parse
+    from cuefinder.find.rank import parse_in
 
     _check_durations(min_duration, max_duration)
     if min_tempo is not None and max_tempo is not None and min_tempo > max_tempo:
@@ -95,9 +95,9 @@ def search(
         raise ApiError(422, str(err), "key") from None
     tempo = None if min_tempo is None and max_tempo is None else (min_tempo, max_tempo)
     catalog = server.pool.catalog()
-    model = _model(catalog)
+    _model(catalog)  # an empty catalog is its own error
     try:
-        query = parse(q, model.genres, _tags(catalog, model))
+        query = parse_in(catalog, q)
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
     results = _ranked(server, query, limit, min_duration, max_duration, tempo, key, length)
@@ -353,11 +353,12 @@ def refine(server: ServerDep, request: RefineRequest):
     not stored), alone or beside the genre query ``q`` at equal weight; rejected tracks are
     left out. Each result's ``genres`` has the learned part as "(kept)"."""
     from cuefinder.find import teach
-    from cuefinder.find.grammar import GenreQuery, Term, parse
+    from cuefinder.find.grammar import GenreQuery, Term
+    from cuefinder.find.rank import parse_in
 
     _check_durations(request.min_duration, request.max_duration)
     catalog = server.pool.catalog()
-    model = _model(catalog)
+    _model(catalog)  # an empty catalog is its own error
     if not request.kept:
         raise ApiError(422, "kept: refine needs at least one kept track", "kept")
     _check_tracks(catalog, request.kept, "kept")
@@ -368,7 +369,7 @@ def refine(server: ServerDep, request: RefineRequest):
     query = None
     if request.q and request.q.strip():
         try:
-            query = parse(request.q, model.genres, _tags(catalog, model))
+            query = parse_in(catalog, request.q)
         except QueryError as err:
             raise ApiError.from_library(err, "q") from None
     try:
@@ -380,7 +381,7 @@ def refine(server: ServerDep, request: RefineRequest):
         raise ApiError.from_library(err) from None
     terms = list(query.terms) if query is not None else []
     weight = sum(t.weight for t in terms if not t.exclude) or 1.0  # as teach.refine ranks
-    plan = GenreQuery((*terms, Term(teach.KEPT, weight)))
+    plan = GenreQuery((*terms, Term(teach.KEPT, weight)), names=query.names if query else ())
     results = results_json(found)
     fits = [r["fit"] for r in results]
     warnings = query_warnings(query, catalog, fits) if query is not None else []
@@ -391,7 +392,8 @@ def refine(server: ServerDep, request: RefineRequest):
 
 def query_json(text: str, query) -> dict:
     terms = [{"genre": t.genre, "weight": t.weight, "exclude": t.exclude} for t in query.terms]
-    return {"text": text, "canonical": str(query), "terms": terms}
+    names = [{"field": f, "words": v} for f, v in query.names]
+    return {"text": text, "canonical": str(query), "terms": terms, "names": names}
 
 
 def results_json(results) -> list[dict]:
@@ -445,8 +447,8 @@ def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None
     from cuefinder.find.rank import search
 
     pool = server.pool
-    cached = (query.terms, query.tempo, query.key, limit, min_duration, max_duration, tempo, key,
-              length, pool.version())  # fmt: skip
+    cached = (query.terms, query.tempo, query.key, query.names, limit, min_duration, max_duration,
+              tempo, key, length, pool.version())  # fmt: skip
     results = pool.results.get(cached)
     if results is None:
         catalog = pool.catalog()

@@ -65,10 +65,20 @@ class QueryTerm(BaseModel):
     exclude: bool
 
 
+class QueryName(BaseModel):
+    field: str = Field(description="title, artist, album, file, or name (any of the four)")
+    words: str = Field(description="every word must be in that field")
+
+
 class ParsedQuery(BaseModel):
     text: str = Field(description="the query as sent")
     canonical: str = Field(description="the same query in plain form: 'Romance:1 -Action:1'")
     terms: list[QueryTerm]
+    names: list[QueryName] = Field(
+        default_factory=list,
+        description="name words: artist:maxstack, or a plain word that names no genre but "
+        "some track's title, artist, album or file name",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -57,6 +57,8 @@ function cueLength() {
   return seconds;
 }
 
+const count = (results) => `${results.length} track${results.length === 1 ? "" : "s"}`;
+
 function showError(error) {
   message.replaceChildren(el("strong", { text: "Error: " }), typeof error === "string" ? error : error.message);
   if (error.vocabulary) message.append(el("div", { class: "vocabulary", text: `Genres: ${error.vocabulary.join(", ")}` }));
@@ -95,7 +97,7 @@ async function search() {
     renderChips($("chips"), terms, editTerms);
     const reading = response.interpretation ? `read as ${response.interpretation.text}` : response.query.canonical;
     show(response.results, `Results for “${text}”`, text, terms, response.warnings);
-    note.textContent = response.results.length ? `${response.results.length} tracks · ${reading}` : note.textContent;
+    note.textContent = response.results.length ? `${count(response.results)} · ${reading}` : note.textContent;
     history.replaceState(null, "", `?${new URLSearchParams({ q: text, ...(words.checked ? { words: 1 } : {}) })}`);
   } catch (error) {
     document.body.dataset.state = "error";
@@ -145,7 +147,7 @@ async function refine() {
     const response = await api.refine(body);
     const title = refineQuery ? `Refined: “${refineQuery}”` : "Refined from the tracks you kept";
     show(response.results, title, `refined ${refineQuery || ""}`.trim(), response.query.terms, response.warnings);
-    if (response.results.length) note.textContent = `${response.results.length} tracks · ${marks.summary()}`;
+    if (response.results.length) note.textContent = `${count(response.results)} · ${marks.summary()}`;
   } catch (error) {
     document.body.dataset.state = "error";
     showError(error);
