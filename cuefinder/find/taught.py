@@ -67,7 +67,8 @@ class Scorer:
         """Calibrated probability when calibrated, else a logistic squash of the raw
         score (ranks the same; not a probability)."""
         a, b = self.calibration or (1.0, 0.0)
-        return 1.0 / (1.0 + np.exp(-(a * self.raw(x) + b)))
+        z = np.clip(a * self.raw(x) + b, -80.0, 80.0)  # exp stays finite in float32
+        return 1.0 / (1.0 + np.exp(-z))
 
     def meta(self) -> dict:
         return {"bias": self.bias, "method": self.method, "positives": self.positives,
