@@ -43,9 +43,9 @@ DEMO = (
 
 def floor_one(args: tuple[str, FeatureConfig]) -> float:
     """Decode and log-mel one file; return its seconds of audio."""
-    import torch
+    from cuefinder.processes import limit_threads
 
-    torch.set_num_threads(1)
+    limit_threads(1)  # as the indexing workers
     path, config = args
     samples = 0
 

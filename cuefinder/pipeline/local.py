@@ -18,7 +18,7 @@ from cuefinder.catalog import Catalog
 from cuefinder.errors import CuefinderError
 from cuefinder.model import checkpoint
 from cuefinder.pipeline import stages
-from cuefinder.processes import spawn_pool
+from cuefinder.processes import limit_threads, spawn_pool
 
 
 @dataclass
@@ -201,10 +201,8 @@ def _init_worker(model_path: str, model_id: str, threads: int, measure: bool = T
     global _MODEL, _BROKEN, _MEASURE
     _MODEL, _MEASURE = (model_path, model_id), measure
     try:
-        import torch
-
         if threads:
-            torch.set_num_threads(threads)
+            limit_threads(threads)
         stages.tagger_for(model_path, model_id)
     except Exception as err:  # any failure stops the run with its reason
         _BROKEN = str(err) or type(err).__name__

@@ -99,7 +99,9 @@ def _results(tasks, info, address, actors, measure) -> Iterator[stages.Result]:
 def _decode(batch: dict, features: dict, measure: bool) -> dict:
     """Decode stage (CPU tasks): ``stages.decode`` of each file."""
     from cuefinder.features import FeatureConfig
+    from cuefinder.processes import limit_threads
 
+    limit_threads(1)  # a task of half a CPU: no thread pools of its own
     config = FeatureConfig.from_dict(features)
     out = [pickle.dumps(stages.decode(pickle.loads(blob), config, measure=measure))
            for blob in batch["task"]]  # fmt: skip
@@ -110,9 +112,9 @@ class _Tag:
     """Tag stage: one loaded model per actor; decoded files are tagged, the rest pass."""
 
     def __init__(self, model_path: str, model_id: str):
-        import torch
+        from cuefinder.processes import limit_threads
 
-        torch.set_num_threads(1)
+        limit_threads(1)
         self.tagger = stages.tagger_for(model_path, model_id)
 
     def __call__(self, batch: dict) -> dict:
