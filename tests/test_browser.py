@@ -142,6 +142,27 @@ def test_a_word_that_names_a_track_finds_it_and_says_how_it_was_read(page):
     assert "unknown genre 'zombie'" in page.inner_text("#message")
 
 
+def test_the_api_docs_render_with_the_network_blocked(browser, site):
+    """Swagger UI comes from files installed with the package: nothing leaves the machine."""
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+
+    def only_here(route):
+        if route.request.url.startswith(site[0]):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(site[0] + "/api/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    shown = page.locator(".opblock-summary-path").all_inner_texts()
+    context.close()
+    assert "/api/search" in shown and "/api/refine" in shown
+    assert outside == []
+
+
 def test_play_starts_at_the_best_segment_and_plays(page, site):
     hits = api_search(site, "romance comedy")
     hit = next(h for h in hits if h["segment"]["start"] > 30)

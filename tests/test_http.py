@@ -282,7 +282,11 @@ def test_openapi_schema_and_docs_describe_every_endpoint(http):
     assert body["schema"]["$ref"].endswith("/TagRequest")
     assert {"add", "not", "remove", "start", "end"} == set(taught["properties"])
     assert "multipart/form-data" in paths["/api/similar/upload"]["post"]["requestBody"]["content"]
-    assert http.get("/api/docs").status_code == 200
+    docs = http.get("/api/docs")
+    assert docs.status_code == 200 and "/api/docs/assets/swagger-ui-bundle.js" in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text  # nothing from outside
+    script = http.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
     page = http.get("/")
     assert page.status_code == 200 and '<script type="module" src="/static/app.js">' in page.text
 

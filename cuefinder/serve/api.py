@@ -225,9 +225,9 @@ def track(server: ServerDep, track_id: TrackId):
     )
 
 
-@router.api_route(
+@router.head("/tracks/{track_id}/audio", include_in_schema=False)  # as GET, no body
+@router.get(
     "/tracks/{track_id}/audio",
-    methods=["GET", "HEAD"],
     response_class=media.StreamingResponse,
     responses={
         200: {"content": {"audio/*": {}}, "description": "the whole file"},

@@ -1,7 +1,9 @@
 """The web server: ``create_app(catalog_path)`` builds the FastAPI app; ``run`` serves it.
 
 The page (``static/``) and scripts use the same JSON API under ``/api``; its
-OpenAPI schema is at ``/api/openapi.json`` and browsable at ``/api/docs``.
+OpenAPI schema is at ``/api/openapi.json`` and browsable at ``/api/docs``, with Swagger
+UI served from the files installed with ``swagger-ui-bundle-v2`` (no request leaves the
+machine).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def create_app(
         version=__version__,
         summary="Search a music catalog by the film genres its tracks suit.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, from installed files rather than a CDN
         redoc_url=None,
     )
     app.state.server = Server(
@@ -67,6 +69,7 @@ def create_app(
     errors.install(app)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _api_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -101,6 +104,24 @@ def create_app(
         )
     app.add_middleware(errors.CatchAll)  # added last: outermost
     return app
+
+
+def _api_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs, its scripts and styles from the installed bundle."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="cuefinder API",
+            swagger_js_url="/api/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs/assets/favicon-32x32.png",
+        )
 
 
 class BodyTooLarge(HTTPException):
