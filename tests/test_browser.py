@@ -31,6 +31,7 @@ def catalog(tmp_path_factory, music_root) -> Path:
             *sorted((music_root / "abe-data").glob("*.ogg")),
         ],
     )
+    (folder / "broken.mp3").write_bytes(b"not audio at all" * 100)  # listed as failed
     db = folder.parent / "catalog.db"
     cuefinder("--catalog", db, "index", "-q", folder)
     return db
@@ -188,6 +189,7 @@ def test_play_starts_at_the_best_segment_and_plays(page, site):
 
 
 def test_a_bad_query_shows_the_apis_message(page):
+    search(page, "action")  # an answer first: the error must not leave it standing
     page.fill("#q", "zombie romance")
     page.press("#q", "Enter")
     message = page.locator("#message")
@@ -195,6 +197,9 @@ def test_a_bad_query_shows_the_apis_message(page):
     assert "unknown genre 'zombie'" in message.inner_text()
     assert "Genres: Action, Adventure" in message.inner_text()
     assert message.get_attribute("role") == "alert"
+    assert page.locator("#results .result").count() == 0
+    assert page.inner_text("#results-heading") == "Results"
+    assert page.get_attribute("body", "data-state") == "error"
 
 
 def test_the_page_works_from_the_keyboard(page):
@@ -251,6 +256,80 @@ def test_more_like_this(page, site):
         for i in page.locator("#results .result").evaluate_all("n => n.map(x => x.dataset.id)")
     ]
     assert ids and reference not in ids
+    # the query box and its chips no longer claim these results
+    assert page.input_value("#q") == "" and page.locator("#chips .chip").count() == 0
+
+
+def test_a_search_in_flight_disables_the_button_and_says_so(page):
+    held = []
+    page.route("**/api/search?*", lambda route: held.append(route))
+    page.fill("#q", "action")
+    page.press("#q", "Enter")
+    page.wait_for_function("document.getElementById('search-button').disabled")
+    assert page.inner_text("#results-heading") == "Searching…"
+    assert page.get_attribute("#results", "aria-busy") == "true"
+    held[0].continue_()
+    page.wait_for_selector("#results .result")
+    page.wait_for_function("!document.getElementById('search-button').disabled")
+    assert page.get_attribute("#results", "aria-busy") == "false"
+
+
+def test_failed_files_are_listed_from_the_header(page):
+    box = page.locator("#failures")
+    box.wait_for(state="visible")
+    assert page.inner_text("#failures-count") == "1 failed"
+    page.click("#failures-count")
+    listed = page.inner_text("#failures-list")
+    assert "broken.mp3" in listed and ":" in listed
+
+
+def test_an_empty_catalog_says_how_to_index_a_folder(browser, tmp_path):
+    empty = tmp_path / "music"
+    empty.mkdir()
+    app = create_app(tmp_path / "empty.db", index_roots=[empty])
+    with served_in_thread(app) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('catalog-status').textContent")
+        note = page.inner_text("#results-note")
+        context.close()
+    assert note.startswith("The catalog is empty: index a folder with the Index panel")
+
+
+def test_duplicate_titles_are_told_apart_by_their_file_names(page):
+    """Eleven tracks titled "Living Caves" in a brief: each shows its file name too."""
+    names = page.evaluate(
+        """async () => {
+            const { nameAmong } = await import("/static/format.js");
+            const tracks = [
+                { title: "Living Caves", path: "/m/caves/cave1.ogg" },
+                { title: "Living Caves", path: "/m/caves/cave2.ogg" },
+                { title: "Trip", path: "/m/trip.ogg" },
+                { title: null, path: "/m/untitled-cue.flac" },
+            ];
+            return tracks.map((t) => nameAmong(t, tracks));
+        }"""
+    )
+    assert names == ["Living Caves · cave1.ogg", "Living Caves · cave2.ogg", "Trip", "untitled-cue"]
+
+
+def test_the_page_fits_a_420_px_screen(browser, site):
+    context = browser.new_context(viewport={"width": 420, "height": 800})
+    page = context.new_page()
+    page.goto(site[0])
+    page.wait_for_function("document.getElementById('add-genre').options.length > 1")
+    search(page, "adventure")
+    page.wait_for_timeout(300)
+    wide = page.evaluate(
+        "[document.documentElement.scrollWidth, [...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > 421 && e.offsetParent !== null)"
+        ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)]"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-420.png"), full_page=True)
+    context.close()
+    assert wide[0] <= 420, wide[1]
 
 
 def test_dropping_a_reference_file_finds_tracks_like_it(page, transcoded):

@@ -70,6 +70,34 @@ function clearError() {
   message.replaceChildren();
 }
 
+// A request in flight: the search button is disabled and the results say so.
+function busy(on, what = "Searching…") {
+  $("search-button").disabled = on;
+  resultsList.setAttribute("aria-busy", on ? "true" : "false");
+  if (on) {
+    heading.textContent = what;
+    document.body.dataset.state = "searching";
+  }
+}
+
+// After an error nothing of the previous answer stays on the page as if it were current.
+function failed(error) {
+  resultsList.replaceChildren();
+  heading.textContent = "Results";
+  note.textContent = "";
+  showWarnings([]);
+  $("refine-bar").hidden = true;
+  document.body.dataset.state = "error";
+  showError(error);
+}
+
+// Results that did not come from the query box (tracks like one, or a dropped file): the
+// box and its chips are cleared, so nothing on the page claims to have produced them.
+function leaveQuery() {
+  input.value = "";
+  renderChips($("chips"), (terms = []), editTerms);
+}
+
 // Lines from the API saying which genres of the query the model ranks near chance.
 function showWarnings(lines = []) {
   const box = $("results-warnings");
@@ -89,7 +117,7 @@ function show(results, title, label, shownTerms, warnings = []) {
 async function search() {
   const text = input.value.trim();
   clearError();
-  document.body.dataset.state = "searching";
+  busy(true);
   try {
     const response = words.checked ? await api.text({ q: text, ...filters() }) : await api.search({ q: text, ...filters() });
     terms = response.query.terms;
@@ -100,8 +128,9 @@ async function search() {
     note.textContent = response.results.length ? `${count(response.results)} · ${reading}` : note.textContent;
     history.replaceState(null, "", `?${new URLSearchParams({ q: text, ...(words.checked ? { words: 1 } : {}) })}`);
   } catch (error) {
-    document.body.dataset.state = "error";
-    showError(error);
+    failed(error);
+  } finally {
+    busy(false);
   }
 }
 
@@ -114,12 +143,16 @@ function editTerms(next) {
 
 async function moreLike(result) {
   clearError();
+  busy(true, `Finding tracks like “${trackName(result)}”…`);
   try {
     const response = await api.similar(result.id, filters());
     refineQuery = null;
+    leaveQuery();
     show(response.results, `Tracks like “${trackName(result)}”`, `like ${trackName(result)}`, null);
   } catch (error) {
-    showError(error);
+    failed(error);
+  } finally {
+    busy(false);
   }
 }
 
@@ -128,20 +161,23 @@ async function likeFile(file) {
   const audio = file.type.startsWith("audio/") || /\.(mp3|ogg|oga|opus|flac|wav|m4a|aac|aiff?|webm)$/i.test(file.name);
   if (!audio) return showError(`${file.name} is not an audio file.`);
   if (file.size > MAX_UPLOAD) return showError(`${file.name} is larger than 50 MB.`);
-  heading.textContent = `Listening to “${file.name}”…`;
+  busy(true, `Listening to “${file.name}”…`);
   try {
     const response = await api.similarToFile(file, filters());
     refineQuery = null;
+    leaveQuery();
     show(response.results, `Tracks like “${file.name}”`, `like ${file.name}`, null);
   } catch (error) {
-    showError(error);
+    failed(error);
+  } finally {
+    busy(false);
   }
 }
 
 // Re-rank the catalog from the kept and rejected tracks, beside the genre query if there was one.
 async function refine() {
   clearError();
-  document.body.dataset.state = "searching";
+  busy(true, "Refining…");
   try {
     const body = { kept: marks.kept, rejected: marks.rejected, q: refineQuery, ...bodyFilters() };
     const response = await api.refine(body);
@@ -149,8 +185,9 @@ async function refine() {
     show(response.results, title, `refined ${refineQuery || ""}`.trim(), response.query.terms, response.warnings);
     if (response.results.length) note.textContent = `${count(response.results)} · ${marks.summary()}`;
   } catch (error) {
-    document.body.dataset.state = "error";
-    showError(error);
+    failed(error);
+  } finally {
+    busy(false);
   }
 }
 
@@ -220,15 +257,33 @@ async function refreshStatus() {
     const status = await api.status();
     const job = status.indexing;
     let text = `${status.tracks} tracks`;
-    if (status.failures) text += ` · ${status.failures} failed`;
     if (job.state === "running") text += ` · indexing ${job.processed}/${job.to_analyse}`;
     else if (job.state === "failed") text += ` · indexing failed: ${job.error}`;
     $("catalog-status").textContent = text;
+    showFailures(status);
     $("index-panel").hidden = job.roots.length === 0;
+    if (status.tracks === 0 && document.body.dataset.state === "idle") {
+      note.textContent = job.roots.length
+        ? "The catalog is empty: index a folder with the Index panel below, or run “cuefinder index FOLDER” where the server runs."
+        : "The catalog is empty: run “cuefinder index FOLDER” where the server runs (or start the server with --index-root to index from this page), then reload.";
+    }
     if (job.state === "running") setTimeout(refreshStatus, 1500);
   } catch (error) {
     $("catalog-status").textContent = "status unavailable";
   }
+}
+
+// "N failed" in the header opens the list of files that could not be indexed, and why.
+function showFailures(status) {
+  const box = $("failures");
+  box.hidden = !status.failures;
+  if (!status.failures) return;
+  $("failures-count").textContent = `${status.failures} failed`;
+  const more = status.failures - status.failed.length;
+  $("failures-list").replaceChildren(
+    ...status.failed.map((f) => el("li", {}, el("span", { class: "failure-path", text: f.path }), `: ${f.reason}`)),
+    ...(more > 0 ? [el("li", { class: "muted", text: `and ${more} more` })] : []),
+  );
 }
 
 async function startIndex(event) {

@@ -2,7 +2,7 @@
 // the server), add results to it with their best window as in/out points, edit the points and
 // notes, reorder, remove, export (CSV, M3U, OTIO) and share its read-only page.
 import { api } from "./api.js";
-import { clock, el, trackName } from "./format.js";
+import { clock, el, nameAmong, trackName } from "./format.js";
 
 const CHOSEN = "cuefinder.brief"; // the brief this browser last worked on
 const BY = "cuefinder.by"; // who adds entries from this browser
@@ -15,8 +15,10 @@ export function entryTrack(entry) {
   return { id: entry.track_id, title, artist, path, audio_url };
 }
 
-export function entryName(entry) {
-  return entry.track_id === null ? `${trackName(entry)} (track gone)` : trackName(entry);
+// An entry's name; with the brief's entries, told apart from others of the same title.
+export function entryName(entry, entries = []) {
+  const name = nameAmong(entry, entries);
+  return entry.track_id === null ? `${name} (track gone)` : name;
 }
 
 // The part of its track an entry plays: in and out points, or the whole track.
@@ -214,7 +216,7 @@ export class BriefPanel {
   render(focus = null) {
     const entries = this.current.entries;
     const list = $("brief-entries");
-    list.replaceChildren(...entries.map((entry, index) => this.item(entry, index, entries.length)));
+    list.replaceChildren(...entries.map((entry, index) => this.item(entry, index, entries)));
     if (!entries.length) list.append(el("li", { class: "muted empty", text: "Nothing here yet: “Add to brief” on a result." }));
     $("brief-count").textContent = `· ${this.current.name} (${entries.length})`;
     if (focus) {
@@ -226,8 +228,9 @@ export class BriefPanel {
     }
   }
 
-  item(entry, index, total) {
-    const name = entryName(entry);
+  item(entry, index, entries) {
+    const total = entries.length;
+    const name = entryName(entry, entries);
     const play = entryPlay(entry, this.player);
     const point = (cls, label, value, placeholder) =>
       el("input", { type: "number", class: cls, min: 0, step: 0.1, value: value ?? "", placeholder,

@@ -32,7 +32,7 @@ export async function showBrief(id, player, onError) {
   const changed = new Date(brief.updated_at * 1000).toLocaleString();
   $("brief-view-meta").textContent = `${brief.entries.length} ${brief.entries.length === 1 ? "entry" : "entries"} · changed ${changed}`;
   const list = $("brief-view-entries");
-  list.replaceChildren(...brief.entries.map((entry) => item(entry, player)));
+  list.replaceChildren(...brief.entries.map((entry) => item(entry, player, brief.entries)));
   if (!brief.entries.length) list.append(el("li", { class: "muted empty", text: "This brief is empty." }));
   const links = [["csv", "CSV (timecode, notes)"], ["m3u", "M3U playlist"], ["otio", "OpenTimelineIO"]].map(([format, text]) =>
     el("a", { class: "button", id: `brief-view-export-${format}`, href: api.exportUrl(brief.id, format), download: true, text }),
@@ -40,7 +40,7 @@ export async function showBrief(id, player, onError) {
   $("brief-view-exports").replaceChildren(el("span", { class: "muted", text: "Export:" }), ...links);
 }
 
-function item(entry, player) {
+function item(entry, player, entries) {
   const part = entryWindow(entry);
   const of = entry.duration === null ? "" : ` of ${clock(entry.duration)}`;
   return el(
@@ -49,7 +49,7 @@ function item(entry, player) {
     el("div", { class: "entry-head" },
       entryPlay(entry, player),
       el("div", { class: "entry-titles" },
-        el("span", { class: "entry-title", text: entryName(entry) }),
+        el("span", { class: "entry-title", text: entryName(entry, entries) }),
         entry.artist ? el("span", { class: "who muted", text: entry.artist }) : null,
         el("span", { class: "entry-window muted", text: `${part.text}${of}` }))),
     entry.note ? el("p", { class: "entry-note", text: entry.note }) : null,

@@ -11,6 +11,15 @@ export function trackName(track) {
   return base.replace(/\.[^.]+$/, "");
 }
 
+// A track's name among others: its title, with its file name when another track of the list
+// (a different file) has the same title ("Living Caves · cave2.ogg").
+export function nameAmong(track, tracks) {
+  const name = trackName(track);
+  const file = (track.path || "").split("/").pop();
+  const shared = tracks.some((other) => other.path !== track.path && trackName(other) === name);
+  return shared && file ? `${name} · ${file}` : name;
+}
+
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
