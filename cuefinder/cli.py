@@ -181,10 +181,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a cue of this length, e.g. 0:42: each track's best part that long "
                    "(shorter tracks are left out)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print results as JSON")
-    p.add_argument("--export", type=Path, metavar="FILE",
-                   help="also write the results: .csv (timecode in/out), .m3u (plays each "
-                   "best window) or .otio (a timeline of the best windows)")  # fmt: skip
-    p.add_argument("--fps", type=_positive_int, default=25, help="timecode frame rate (CSV)")
+    handing.export_options(p, "also write the results (their best windows)")
     p.set_defaults(run=_search)
 
     p = sub.add_parser("show", help="a track's genre profile and segment timeline")
@@ -304,11 +301,9 @@ def _search(args) -> int:
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     if args.export:
-        from cuefinder.find import cuesheet
+        from cuefinder import cli_briefs as handing
 
-        shown = " ".join(args.query) if args.query else args.text
-        written = cuesheet.write(results, args.export, fps=args.fps, query=shown)
-        print(f"wrote {len(results)} results to {written}", file=sys.stderr)
+        handing.export(results, args, " ".join(args.query) if args.query else args.text)
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
 

@@ -33,12 +33,45 @@ def add_commands(sub) -> None:
                    help="move entry N to position M")  # fmt: skip
     p.add_argument("--rename", metavar="NEW", help="rename the brief")
     p.add_argument("--delete", action="store_true", help="delete the brief and its entries")
-    p.add_argument("--export", type=Path, metavar="FILE",
-                   help="write it as .csv (timecode, notes), .m3u or .otio")  # fmt: skip
-    p.add_argument("--fps", type=_positive_int, default=25, help="timecode frame rate (CSV)")
+    export_options(p, "write it")
     p.add_argument("--json", action="store_true")
     p.add_argument("--catalog", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(run=_brief)
+
+
+def export_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--export FILE and its options, shared by brief and search (find.cuesheet)."""
+    from cuefinder.find import cuesheet
+
+    p.add_argument("--export", type=Path, metavar="FILE",
+                   help=f"{what} for the edit: .csv (timecode, notes), .edl (CMX 3600), "
+                   ".fcpxml (Final Cut Pro), .otio, .m3u or .xspf (players)")  # fmt: skip
+    p.add_argument("--format", choices=sorted(cuesheet.MEDIA_TYPES),
+                   help="the export's format, whatever the file's name")  # fmt: skip
+    p.add_argument("--fps", type=_rate, default=cuesheet.FPS, metavar="RATE",
+                   help=f"timecode rate: {', '.join(cuesheet.RATES)} (default 25; 29.97 and "
+                   "59.94 drop frames)")  # fmt: skip
+    p.add_argument("--relative-to", type=Path, metavar="DIR",
+                   help="playlists name files relative to this folder")  # fmt: skip
+
+
+def _rate(text: str):
+    from cuefinder.errors import QueryError
+    from cuefinder.find import cuesheet
+
+    try:
+        return cuesheet.rate(text)
+    except QueryError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--fps ")) from None
+
+
+def export(results, args, query: str) -> None:
+    """Write results as ``args`` ask (--export, --format, --fps, --relative-to)."""
+    from cuefinder.find import cuesheet
+
+    written = cuesheet.write(results, args.export, fps=args.fps, query=query,
+                             format=args.format, root=args.relative_to)  # fmt: skip
+    print(f"wrote {len(results)} cues to {written}", file=sys.stderr)
 
 
 def _brief(args) -> int:
@@ -85,8 +118,7 @@ def _brief(args) -> int:
             print(f"deleted brief '{held.name}'", file=sys.stderr)
             return EXIT_OK
         if args.export:
-            written = briefs.export(catalog, held.id, args.export, fps=args.fps)
-            print(f"wrote brief '{held.name}' to {written}", file=sys.stderr)
+            export(briefs.results(catalog, held.id), args, held.name)
         entries = store.entries(catalog, held.id)
         tracks = {e.id: briefs.current_track(catalog, e) for e in entries}
     if args.json:

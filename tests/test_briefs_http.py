@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import xml.etree.ElementTree as ET
+from fractions import Fraction
 from pathlib import Path
 
 import httpx
@@ -234,11 +236,78 @@ def test_exports_have_timecode_notes_and_windows(http, tracks):
     at24 = list(csv.DictReader(io.StringIO(http.get(url, params={"fps": 24}).text)))
     assert at24[1]["in (24 fps)"] == "00:00:12:10"  # 12.4 s: 297.6 frames at 24
 
+    # timecode at the rates editors use: 23.976 counts 24 frames a second of 1001/24000 s;
+    # 29.97 drop frame skips frame numbers 0 and 1 each minute but every tenth
+    rows = lambda fps: list(csv.DictReader(io.StringIO(http.get(url, params={"fps": fps}).text)))  # noqa: E731
+    assert rows("23.976")[1]["in (23.976 fps)"] == "00:00:12:09"  # 12.4 s: 297.3 frames
+    assert rows("29.97")[1]["in (29.97 fps)"] == "00:00:12;12"  # 371.6 frames
+    assert rows("29.97")[0]["out (29.97 fps)"] == "00:00:09;15"  # 284.7 frames
+
+    # playlists play the server's audio, each from its in to its out point
     m3u = http.get(url, params={"format": "m3u"})
     assert m3u.headers["content-type"].startswith("audio/x-mpegurl")
     lines = m3u.text.splitlines()
     assert lines[0] == "#EXTM3U" and lines[1] == "#PLAYLIST:cuefinder: Reel 6 export/ü"
-    assert "#EXTVLCOPT:start-time=12.40" in lines and boat["path"] in lines
+    audio = f"{str(http.base_url).rstrip('/')}/api/tracks/{boat['id']}/audio"
+    assert "#EXTVLCOPT:start-time=12.40" in lines and audio in lines
+    assert http.get(audio).status_code == 200
+    xspf = http.get(url, params={"format": "xspf"})
+    assert xspf.headers["content-type"].startswith("application/xspf+xml")
+    ns = {"x": "http://xspf.org/ns/0/", "vlc": "http://www.videolan.org/vlc/playlist/ns/0/"}
+    playlist = ET.fromstring(xspf.content)  # a strict parser: malformed XML raises
+    listed = playlist.findall("x:trackList/x:track", ns)
+    assert [t.findtext("x:location", namespaces=ns) for t in listed][1] == audio
+    assert [t.findtext("x:annotation", namespaces=ns) for t in listed] == [
+        'quiet, "tense"',
+        "titles",
+    ]
+    assert [o.text for o in listed[1].findall("x:extension/vlc:option", ns)] == [
+        "start-time=12.40", "stop-time=40.00"]  # fmt: skip
+
+    # CMX 3600 at 29.97 drop frame, read back by two parsers
+    import pycmx
+
+    edl = http.get(url, params={"format": "edl", "fps": "29.97"})
+    assert edl.status_code == 200 and "FCM: DROP FRAME" in edl.text.splitlines()[1]
+    events = pycmx.parse_cmx3600(io.StringIO(edl.text)).events
+    edits = [e.edits[0] for e in events]
+    assert [(e.source_in, e.source_out) for e in edits] == [
+        ("00:00:03;00", "00:00:09;15"), ("00:00:12;12", "00:00:39;29")]  # fmt: skip
+    assert [e.record_in for e in edits] == ["00:00:00;00", "00:00:06;15"]  # back to back
+    assert all(e.channels.audio and not e.channels.video for e in edits)
+    assert [e.clip_name for e in edits] == ["1. mix3_loop2", "2. Trip on the Funny Boat"]
+    back = otio.adapters.read_from_string(edl.text, "cmx_3600", rate=30000 / 1001)
+    clips = list(back.find_clips())
+    assert clips[1].source_range.start_time.to_seconds() == pytest.approx(12.4, abs=0.02)
+    # the notes as locators (OTIO's reader reads them at non-drop rates only)
+    at25 = http.get(url, params={"format": "edl"}).text
+    assert "FCM: NON-DROP FRAME" in at25
+    clips = list(otio.adapters.read_from_string(at25, "cmx_3600", rate=25).find_clips())
+    assert [m.name for c in clips for m in c.markers] == ['QUIET, "TENSE"', "TITLES"]
+
+    # Final Cut Pro XML: strict parse, every clip on the spine at its place and in point
+    fcp = http.get(url, params={"format": "fcpxml", "fps": "23.976"})
+    assert fcp.text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>')
+    root = ET.fromstring(fcp.content)
+    assert root.tag == "fcpxml" and root.get("version") == "1.10"
+    assert root.find("resources/format").get("frameDuration") == "1001/24000s"
+    assets = {a.get("id"): a for a in root.iter("asset")}
+    spine = root.findall("library/event/project/sequence/spine/asset-clip")
+    assert [assets[c.get("ref")].find("media-rep").get("src") for c in spine] == [
+        Path(loop["path"]).as_uri(), Path(boat["path"]).as_uri()]  # fmt: skip
+
+    def seconds(text):
+        return float(Fraction(text.removesuffix("s")))
+
+    assert seconds(spine[1].get("start")) == pytest.approx(12.4, abs=1 / 24)
+    assert seconds(spine[1].get("offset")) == pytest.approx(seconds(spine[0].get("duration")))
+    assert seconds(spine[1].get("duration")) == pytest.approx(27.6, abs=1 / 24)
+    for clip in spine:  # times are whole frames
+        for key in ("offset", "start", "duration"):
+            assert (
+                Fraction(clip.get(key).removesuffix("s")) * Fraction(24000, 1001)
+            ).denominator == 1
+    assert [c.find("marker").get("value") for c in spine] == ['quiet, "tense"', "titles"]
 
     response = http.get(url, params={"format": "otio"})
     assert response.headers["content-disposition"].startswith('attachment; filename="Reel-6')
@@ -254,7 +323,8 @@ def test_exports_have_timecode_notes_and_windows(http, tracks):
     assert [c.metadata["cuefinder"]["note"] for c in clips] == ['quiet, "tense"', "titles"]
 
     error_of(http.get(url, params={"format": "xml"}), 422, "format")
-    error_of(http.get(url, params={"fps": 0}), 422, "fps")
+    assert "23.976" in error_of(http.get(url, params={"fps": 0}), 422, "fps")
+    error_of(http.get(url, params={"fps": "29.96"}), 422, "fps")
     error_of(http.get(url, params={"fps": 121}), 422, "fps")
 
 

@@ -414,7 +414,8 @@ def test_a_brief_is_kept_on_the_server_and_exports_m3u(page, site, catalog, brow
     assert done.value.suggested_filename == "Adventure picks.m3u"  # filename*: the name as given
     lines = Path(done.value.path()).read_text().splitlines()
     assert lines[:2] == ["#EXTM3U", "#PLAYLIST:cuefinder: Adventure picks"]
-    assert lines[2].startswith("#EXTINF:") and lines[5] == stored[0]["path"]
+    audio = f"{site[0]}/api/tracks/{stored[0]['track_id']}/audio"  # plays from this server
+    assert lines[2].startswith("#EXTINF:") and lines[5] == audio
     assert lines[3] == f"#EXTVLCOPT:start-time={stored[0]['start']:.2f}"
 
     page.reload()  # this browser reopens the brief it worked on
@@ -541,6 +542,30 @@ def test_a_brief_is_built_edited_exported_and_shared(page, site, catalog, browse
     assert first.start_time.rate == 24 and first.start_time.to_seconds() == 10
     assert first.end_time_exclusive().to_seconds() == pytest.approx(12.6, abs=1 / 24)
 
+    # the same brief for an editor: an EDL at 29.97 drop frame and Final Cut Pro XML, both
+    # read back by parsers
+    import xml.etree.ElementTree as ET
+
+    import pycmx
+
+    page.select_option("#brief-fps", "29.97")
+    with page.expect_download() as done:
+        page.click("#brief-export-edl")
+    assert done.value.suggested_filename == "Reel 3 chase.edl"
+    edl = pycmx.parse_cmx3600(io.StringIO(Path(done.value.path()).read_text()))
+    edits = [e.edits[0] for e in edl.events]
+    assert [e.source_in for e in edits] == [timecode(final[i]["start"], "29.97") for i in order]
+    assert [e.source_out for e in edits] == [timecode(final[i]["end"], "29.97") for i in order]
+    assert edits[0].source_in == "00:00:10;00" and all(e.channels.audio for e in edits)
+    with page.expect_download() as done:
+        page.click("#brief-export-fcpxml")
+    assert done.value.suggested_filename == "Reel 3 chase.fcpxml"
+    fcp = ET.parse(done.value.path()).getroot()  # expat: a strict parser
+    spine = fcp.findall("library/event/project/sequence/spine/asset-clip")
+    assert fcp.find("library/event/project").get("name") == "Reel 3 chase"
+    assert [c.find("marker").get("value") for c in spine] == [final[i]["note"] for i in order]
+    assert spine[0].get("start") == "1001/100s"  # 10 s is 299.7 frames: frame 300, 10.01 s
+
     share = page.locator("#brief-share").get_attribute("href")
     assert share == f"/briefs/{brief}"
     assert page.locator("#brief-share-url").input_value() == url + share
@@ -564,7 +589,8 @@ def test_a_brief_is_built_edited_exported_and_shared(page, site, catalog, browse
         assert view.locator("#brief-panel").is_hidden() and view.locator("#q").is_hidden()
         exports = view.locator("#brief-view-exports a")
         assert exports.evaluate_all("n => n.map(a => a.getAttribute('href'))") == [
-            f"/api/briefs/{brief}/export?format={f}&fps=25" for f in ("csv", "m3u", "otio")
+            f"/api/briefs/{brief}/export?format={f}&fps=25"
+            for f in ("csv", "edl", "fcpxml", "otio", "m3u", "xspf")
         ]
         with view.expect_download() as done:
             exports.nth(0).click()

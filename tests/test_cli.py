@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -288,10 +289,16 @@ def test_search_results_export_as_timecoded_csv_and_a_playlist(db, tmp_path):
     from cuefinder.find.cuesheet import timecode
 
     assert timecode(83.52) == "00:01:23:13" and timecode(3600.0, 24) == "01:00:00:00"
+    # 23.976 counts 24 frames of 1001/24000 s; 29.97 drop frame skips frame numbers 0 and 1
+    # at each minute but every tenth
+    assert timecode(3600.0, "23.976") == "00:59:56:10"
+    assert timecode(60.06, "29.97") == "00:01:00;02"
+    assert timecode(60.06, "29.97ndf") == "00:01:00:00"
+    assert timecode(600.0, "29.97") == "00:10:00;00"  # ten minutes of real time, exactly
     results = json.loads(cuefinder("--catalog", db, "search", "action", "-n", "3", "--json").stdout)
     done = cuefinder("--catalog", db, "search", "action", "-n", "3", "--export",
                      tmp_path / "cues.csv", "--fps", "24")  # fmt: skip
-    assert f"wrote 3 results to {tmp_path / 'cues.csv'}" in done.stderr
+    assert f"wrote 3 cues to {tmp_path / 'cues.csv'}" in done.stderr
     rows = list(csvlib.DictReader((tmp_path / "cues.csv").open()))
     assert [r["path"] for r in rows] == [r["path"] for r in results]
     for row, result in zip(rows, results, strict=True):
@@ -331,5 +338,21 @@ def test_search_results_export_as_timecoded_csv_and_a_playlist(db, tmp_path):
     assert "length must be a positive number" in bad.stderr
     refused = cuefinder("--catalog", db, "search", "action", "--export", tmp_path / "cues.txt",
                         check_code=2)  # fmt: skip
-    assert "--export" in refused.stderr and "must end in .csv, .m3u, .otio" in refused.stderr
+    assert "--export" in refused.stderr and "must end in .csv, .edl, .fcpxml" in refused.stderr
     assert not (tmp_path / "cues.txt").exists()
+    # --format names it whatever the file's name; playlists relative to a folder
+    root = Path(results[0]["path"]).parent.parent
+    cuefinder("--catalog", db, "search", "action", "-n", "3", "--export", tmp_path / "cues.txt",
+              "--format", "m3u", "--relative-to", root)  # fmt: skip
+    named = [x for x in (tmp_path / "cues.txt").read_text().splitlines() if not x.startswith("#")]
+    assert named == [os.path.relpath(r["path"], root) for r in results]
+    # an EDL of the results at 23.976, read back by pycmx
+    import pycmx
+
+    cuefinder("--catalog", db, "search", "action", "-n", "3", "--export", tmp_path / "cues.edl",
+              "--fps", "23.976")  # fmt: skip
+    edits = [e.edits[0] for e in pycmx.parse_cmx3600((tmp_path / "cues.edl").open()).events]
+    assert [e.source_in for e in edits] == [timecode(r["segment"]["start"], "23.976")
+                                            for r in results]  # fmt: skip
+    bad = cuefinder("--catalog", db, "search", "action", "--fps", "29.96", check_code=2)
+    assert "--fps" in bad.stderr and "must be one of 23.976, 24, 25" in bad.stderr

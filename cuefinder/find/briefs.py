@@ -93,10 +93,15 @@ def results(catalog: Catalog, brief) -> list[Result]:
     return out
 
 
-def export(catalog: Catalog, brief, path: str | os.PathLike, *, fps: int = cuesheet.FPS) -> Path:
-    """Write a brief as CSV (timecode), M3U or OTIO, by ``path``'s extension."""
+def export(catalog: Catalog, brief, path: str | os.PathLike, *, fps=cuesheet.FPS,
+           format: str | None = None, root=None, urls=None) -> Path:  # fmt: skip
+    """Write a brief for the edit (``cuesheet``: CSV, EDL, FCPXML, OTIO, M3U, XSPF), the
+    format by ``path``'s extension unless ``format`` is given."""
     held = brief_of(catalog, brief)
-    return cuesheet.write(results(catalog, held), path, fps=fps, query=held.name)
+    found = results(catalog, held)
+    links = urls(found) if callable(urls) else urls
+    return cuesheet.write(found, path, fps=fps, query=held.name, format=format, root=root,
+                          urls=links)  # fmt: skip
 
 
 def _points(start, stop, duration: float, name: str) -> tuple[float | None, float | None]:

@@ -1,100 +1,326 @@
-"""Search results as files an editor or a player imports: a CSV with timecode, an M3U
-playlist that starts each track at its best window, and an OpenTimelineIO timeline
-(``.otio``: one audio track of the best windows, back to back, each clip pointing at
-its file; DaVinci Resolve imports it, and OTIO's adapters convert it further).
+"""Results and briefs as files an editor or a player imports.
 
-Timecode is non-drop-frame ``HH:MM:SS:FF`` at a whole frame rate (24, 25, 30, ...);
-the best window's in and out points are rounded to the nearest frame.
+The format follows the file's extension (or ``format``):
+
+- ``.csv``: one row per cue, in and out as SMPTE timecode at the chosen rate, seconds,
+  the note;
+- ``.edl``: a CMX 3600 edit decision list (OpenTimelineIO's CMX 3600 adapter): one audio
+  event per cue, back to back on the record side, each note as a ``* LOC:`` marker
+  (Avid locators, Resolve markers); ``FCM: DROP FRAME`` at 29.97 and 59.94;
+- ``.fcpxml``: Final Cut Pro XML 1.10: each file an asset, each cue an ``asset-clip``
+  on the project's spine with its in point and length, each note a ``marker``;
+- ``.otio``: an OpenTimelineIO timeline (Resolve imports it; OTIO converts it further);
+- ``.m3u`` / ``.xspf``: playlists whose entries start and stop at each cue's in and
+  out (VLC's options), the paths as they are, relative to ``root``, or URLs.
+
+Timecode rates (``RATES``): 23.976, 24, 25, 29.97 (drop frame), 29.97ndf, 30, 48, 50,
+59.94 (drop frame), 59.94ndf, 60. In and out points are rounded to the nearest frame;
+timecode counts frames at the nominal rate (OpenTimelineIO's arithmetic), so an hour of
+audio at 23.976 ends at 00:59:56:10.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from cuefinder.errors import QueryError
 
-FORMATS = (".csv", ".m3u", ".otio")
-FPS = 25
+FORMATS = {".csv": "csv", ".edl": "edl", ".fcpxml": "fcpxml", ".otio": "otio", ".m3u": "m3u",
+           ".m3u8": "m3u", ".xspf": "xspf"}  # fmt: skip
+MEDIA_TYPES = {"csv": "text/csv", "edl": "text/plain", "fcpxml": "application/xml",
+               "otio": "application/json", "m3u": "audio/x-mpegurl",
+               "xspf": "application/xspf+xml"}  # fmt: skip
+FPS = "25"
 
 
-def timecode(seconds: float, fps: int = FPS) -> str:
-    """``83.52`` at 25 fps -> ``00:01:23:13``."""
-    frames = int(round(seconds * fps))
-    whole, frame = divmod(frames, fps)
-    minutes, second = divmod(whole, 60)
-    hours, minute = divmod(minutes, 60)
-    return f"{hours:02d}:{minute:02d}:{second:02d}:{frame:02d}"
+@dataclass(frozen=True)
+class Rate:
+    """A timecode rate: frames per second, exactly, and whether its timecode drops frames."""
+
+    name: str
+    frames: Fraction
+    drop: bool = False
+
+    @property
+    def fps(self) -> float:
+        return float(self.frames)
 
 
-def write(results, path: str | os.PathLike, *, fps: int = FPS, query: str = "") -> Path:
-    """Write results to ``path``; its extension (.csv or .m3u) picks the format."""
+RATES = {
+    r.name: r
+    for r in (
+        Rate("23.976", Fraction(24000, 1001)),
+        Rate("24", Fraction(24)),
+        Rate("25", Fraction(25)),
+        Rate("29.97", Fraction(30000, 1001), drop=True),
+        Rate("29.97ndf", Fraction(30000, 1001)),
+        Rate("30", Fraction(30)),
+        Rate("48", Fraction(48)),
+        Rate("50", Fraction(50)),
+        Rate("59.94", Fraction(60000, 1001), drop=True),
+        Rate("59.94ndf", Fraction(60000, 1001)),
+        Rate("60", Fraction(60)),
+    )
+}
+_ALIASES = {"23.98": "23.976", "29.97df": "29.97", "59.94df": "59.94"}
+
+
+def rate(value: str | int | float | Rate) -> Rate:
+    """The ``Rate`` a name stands for: ``"23.976"``, ``25``, ``"29.97"`` (drop frame)."""
+    if isinstance(value, Rate):
+        return value
+    text = str(value).strip().lower()
+    text = text[:-2] if text.endswith(".0") else text
+    found = RATES.get(_ALIASES.get(text, text))
+    if found is None:
+        raise QueryError(f"--fps must be one of {', '.join(RATES)}, got {value!r}")
+    return found
+
+
+def timecode(seconds: float, fps: str | int | Rate = FPS) -> str:
+    """``83.52`` s at 25 fps -> ``00:01:23:13``; drop-frame rates separate frames by ``;``."""
+    import opentimelineio as otio
+
+    r = rate(fps)
+    return otio.opentime.RationalTime(frames(seconds, r), r.fps).to_timecode(r.fps, r.drop)
+
+
+def frames(seconds: float, fps: str | int | Rate) -> int:
+    """Whole frames nearest to ``seconds`` at the rate."""
+    return int(round(Fraction(seconds) * rate(fps).frames))
+
+
+def format_of(path: str | os.PathLike, format: str | None = None) -> str:
+    """The export format: ``format`` if given, else ``path``'s extension (QueryError)."""
+    if format is not None:
+        if format not in MEDIA_TYPES:
+            raise QueryError(f"--format must be one of {', '.join(MEDIA_TYPES)}, got {format!r}")
+        return format
+    found = FORMATS.get(Path(path).suffix.lower())
+    if found is None:
+        raise QueryError(f"--export {path}: the name must end in {', '.join(FORMATS)} "
+                         "(or give --format)")  # fmt: skip
+    return found
+
+
+def write(results, path: str | os.PathLike, *, fps: str | int | Rate = FPS, query: str = "",
+          format: str | None = None, root: str | os.PathLike | None = None,
+          urls: dict[int, str] | None = None) -> Path:  # fmt: skip
+    """Write results (``rank.Result``; a brief's entries as results) to ``path``.
+
+    ``root``: playlists name files relative to this folder; ``urls``: playlists name each
+    track by this URL (track id -> URL) instead of its path.
+    """
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise QueryError(f"--export {path}: the name must end in {', '.join(FORMATS)}")
-    if not 1 <= fps <= 120:
-        raise QueryError(f"--fps must be a whole frame rate from 1 to 120, got {fps}")
+    kind = format_of(path, format)
+    text = render(results, kind, fps=fps, query=query, root=root, urls=urls)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".csv":
-            _csv(results, handle, fps)
-        elif path.suffix.lower() == ".m3u":
-            _m3u(results, handle, query)
-        else:
-            handle.write(_timeline(results, fps, query).to_json_string())
+        handle.write(text)
     os.replace(tmp, path)
     return path
 
 
-def _timeline(results, fps: int, query: str):
-    """An OTIO timeline: the results' best windows on one audio track, in rank order."""
+def render(results, kind: str, *, fps: str | int | Rate = FPS, query: str = "", root=None,
+           urls: dict[int, str] | None = None) -> str:  # fmt: skip
+    """The file's text in format ``kind`` (``MEDIA_TYPES``)."""
+    r = rate(fps)
+    title = f"cuefinder: {query}" if query else "cuefinder"
+    if kind == "csv":
+        return _csv(results, r)
+    if kind == "edl":
+        return _edl(results, r, title)
+    if kind == "fcpxml":
+        return _fcpxml(results, r, query or "cuefinder")
+    if kind == "otio":
+        return _timeline(results, r, title).to_json_string()
+    names = [_location(x, root, urls) for x in results]
+    if kind == "m3u":
+        return _m3u(results, names, query)
+    if kind == "xspf":
+        return _xspf(results, names, title)
+    raise QueryError(f"unknown export format {kind!r}")
+
+
+def _location(result, root, urls) -> str:
+    if urls is not None:
+        return urls[result.id]
+    if root is None:
+        return result.path
+    return os.path.relpath(result.path, Path(root).expanduser().resolve())
+
+
+def _name(result, rank: int | None = None) -> str:
+    name = _clean(result.title or Path(result.path).stem)
+    return f"{rank}. {name}" if rank is not None else name
+
+
+def _clean(text: str) -> str:
+    """Text for a line or an XML value: control characters (which XML cannot carry and
+    which would break an EDL's lines) become spaces."""
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text or "").strip()
+
+
+def _timeline(results, r: Rate, title: str, *, video_track: bool = False):
+    """An OTIO timeline: the cues on one audio track, back to back, in order; notes as
+    markers at each cue's in point."""
     import opentimelineio as otio
 
     def at(seconds: float):
-        return otio.opentime.RationalTime(round(seconds * fps), fps)
+        return otio.opentime.RationalTime(frames(seconds, r), r.fps)
 
-    timeline = otio.schema.Timeline(name=f"cuefinder: {query}" if query else "cuefinder")
-    track = otio.schema.Track(name="cues", kind=otio.schema.TrackKind.Audio)
+    timeline = otio.schema.Timeline(name=title)
+    track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
     timeline.tracks.append(track)
-    for rank, r in enumerate(results, 1):
+    if video_track:  # the CMX 3600 adapter writes the first track, and wants one video track
+        timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video))
+    for rank, x in enumerate(results, 1):
         media = otio.schema.ExternalReference(
-            target_url=Path(r.path).as_uri(),
-            available_range=otio.opentime.TimeRange(at(0), at(r.duration)),
+            target_url=Path(x.path).as_uri(),
+            available_range=otio.opentime.TimeRange(at(0), at(x.duration)),
         )
-        start, end = r.segment["start"], r.segment["end"]
-        clip = otio.schema.Clip(
-            name=f"{rank}. {r.title or Path(r.path).stem}",
-            media_reference=media,
-            source_range=otio.opentime.TimeRange(at(start), at(end) - at(start)),
-        )
-        clip.metadata["cuefinder"] = {"score": r.score, "fit": r.fit, "genres": r.genres,
-                                      "note": r.extra.get("note", "")}  # fmt: skip
+        start, end = x.segment["start"], x.segment["end"]
+        part = otio.opentime.TimeRange(at(start), at(end) - at(start))
+        clip = otio.schema.Clip(name=_name(x, rank), media_reference=media, source_range=part)
+        note = _clean(x.extra.get("note", ""))
+        if note:
+            clip.markers.append(otio.schema.Marker(
+                name=note, marked_range=otio.opentime.TimeRange(at(start), at(0)),
+                color=otio.schema.MarkerColor.GREEN))  # fmt: skip
+        clip.metadata["cuefinder"] = {"score": x.score, "fit": x.fit, "genres": x.genres,
+                                      "note": note}  # fmt: skip
         track.append(clip)
     return timeline
 
 
-def _csv(results, handle, fps: int) -> None:
+def _edl(results, r: Rate, title: str) -> str:
+    import opentimelineio as otio
+
+    timeline = _timeline(results, r, title, video_track=True)
+    text = otio.adapters.write_to_string(timeline, "cmx_3600", rate=r.fps)
+    lines = text.splitlines()
+    fcm = "FCM: DROP FRAME" if r.drop else "FCM: NON-DROP FRAME"
+    return "\n".join([lines[0], fcm, *lines[1:]]) + "\n"
+
+
+def _seconds(value: Fraction) -> str:
+    """FCPXML's rational time: ``1001/24000s``, ``12s``."""
+    value = Fraction(value)
+    return (
+        f"{value.numerator}s"
+        if value.denominator == 1
+        else f"{value.numerator}/{value.denominator}s"
+    )
+
+
+def _fcpxml(results, r: Rate, name: str) -> str:
+    """Final Cut Pro XML 1.10: assets for the files, an asset-clip per cue on the spine."""
+    frame = 1 / r.frames  # one frame, in seconds
+
+    def snapped(seconds: float) -> Fraction:  # whole frames, as a rational time
+        return frames(seconds, r) * frame
+
+    root = ET.Element("fcpxml", version="1.10")
+    resources = ET.SubElement(root, "resources")
+    ET.SubElement(resources, "format", id="r1", name="FFVideoFormatRateUndefined",
+                  frameDuration=_seconds(frame))  # fmt: skip
+    assets: dict[str, str] = {}
+    for x in results:
+        if x.path in assets:
+            continue
+        assets[x.path] = f"r{len(assets) + 2}"
+        asset = ET.SubElement(resources, "asset", id=assets[x.path], name=_name(x), start="0s",
+                              duration=_seconds(snapped(x.duration)), hasAudio="1",
+                              audioSources="1", audioChannels="2", audioRate="48000")  # fmt: skip
+        ET.SubElement(asset, "media-rep", kind="original-media", src=Path(x.path).as_uri())
+    event = ET.SubElement(ET.SubElement(root, "library"), "event", name="cuefinder")
+    project = ET.SubElement(event, "project", name=name)
+    total = sum((snapped(x.segment["end"]) - snapped(x.segment["start"]) for x in results),
+                Fraction(0))  # fmt: skip
+    sequence = ET.SubElement(project, "sequence", format="r1", duration=_seconds(total),
+                             tcStart="0s", tcFormat="DF" if r.drop else "NDF",
+                             audioLayout="stereo", audioRate="48k")  # fmt: skip
+    spine = ET.SubElement(sequence, "spine")
+    offset = Fraction(0)
+    for rank, x in enumerate(results, 1):
+        start, end = snapped(x.segment["start"]), snapped(x.segment["end"])
+        clip = ET.SubElement(spine, "asset-clip", ref=assets[x.path], offset=_seconds(offset),
+                             name=_name(x, rank), start=_seconds(start),
+                             duration=_seconds(end - start), format="r1",
+                             audioRole="music")  # fmt: skip
+        if _clean(x.extra.get("note", "")):
+            ET.SubElement(clip, "marker", start=_seconds(start), duration=_seconds(frame),
+                          value=_clean(x.extra["note"]))  # fmt: skip
+        offset += end - start
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>\n{body}\n'
+
+
+def _csv(results, r: Rate) -> str:
+    handle = io.StringIO()
     out = csv.writer(handle)
     out.writerow(["rank", "path", "title", "artist", "album", "score", "fit", "fit_level",
-                  f"in ({fps} fps)", f"out ({fps} fps)", "in_seconds", "out_seconds",
-                  f"duration ({fps} fps)", "note"])  # fmt: skip
-    for rank, r in enumerate(results, 1):
-        start, end = r.segment["start"], r.segment["end"]
-        out.writerow([rank, r.path, r.title or "", r.artist or "", r.album or "", r.score,
-                      "" if r.fit is None else r.fit, r.fit_level or "",
-                      timecode(start, fps), timecode(end, fps), start, end,
-                      timecode(r.duration, fps), r.extra.get("note", "")])  # fmt: skip
+                  f"in ({r.name} fps)", f"out ({r.name} fps)", "in_seconds", "out_seconds",
+                  f"duration ({r.name} fps)", "note"])  # fmt: skip
+    for rank, x in enumerate(results, 1):
+        start, end = x.segment["start"], x.segment["end"]
+        out.writerow([rank, x.path, x.title or "", x.artist or "", x.album or "", x.score,
+                      "" if x.fit is None else x.fit, x.fit_level or "",
+                      timecode(start, r), timecode(end, r), start, end,
+                      timecode(x.duration, r), x.extra.get("note", "")])  # fmt: skip
+    return handle.getvalue()
 
 
-def _m3u(results, handle, query: str) -> None:
-    """Extended M3U; VLC's start/stop options play each track's best window."""
-    handle.write("#EXTM3U\n")
-    if query:
-        handle.write(f"#PLAYLIST:cuefinder: {query}\n")
-    for r in results:
-        name = " - ".join(x for x in (r.artist, r.title or Path(r.path).stem) if x)
-        handle.write(f"#EXTINF:{int(round(r.duration))},{name}\n")
-        handle.write(f"#EXTVLCOPT:start-time={r.segment['start']:.2f}\n")
-        handle.write(f"#EXTVLCOPT:stop-time={r.segment['end']:.2f}\n")
-        handle.write(f"{r.path}\n")
+def _m3u(results, names, query: str) -> str:
+    """Extended M3U; VLC's start/stop options play each cue."""
+    lines = ["#EXTM3U"] + ([f"#PLAYLIST:cuefinder: {query}"] if query else [])
+    for x, name in zip(results, names, strict=True):
+        shown = " - ".join(_clean(v) for v in (x.artist, x.title or Path(x.path).stem) if v)
+        lines += [f"#EXTINF:{int(round(x.duration))},{shown}",
+                  f"#EXTVLCOPT:start-time={x.segment['start']:.2f}",
+                  f"#EXTVLCOPT:stop-time={x.segment['end']:.2f}", name]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _uri(name: str) -> str:
+    """A URL as it is, an absolute path as a file URI, a relative path percent-encoded."""
+    from urllib.parse import quote
+
+    if "://" in name:
+        return name
+    return Path(name).as_uri() if os.path.isabs(name) else quote(Path(name).as_posix())
+
+
+XSPF = "http://xspf.org/ns/0/"
+VLC = "http://www.videolan.org/vlc/playlist/ns/0/"
+
+
+def _xspf(results, names, title: str) -> str:
+    """XSPF 1; VLC's start-time/stop-time options play each cue."""
+    ET.register_namespace("", XSPF)
+    ET.register_namespace("vlc", VLC)
+    root = ET.Element(f"{{{XSPF}}}playlist", version="1")
+    ET.SubElement(root, f"{{{XSPF}}}title").text = title
+    tracks = ET.SubElement(root, f"{{{XSPF}}}trackList")
+    for x, name in zip(results, names, strict=True):
+        track = ET.SubElement(tracks, f"{{{XSPF}}}track")
+        ET.SubElement(track, f"{{{XSPF}}}location").text = _uri(name)
+        ET.SubElement(track, f"{{{XSPF}}}title").text = _name(x)
+        if x.artist:
+            ET.SubElement(track, f"{{{XSPF}}}creator").text = _clean(x.artist)
+        if _clean(x.extra.get("note", "")):
+            ET.SubElement(track, f"{{{XSPF}}}annotation").text = _clean(x.extra["note"])
+        ET.SubElement(track, f"{{{XSPF}}}duration").text = str(int(round(x.duration * 1000)))
+        vlc = ET.SubElement(track, f"{{{XSPF}}}extension",
+                            application="http://www.videolan.org/vlc/playlist/0")  # fmt: skip
+        ET.SubElement(vlc, f"{{{VLC}}}option").text = f"start-time={x.segment['start']:.2f}"
+        ET.SubElement(vlc, f"{{{VLC}}}option").text = f"stop-time={x.segment['end']:.2f}"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

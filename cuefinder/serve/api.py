@@ -494,7 +494,13 @@ def _check_durations(low: float | None, high: float | None) -> None:
 
 BriefId = Annotated[int, Path(ge=1, description="the brief's id")]
 EntryId = Annotated[int, Path(ge=1, description="the entry's id (in its brief)")]
-EXPORTS = {"csv": "text/csv; charset=utf-8", "m3u": "audio/x-mpegurl", "otio": "application/json"}
+ExportFormat = Literal["csv", "edl", "fcpxml", "otio", "m3u", "xspf"]  # find.cuesheet's
+_RATES = (
+    "timecode rate: 23.976, 24, 25, 29.97 (drop frame), 29.97ndf, 30, 48, 50, 59.94 "
+    "(drop frame), 59.94ndf, 60"
+)
+_EXPORT_TYPES = ("text/csv", "text/plain", "application/xml", "application/json",
+                 "audio/x-mpegurl", "application/xspf+xml")  # fmt: skip
 
 
 @router.get("/briefs", response_model=list[Brief], responses=ERRORS)
@@ -615,31 +621,43 @@ def remove_entry(server: ServerDep, brief_id: BriefId, entry_id: EntryId):
 @router.get(
     "/briefs/{brief_id}/export",
     response_class=Response,
-    responses={200: {"content": {t: {} for t in EXPORTS.values()}}, **ERRORS},
+    responses={200: {"content": {t: {} for t in _EXPORT_TYPES}}, **ERRORS},
 )
 def export_brief(
     server: ServerDep,
     brief_id: BriefId,
+    request: Request,
     format_: Annotated[
-        Literal["csv", "m3u", "otio"],
-        Query(alias="format", description="csv (timecode and notes), m3u or otio"),
+        ExportFormat,
+        Query(alias="format", description="csv (timecode and notes), edl (CMX 3600), fcpxml "
+              "(Final Cut Pro XML 1.10), otio, m3u or xspf (playlists of this server's audio "
+              "URLs)"),
     ] = "csv",
-    fps: Annotated[int, Query(ge=1, le=120, description="timecode frame rate (csv, otio)")] = 25,
-):
-    """The brief as a file for the edit: a CSV with timecode and notes, an M3U playlist, or
-    an OpenTimelineIO timeline of its in/out windows (entries whose track is gone are left
-    out)."""
-    from cuefinder.find import briefs
+    fps: Annotated[str, Query(max_length=10, description=_RATES)] = "25",
+):  # fmt: skip
+    """The brief as a file for the edit: its entries' in/out windows back to back, with
+    their notes (entries whose track is gone are left out)."""
+    from cuefinder.find import briefs, cuesheet
 
     catalog = server.pool.catalog()
     held = _brief(catalog, brief_id)
+    try:
+        rate = cuesheet.rate(fps)
+    except QueryError as err:
+        raise ApiError(422, str(err).replace("--fps", "fps"), "fps") from None
+    base = str(request.base_url).rstrip("/")
+
+    def urls(found) -> dict[int, str]:  # playlists play from this server
+        return {r.id: f"{base}/api/tracks/{r.id}/audio" for r in found}
+
     with tempfile.TemporaryDirectory(prefix="cuefinder-brief-") as folder:
-        written = briefs.export(catalog, held.id, FilePath(folder) / f"brief.{format_}", fps=fps)
+        written = briefs.export(catalog, held.id, FilePath(folder) / f"brief.{format_}",
+                                fps=rate, format=format_, urls=urls)  # fmt: skip
         data = written.read_bytes()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", held.name).strip("-.") or f"brief-{held.id}"
     disposition = (f'attachment; filename="{stem}.{format_}"; '
                    f"filename*=UTF-8''{quote(held.name, safe='')}.{format_}")  # fmt: skip
-    return Response(data, media_type=EXPORTS[format_],
+    return Response(data, media_type=cuesheet.MEDIA_TYPES[format_],
                     headers={"content-disposition": disposition})  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import { clock, el, nameAmong, trackName } from "./format.js";
 
 const CHOSEN = "cuefinder.brief"; // the brief this browser last worked on
 const BY = "cuefinder.by"; // who adds entries from this browser
+export const EXPORT_FORMATS = ["csv", "edl", "fcpxml", "otio", "m3u", "xspf"];
 const $ = (id) => document.getElementById(id);
 
 // An entry as the player plays it (null when its track is gone).
@@ -208,7 +209,7 @@ export class BriefPanel {
   links() {
     const { id, url } = this.current;
     const fps = $("brief-fps").value;
-    for (const format of ["csv", "m3u", "otio"]) $(`brief-export-${format}`).href = api.exportUrl(id, format, fps);
+    for (const format of EXPORT_FORMATS) $(`brief-export-${format}`).href = api.exportUrl(id, format, fps);
     $("brief-share").href = url;
     $("brief-share-url").value = new URL(url, location.href).href;
   }
