@@ -177,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
         help="only tracks in this tempo range, e.g. 90-120 (or 120: within 5%%)",
     )
     p.add_argument("--key", help='only tracks in this key, e.g. "A minor", Am, "F# major"')
+    p.add_argument("--energy", choices=("low", "medium", "high"),
+                   help="only tracks of this energy (a third of the catalog each)")  # fmt: skip
     p.add_argument("--length", type=_time, metavar="TIME",
                    help="a cue of this length, e.g. 0:42: each track's best part that long "
                    "(shorter tracks are left out)")  # fmt: skip
@@ -297,7 +299,7 @@ def _search(args) -> int:
             query = _interpret(args.text, catalog, args.json)
         results = search(query, catalog, limit=args.limit, min_duration=args.min_duration,
                          max_duration=args.max_duration, tempo=args.tempo,
-                         key=args.key, length=args.length)  # fmt: skip
+                         key=args.key, length=args.length, energy=args.energy)  # fmt: skip
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     if args.export:
@@ -406,8 +408,11 @@ def _show(args) -> int:
     found = track.descriptors()
     if found["loudness"] is not None:
         tempo = f"{found['tempo']:.0f} BPM" if found["tempo"] else "tempo unclear"
+        if found["tempo"] and found["tempo_confidence"] is not None:
+            tempo += f" (confidence {found['tempo_confidence']:.2f})"
         key = f"{found['key']}" if found["key"] else "no clear key"
-        print(f"{tempo}, {key}, loudness {found['loudness']:.1f} LUFS")
+        energy = f", energy {found['energy']:.2f}" if found["energy"] is not None else ""
+        print(f"{tempo}, {key}, loudness {found['loudness']:.1f} LUFS{energy}")
     for genre, score in profile:
         print(f"  {genre:<12} {score:5.2f} {'#' * int(round(score * 40))}")
     if track.tag_scores is not None:

@@ -76,8 +76,10 @@ def _write_csv(out, tracks: list[dict]) -> None:
         "album",
         "model",
         "tempo",
+        "tempo_confidence",
         "key",
         "loudness",
+        "energy",
         *genres,
     ]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")

@@ -1,8 +1,12 @@
-"""Musical descriptors of a track: tempo, key and loudness, computed while it is decoded.
+"""Musical descriptors of a track: tempo, key, loudness and energy, computed while it is
+decoded.
 
 - **tempo** (BPM): from librosa's onset strength of the log-mel frames the model
   reads anyway (no second spectrogram), the peak of the envelope's autocorrelation
-  under librosa's tempo prior, over at most the middle ``TEMPO_SECONDS`` of a track;
+  under librosa's tempo prior, over at most the middle ``TEMPO_SECONDS`` of a track,
+  with a confidence (the normalised autocorrelation at that period);
+- **energy**: the mean of the same onset strength over the whole track, and per
+  ``CURVE_SECONDS`` (the energy curve): spectral activity, independent of level;
 - **key**: the Krumhansl-Kessler key profiles correlated with the track's mean
   chroma (librosa's chroma filter bank on 4096-point Hann-windowed power spectra at
   the front end's rate, without overlap), the
@@ -37,19 +41,30 @@ MIN_BPM, MAX_BPM = 40.0, 240.0
 TEMPO_SECONDS = 240.0  # the tempo is estimated on at most this much (the middle of a track)
 
 
+CURVE_SECONDS = 3.0  # one energy value per this much of a track
+
+
 @dataclass(frozen=True)
 class Descriptors:
     tempo: float | None  # beats per minute
     key: str | None  # e.g. "A minor"
     key_strength: float | None  # correlation of the chroma with that key's profile
     loudness: float | None  # LUFS, integrated (None for under 0.4 s of sound)
+    tempo_confidence: float | None = None  # 0-1: how periodic the onsets are at that tempo
+    energy: float | None = None  # mean onset strength (spectral activity), level-independent
+    energy_curve: tuple[float, ...] | None = None  # the same per CURVE_SECONDS
 
     def to_dict(self) -> dict:
+        def rounded(value, places):
+            return None if value is None else round(value, places)
+
         return {
-            "tempo": None if self.tempo is None else round(self.tempo, 1),
+            "tempo": rounded(self.tempo, 1),
+            "tempo_confidence": rounded(self.tempo_confidence, 2),
             "key": self.key,
-            "key_strength": None if self.key_strength is None else round(self.key_strength, 3),
-            "loudness": None if self.loudness is None else round(self.loudness, 1),
+            "key_strength": rounded(self.key_strength, 3),
+            "loudness": rounded(self.loudness, 1),
+            "energy": rounded(self.energy, 3),
         }
 
 
@@ -105,8 +120,11 @@ class Accumulator:
         key, strength = estimate_key(self.chroma)
         with np.errstate(divide="ignore"):
             block_loudness = -0.691 + 10 * np.log10(np.asarray(self.blocks, np.float64))
-        return Descriptors(estimate_tempo(frames, self.sample_rate, hop_length), key, strength,
-                           gated_loudness(block_loudness))  # fmt: skip
+        envelope = onset_envelope(frames, self.sample_rate, hop_length)
+        tempo, confidence = estimate_tempo(envelope, self.sample_rate, hop_length)
+        energy, curve = estimate_energy(envelope, self.sample_rate / hop_length)
+        return Descriptors(tempo, key, strength, gated_loudness(block_loudness), confidence,
+                           energy, curve)  # fmt: skip
 
 
 def gated_loudness(blocks) -> float | None:
@@ -135,32 +153,57 @@ def estimate_key(chroma: np.ndarray) -> tuple[str | None, float | None]:
     return (name if best >= WEAK_KEY else None), best
 
 
-def estimate_tempo(frames: np.ndarray, sample_rate: int, hop_length: int) -> float | None:
-    """BPM from the onset strength of log-mel frames: the lag (of at most 4 s) where the
-    onset envelope's autocorrelation, weighted by librosa's tempo prior (log-normal
-    around 120 BPM, one octave wide), peaks; None for under 8 s of frames."""
-    if frames.shape[1] * hop_length < 8 * sample_rate:
-        return None
+def onset_envelope(frames: np.ndarray, sample_rate: int, hop_length: int) -> np.ndarray:
+    """librosa's onset strength of log-mel frames (n_mels, frames): the mean rise in dB
+    from one frame to the next, per frame (a gain change leaves it as it is)."""
+    if frames.shape[1] < 2:
+        return np.zeros(frames.shape[1], np.float32)
+    import librosa
+
+    return librosa.onset.onset_strength(S=frames, sr=sample_rate, hop_length=hop_length)
+
+
+def estimate_tempo(envelope: np.ndarray, sample_rate: int, hop_length: int):
+    """(BPM, confidence) from an onset envelope: the lag (of at most 4 s) where the
+    envelope's autocorrelation, weighted by librosa's tempo prior (log-normal around 120
+    BPM, one octave wide), peaks, over at most the middle ``TEMPO_SECONDS``; the
+    confidence is the autocorrelation there over its value at lag 0 (1: the onsets repeat
+    exactly at that period; near 0: no beat). (None, None) for under 8 s."""
+    if len(envelope) * hop_length < 8 * sample_rate:
+        return None, None
     import librosa
 
     most = int(TEMPO_SECONDS * sample_rate / hop_length)
-    if frames.shape[1] > most:  # the middle of a long track is enough
-        first = (frames.shape[1] - most) // 2
-        frames = frames[:, first : first + most]
-    envelope = librosa.onset.onset_strength(S=frames, sr=sample_rate, hop_length=hop_length)
+    if len(envelope) > most:  # the middle of a long track is enough
+        first = (len(envelope) - most) // 2
+        envelope = envelope[first : first + most]
     if not np.any(envelope > 0):
-        return None
+        return None, None
     fps = sample_rate / hop_length
     lags = np.arange(int(fps * 60 / MAX_BPM), int(fps * 60 / MIN_BPM) + 1)
     autocorrelation = librosa.autocorrelate(envelope - envelope.mean(), max_size=lags[-1] + 1)
     bpm = 60.0 * fps / lags
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0)) ** 2)
     best = int(np.argmax(autocorrelation[lags] * prior))
+    confidence = float(np.clip(autocorrelation[lags[best]] / max(autocorrelation[0], 1e-12), 0, 1))
     if 0 < best < len(lags) - 1:  # a parabola through the peak: lag between frames
         a, b, c = autocorrelation[lags[best - 1 : best + 2]] * prior[best - 1 : best + 2]
         shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
-        return float(60.0 * fps / (lags[best] + shift))
-    return float(bpm[best])
+        return float(60.0 * fps / (lags[best] + shift)), confidence
+    return float(bpm[best]), confidence
+
+
+def estimate_energy(envelope: np.ndarray, frame_rate: float):
+    """(energy, curve): the mean onset strength of the whole track, and of each
+    ``CURVE_SECONDS``; (None, None) without frames. Energy here is spectral activity
+    (how much the sound changes: drums and fast notes high, sustained pads low), which a
+    track's level does not change; ``energy:high`` compares it within a catalog."""
+    if not len(envelope):
+        return None, None
+    step = max(1, int(round(CURVE_SECONDS * frame_rate)))
+    curve = tuple(round(float(envelope[i : i + step].mean()), 3)
+                  for i in range(0, len(envelope), step))  # fmt: skip
+    return float(envelope.mean()), curve
 
 
 def parse_key(text: str) -> str:

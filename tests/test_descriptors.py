@@ -59,6 +59,33 @@ def test_tempo_and_key_of_a_cadence_over_a_click(chords, bpm, key):
     assert result.key == key and result.key_strength > 0.5
     assert abs(result.tempo - bpm) < bpm * 0.04
     assert -30 < result.loudness < 0
+    assert result.tempo_confidence > 0.3  # a click: the onsets repeat at its period
+
+
+def _described(signal: np.ndarray):
+    found = Accumulator(RATE)
+    found.add(signal)
+    config = FeatureConfig()
+    return found.finish(log_mel(signal, config).numpy(), config.hop_length)
+
+
+def test_energy_is_activity_not_level_and_comes_with_a_curve(funnyboat):
+    busy = _cadence_over_clicks([("A", "C", "E")] * 4, 150.0, seconds=20.0)
+    t = np.arange(20 * RATE) / RATE
+    pad = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.1 * np.sin(2 * np.pi * 0.2 * t))
+    clicks, held = _described(busy), _described(pad.astype(np.float32))
+    assert clicks.energy > 3 * held.energy  # drums change the spectrum; a held chord does not
+    from cuefinder import audio
+
+    music = np.concatenate(list(audio.stream(funnyboat, sample_rate=RATE)))[: 30 * RATE]
+    quieter = _described(music * 0.05)  # real music 26 dB down: the same activity
+    assert quieter.energy == pytest.approx(_described(music).energy, rel=0.05)
+    assert held.tempo_confidence < clicks.tempo_confidence
+    assert len(clicks.energy_curve) == 7  # 20 s in 3 s windows
+    assert np.mean(clicks.energy_curve) == pytest.approx(clicks.energy, rel=0.1)
+    # a track that goes from a held chord to drums rises along its curve
+    both = _described(np.concatenate([pad.astype(np.float32), busy]))
+    assert both.energy_curve[-2] > 3 * both.energy_curve[1]
 
 
 def test_noise_has_no_clear_key_and_keys_are_read_as_musicians_write_them():
@@ -99,6 +126,19 @@ def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root
             search("action", catalog, key="Z minor")
         view = catalog.db.execute("SELECT path, tempo, key FROM track_genres").fetchall()
         assert {p: v for p, v, _ in view} == tempos
+        # energy: a third of the catalog each, by its tracks' energy
+        energies = {t.path: t.energy for t in tracks}
+        assert all(v is not None and v > 0 for v in energies.values())
+        assert all(t.energy_curve is not None and len(t.energy_curve) >= 1 for t in tracks)
+        ranked = sorted(energies, key=energies.get)
+        levels = {lv: {h.path for h in search(f"action energy:{lv}", catalog, limit=50)}
+                  for lv in ("low", "medium", "high")}  # fmt: skip
+        assert set().union(*levels.values()) == set(energies)
+        assert not levels["low"] & levels["high"] and ranked[-1] in levels["high"]
+        assert ranked[0] in levels["low"] and abs(len(levels["high"]) - len(ranked) / 3) <= 1
+        assert {h.path for h in search("energy:high", catalog, limit=50)} == levels["high"]
+        with pytest.raises(QueryError, match="energy:loud is not an energy level"):
+            search("action energy:loud", catalog)
     cli = [sys.executable, "-m", "cuefinder", "--catalog", str(tmp_path / "c.db"), "search",
            "action", "--tempo", f"{low}-{high}", "--json"]  # fmt: skip
     done = subprocess.run(cli, capture_output=True, text=True, check=True)

@@ -226,17 +226,29 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
     for table in ("scorers", "examples", "taught", "brief_entries", "briefs"):
         db.execute(f"DROP TABLE {table}")
     db.execute("DROP VIEW track_genres")
-    for column in ("tempo", "key", "key_strength", "loudness"):  # schema 5's
+    for column in (
+        "tempo",
+        "key",
+        "key_strength",
+        "loudness",  # schema 5's
+        "tempo_confidence",
+        "energy",
+        "energy_curve",
+    ):  # schema 7's
         db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
-    db.execute(genre_view(model_id, genres).replace(", tempo, key, loudness", ""))
+    view = genre_view(model_id, genres).replace(
+        ", tempo, tempo_confidence, key, loudness, energy", ""
+    )
+    assert "tempo" not in view.split("FROM")[0]
+    db.execute(view)
     db.execute("PRAGMA user_version=3")
     db.commit()
     db.close()
     with Catalog(path) as again:
-        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert again.count() == count
-        rows = again.db.execute("SELECT path, tempo, Horror FROM track_genres").fetchall()
-        assert len(rows) == count and all(r[1] is None for r in rows)  # until re-indexed
+        rows = again.db.execute("SELECT path, tempo, energy, Horror FROM track_genres").fetchall()
+        assert len(rows) == count and all(r[1] is r[2] is None for r in rows)  # until re-indexed
         track = next(again.tracks())
         assert teach.teach("migrated", again, add=[track.id]).positives == 1
 

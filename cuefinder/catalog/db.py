@@ -68,16 +68,22 @@ class Track:
     key: str | None = None
     key_strength: float | None = None
     loudness: float | None = None
+    tempo_confidence: float | None = None
+    energy: float | None = None
+    energy_curve: np.ndarray | None = None  # (per 3 s,) mean onset strength
 
     def descriptors(self) -> dict:
-        """Tempo (BPM), key and loudness (LUFS), rounded, as JSON shows them."""
+        """Tempo (BPM, with its confidence), key, loudness (LUFS) and energy, rounded, as
+        JSON shows them."""
 
         def rounded(value, places):
             return None if value is None else round(value, places)
 
-        return {"tempo": rounded(self.tempo, 1), "key": self.key,
+        return {"tempo": rounded(self.tempo, 1),
+                "tempo_confidence": rounded(self.tempo_confidence, 2), "key": self.key,
                 "key_strength": rounded(self.key_strength, 3),
-                "loudness": rounded(self.loudness, 1)}  # fmt: skip
+                "loudness": rounded(self.loudness, 1),
+                "energy": rounded(self.energy, 3)}  # fmt: skip
 
     def tag_profile(self) -> dict[str, float]:
         if self.tag_scores is None:
@@ -106,6 +112,7 @@ class ScoreTable:
     tempos: np.ndarray | None = None  # (n,) BPM, NaN where unknown
     keys: list | None = None  # (n,) e.g. "A minor", or None
     names: list | None = None  # (n,) (title, artist, album), each None when untagged
+    energies: np.ndarray | None = None  # (n,) mean onset strength, NaN where unknown
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -299,8 +306,8 @@ class Catalog:
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
                 " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, tempo, key,"
-                " key_strength, loudness, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " key_strength, loudness, tempo_confidence, energy, energy_curve, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -310,7 +317,8 @@ class Catalog:
                 " indexed_at=excluded.indexed_at, segment_embeddings=excluded.segment_embeddings,"
                 " tag_scores=excluded.tag_scores, genre_scores=excluded.genre_scores,"
                 " tempo=excluded.tempo, key=excluded.key, key_strength=excluded.key_strength,"
-                " loudness=excluded.loudness, missing=0",
+                " loudness=excluded.loudness, tempo_confidence=excluded.tempo_confidence,"
+                " energy=excluded.energy, energy_curve=excluded.energy_curve, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -369,8 +377,8 @@ class Catalog:
         """Scores of every present track tagged by ``model``: its genres' columns, then its
         pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
-            "SELECT id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album"
-            " FROM tracks"
+            "SELECT id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album,"
+            " energy FROM tracks"
             " WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
@@ -389,6 +397,7 @@ class Catalog:
             tempos=np.array([np.nan if r[5] is None else r[5] for r in rows], np.float64),
             keys=[r[6] for r in rows],
             names=[(r[7], r[8], r[9]) for r in rows],
+            energies=np.array([np.nan if r[10] is None else r[10] for r in rows], np.float64),
         )
 
     def embeddings(self, model: StoredModel) -> tuple[np.ndarray, np.ndarray]:
@@ -464,6 +473,11 @@ class Catalog:
             key=row["key"],
             key_strength=row["key_strength"],
             loudness=row["loudness"],
+            tempo_confidence=row["tempo_confidence"],
+            energy=row["energy"],
+            energy_curve=None
+            if row["energy_curve"] is None
+            else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
         )
 
     def file_path(self, track_id: int) -> str | None:
@@ -480,15 +494,19 @@ class Catalog:
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
     " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
-    " key_strength, loudness"
+    " key_strength, loudness, tempo_confidence, energy, energy_curve"
 )
 
 
 def _descriptor_values(found) -> tuple:
-    """(tempo, key, key_strength, loudness) of a descriptors.Descriptors, or NULLs."""
+    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve) of a
+    descriptors.Descriptors, or NULLs."""
     if found is None:
-        return None, None, None, None
-    return found.tempo, found.key, found.key_strength, found.loudness
+        return (None,) * 7
+    curve = found.energy_curve
+    curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
+    return (found.tempo, found.key, found.key_strength, found.loudness,
+            found.tempo_confidence, found.energy, curve)  # fmt: skip
 
 
 def _segment_matrix(a) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TAUGHT = """
 CREATE TABLE taught (                 -- the library's own tags, and its corrections of genres
@@ -92,7 +92,10 @@ CREATE TABLE tracks (
     tempo REAL,                       -- beats per minute (descriptors.py), NULL if unknown
     key TEXT,                         -- e.g. 'A minor', NULL when no key is clear
     key_strength REAL,                -- correlation with that key's profile
-    loudness REAL                     -- LUFS, integrated (EBU R128, descriptors.py)
+    loudness REAL,                    -- LUFS, integrated (EBU R128, descriptors.py)
+    tempo_confidence REAL,            -- 0-1: how periodic the onsets are at that tempo
+    energy REAL,                      -- mean onset strength: spectral activity
+    energy_curve BLOB                 -- float16, the same per 3 s (descriptors.CURVE_SECONDS)
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -127,6 +130,11 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN loudness REAL;
     """,
     BRIEFS + ";",
+    """
+    ALTER TABLE tracks ADD COLUMN tempo_confidence REAL;
+    ALTER TABLE tracks ADD COLUMN energy REAL;
+    ALTER TABLE tracks ADD COLUMN energy_curve BLOB;
+    """,
 ]
 
 # The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the
@@ -150,6 +158,6 @@ def genre_view(model_id: str, genres) -> str:
     )
     return (
         f"CREATE VIEW {GENRE_VIEW} AS SELECT id, path, title, artist, album, duration, tempo,"
-        " key, loudness"
+        " tempo_confidence, key, loudness, energy"
         f"{columns}\nFROM tracks WHERE missing = 0 AND model_id = {text(model_id)}"
     )

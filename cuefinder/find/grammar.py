@@ -1,7 +1,8 @@
 """Genre queries: parse ``romance comedy -action horror:0.3`` against a model's genres.
 
-``bpm:90-110`` (or ``bpm:120``, within 5%) and ``key:Am`` (``key:F#``, ``key:A-minor``)
-keep only tracks whose descriptors match; ``title:``, ``artist:``, ``album:``, ``file:``
+``bpm:90-110`` (or ``bpm:120``, within 5%), ``key:Am`` (``key:F#``, ``key:A-minor``) and
+``energy:high`` (``low``, ``medium``: a third of the catalog each) keep only tracks whose
+descriptors match; ``title:``, ``artist:``, ``album:``, ``file:``
 (``artist:maxstack``, ``title:"living caves"``) and ``name:`` (any of the four) only
 tracks so named (``find.names``), and so does a plain word that names no genre when the
 caller says it names a track (``known_name``).
@@ -59,6 +60,7 @@ class GenreQuery:
     tempo: tuple[float | None, float | None] | None = None  # bpm:90-110 (BPM, low and high)
     key: str | None = None  # key:Am, as descriptors.parse_key spells it
     names: tuple[tuple[str, str], ...] = ()  # (field, words): title:"living caves"
+    energy: str | None = None  # energy:high, "low", "medium" or "high" (ENERGY_LEVELS)
 
     @property
     def wanted(self) -> tuple[Term, ...]:
@@ -70,6 +72,8 @@ class GenreQuery:
             words.append(f"bpm:{self.tempo[0]:g}-{self.tempo[1]:g}")
         if self.key:
             words.append(f"key:{self.key.replace(' ', '-')}")
+        if self.energy:
+            words.append(f"energy:{self.energy}")
         for name, value in self.names:
             words.append(f'{name}:"{value}"' if " " in value else f"{name}:{value}")
         return " ".join(words)
@@ -116,9 +120,9 @@ def parse(
     ``known_name(word)`` says some track has it; otherwise it is an error."""
     words = _vocabulary(tuple(genres), tuple(tags))
     vocab = sorted(genres)
-    text, tempo, key, names = _filters(text or "")
+    text, tempo, key, names, energy = _filters(text or "")
     tokens = _tokens(text)
-    if not tokens and not names:
+    if not tokens and not names and not energy:
         raise QueryError("empty query: name at least one genre", vocab)
     terms, i, weight, exclude = [], 0, 1.0, False
     while i < len(tokens):
@@ -144,13 +148,25 @@ def parse(
             raise QueryError(f"unknown genre '{word}'{_did_you_mean(word, words)}", vocab)
         terms.append(Term(genre, weight * (explicit or 1.0), exclude or sign))
         i, weight, exclude = i + span, 1.0, False
-    if not terms and not names:
+    if not terms and not names and not energy:
         raise QueryError(f"no genre in query '{text}'", vocab)
-    return GenreQuery(_merge(terms), tempo, key, tuple(names))
+    return GenreQuery(_merge(terms), tempo, key, tuple(names), energy)
 
 
 _TEMPO = re.compile(r"(?<!\S)(?:bpm|tempo):(\S*)", re.IGNORECASE)
 _KEY = re.compile(r"(?<!\S)key:(\S*)(?:\s+(major|minor|maj|min)\b)?", re.IGNORECASE)
+
+
+ENERGY_LEVELS = {"low": (0.0, 1 / 3), "medium": (1 / 3, 2 / 3), "high": (2 / 3, 1.0)}
+_ENERGY = re.compile(r"(?<!\S)energy:(\S*)", re.IGNORECASE)
+
+
+def energy_level(text: str) -> str:
+    """``high``, ``medium`` or ``low`` as typed (any case); QueryError otherwise."""
+    level = text.strip().lower()
+    if level not in ENERGY_LEVELS:
+        raise QueryError(f"energy:{text} is not an energy level (energy:low, medium or high)")
+    return level
 
 
 _NAME = re.compile(r'(?<!\S)(title|artist|album|file|name):(?:"([^"]*)"|(\S*))', re.IGNORECASE)
@@ -182,7 +198,12 @@ def _filters(text: str):
         except ValueError as err:
             raise QueryError(str(err)) from None
         text = text[: found.start()] + " " + text[found.end() :]
-    return text, tempo, key, names
+    energy = None
+    found = _ENERGY.search(text)
+    if found:
+        energy = energy_level(found[1])
+        text = text[: found.start()] + " " + text[found.end() :]
+    return text, tempo, key, names, energy
 
 
 def _tempo_range(value: str) -> tuple[float, float]:

@@ -88,6 +88,7 @@ def rank(
     max_duration: float | None = None,
     tempo: tuple[float | None, float | None] | None = None,
     key: str | None = None,
+    energy: str | None = None,
 ) -> list[tuple[int, float, dict[str, float]]]:
     """Top ``limit`` rows of ``table``: (row, score, contribution per query genre).
 
@@ -111,7 +112,7 @@ def rank(
         from cuefinder.find import names
 
         keep = names.mask(table, query.names)
-    allowed = _descriptor_filters(table, tempo, key)
+    allowed = _descriptor_filters(table, tempo, key, energy)
     if min_duration is not None:
         allowed.append(table.durations >= min_duration)
     if max_duration is not None:
@@ -132,8 +133,17 @@ def rank(
     ]
 
 
-def _descriptor_filters(table: ScoreTable, tempo, key) -> list[np.ndarray]:
+def _descriptor_filters(table: ScoreTable, tempo, key, energy=None) -> list[np.ndarray]:
     masks = []
+    if energy is not None and table.energies is not None:
+        from cuefinder.find.grammar import ENERGY_LEVELS, energy_level
+
+        low, high = ENERGY_LEVELS[energy_level(energy)]
+        known = ~np.isnan(table.energies)
+        where = np.zeros(len(known))  # each known track's percentile among the known ones
+        if known.any():
+            where[known] = percentiles(table.energies[known][:, None])[:, 0]
+        masks.append(known & (where >= low) & ((where < high) | (high >= 1.0)))
     if tempo is not None and table.tempos is not None:
         low, high = tempo
         known = ~np.isnan(table.tempos)
@@ -193,6 +203,7 @@ def search(
     tempo: tuple[float | None, float | None] | None = None,
     key: str | None = None,
     length: float | None = None,
+    energy: str | None = None,
 ) -> list[Result]:
     """Rank the catalog's tracks for a genre query (its genres, the model's music tags and
     the catalog's own taught tags, ``find.teach``), optionally only those in a tempo range
@@ -209,7 +220,8 @@ def search(
         query = parse_in(catalog, query, table)
     return ranked(catalog, table, query, limit=limit, min_duration=min_duration,
                   max_duration=max_duration, window_seconds=window_seconds,
-                  tempo=tempo or query.tempo, key=key or query.key, length=length)  # fmt: skip
+                  tempo=tempo or query.tempo, key=key or query.key, length=length,
+                  energy=energy or query.energy)  # fmt: skip
 
 
 def ranked(
@@ -224,6 +236,7 @@ def ranked(
     tempo: tuple[float | None, float | None] | None = None,
     key: str | None = None,
     length: float | None = None,
+    energy: str | None = None,
 ) -> list[Result]:
     """``search`` on a score table already made (with any taught columns)."""
     if limit < 1:
@@ -234,7 +247,7 @@ def ranked(
         raise QueryError(f"this catalog's model has no {', '.join(unknown)}",
                          list(table.model.genres))  # fmt: skip
     hits = rank(table, query, limit=limit, min_duration=min_duration, max_duration=max_duration,
-                tempo=tempo, key=key)  # fmt: skip
+                tempo=tempo, key=key, energy=energy or query.energy)  # fmt: skip
     columns = [table.labels.index(t.genre) for t in query.terms]
     signs = np.array([-t.weight if t.exclude else t.weight for t in query.terms])
     curves = caveats.calibration(catalog) | _taught_curves(table)

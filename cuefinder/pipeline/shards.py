@@ -25,6 +25,9 @@ segment_embeddings  list<list<float32>>                  (segments, embedding_di
 tempo, key,         float64, string, float64, float64    descriptors (``cuefinder/descriptors.py``):
 key_strength,                                            BPM, e.g. "A minor", its correlation,
 loudness                                                 LUFS; null where unknown
+tempo_confidence,   float64, float64, list<float32>      the tempo's confidence (0-1), energy
+energy,                                                  (mean onset strength) and the same
+energy_curve                                             per 3 s; null where unknown
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -79,7 +82,8 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
              (t.title, t.artist, t.album), t.model_id, t.segment_seconds, t.track_scores,
              segments, t.embedding, t.segment_embeddings,
              {"tempo": t.tempo, "key": t.key, "key_strength": t.key_strength,
-              "loudness": t.loudness})  # fmt: skip
+              "loudness": t.loudness, "tempo_confidence": t.tempo_confidence,
+              "energy": t.energy, "energy_curve": t.energy_curve})  # fmt: skip
     _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
 
@@ -119,7 +123,9 @@ def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, s
               np.asarray(track_scores).tolist(), np.asarray(segments).tolist(),
               np.asarray(embedding).tolist(), np.asarray(segment_embeddings).tolist(),
               measures.get("tempo"), measures.get("key"), measures.get("key_strength"),
-              measures.get("loudness"))  # fmt: skip
+              measures.get("loudness"), measures.get("tempo_confidence"), measures.get("energy"),
+              None if measures.get("energy_curve") is None
+              else np.asarray(measures["energy_curve"], np.float32).tolist())  # fmt: skip
     for name, value in zip(_COLUMNS, values, strict=True):
         columns[name].append(value)
 
@@ -167,7 +173,7 @@ def read_into(catalog: Catalog, sources) -> ImportReport:
 _COLUMNS = ("path", "content_hash", "size", "mtime", "duration", "title", "artist", "album",
             "model_id", "segment_seconds", "scores", "track_scores", "segment_scores",
             "embedding", "segment_embeddings", "tempo", "key", "key_strength",
-            "loudness")  # fmt: skip
+            "loudness", "tempo_confidence", "energy", "energy_curve")  # fmt: skip
 
 
 def _write_table(columns: dict, meta: dict, path: Path) -> None:
@@ -184,7 +190,8 @@ def _write_table(columns: dict, meta: dict, path: Path) -> None:
          ("track_scores", pa.list_(f32)), ("segment_scores", pa.list_(pa.list_(f32))),
          ("embedding", pa.list_(f32)), ("segment_embeddings", pa.list_(pa.list_(f32))),
          ("tempo", pa.float64()), ("key", pa.string()), ("key_strength", pa.float64()),
-         ("loudness", pa.float64())],
+         ("loudness", pa.float64()), ("tempo_confidence", pa.float64()),
+         ("energy", pa.float64()), ("energy_curve", pa.list_(f32))],
         metadata={META_KEY: json.dumps(meta).encode()},
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
@@ -215,7 +222,9 @@ def _analysis(row: dict, genres: int) -> stages.Analysis:
         model_id=row["model_id"],
         segment_tag_scores=segments[:, genres:] if segments.shape[1] > genres else None,
         descriptors=None if row.get("loudness") is None else Descriptors(
-            row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"]),
+            row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"],
+            row.get("tempo_confidence"), row.get("energy"),
+            None if row.get("energy_curve") is None else tuple(row["energy_curve"])),
     )  # fmt: skip
 
 

@@ -79,6 +79,10 @@ def search(
     max_tempo: Annotated[float | None, Query(gt=0, le=1000, description="BPM")] = None,
     key: Annotated[str | None, Query(max_length=20, description='e.g. "A minor", Am')] = None,
     length: Length = None,
+    energy: Annotated[
+        Literal["low", "medium", "high"] | None,
+        Query(description="a third of the catalog each, by energy (spectral activity)"),
+    ] = None,
 ):
     """Rank the catalog's tracks for a genre query (the command line's query language),
     optionally only those in a tempo range or a key (tracks whose tempo or key is unknown
@@ -100,7 +104,8 @@ def search(
         query = parse_in(catalog, q)
     except QueryError as err:
         raise ApiError.from_library(err, "q") from None
-    results = _ranked(server, query, limit, min_duration, max_duration, tempo, key, length)
+    results = _ranked(server, query, limit, min_duration, max_duration, tempo, key, length,
+                      energy)  # fmt: skip
     warnings = query_warnings(query, catalog, [r["fit"] for r in results])
     return JSONResponse({"query": query_json(q, query), "results": results, "warnings": warnings})
 
@@ -201,7 +206,10 @@ def similar_to_upload(
 
 @router.get("/tracks/{track_id}", response_model=TrackDetail, responses=ERRORS)
 def track(server: ServerDep, track_id: TrackId):
-    """A track's tags, genre profile and per-segment genre scores."""
+    """A track's tags, genre profile, per-segment genre scores, descriptors and energy
+    curve."""
+    from cuefinder.descriptors import CURVE_SECONDS
+
     found = _track(server, track_id)
     return JSONResponse(
         {
@@ -221,8 +229,11 @@ def track(server: ServerDep, track_id: TrackId):
                 "scores": np.round(found.segment_scores, 3).tolist(),
             },
             "audio_url": f"/api/tracks/{found.id}/audio",
+            "descriptors": found.descriptors(),
+            "energy_curve": None if found.energy_curve is None else {
+                "seconds": CURVE_SECONDS, "values": np.round(found.energy_curve, 3).tolist()},
         }
-    )
+    )  # fmt: skip
 
 
 @router.head("/tracks/{track_id}/audio", include_in_schema=False)  # as GET, no body
@@ -442,18 +453,19 @@ def _track(server: Server, track_id: int):
 
 
 def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None,
-            key=None, length=None) -> list[dict]:  # fmt: skip
+            key=None, length=None, energy=None) -> list[dict]:  # fmt: skip
     """rank.search's results as JSON, from the cache while the catalog is unchanged."""
     from cuefinder.find.rank import search
 
     pool = server.pool
-    cached = (query.terms, query.tempo, query.key, query.names, limit, min_duration, max_duration,
-              tempo, key, length, pool.version())  # fmt: skip
+    cached = (query.terms, query.tempo, query.key, query.names, query.energy, limit,
+              min_duration, max_duration, tempo, key, length, energy, pool.version())  # fmt: skip
     results = pool.results.get(cached)
     if results is None:
         catalog = pool.catalog()
         found = search(query, catalog, limit=limit, min_duration=min_duration,
-                       max_duration=max_duration, tempo=tempo, key=key, length=length)  # fmt: skip
+                       max_duration=max_duration, tempo=tempo, key=key, length=length,
+                       energy=energy)  # fmt: skip
         results = results_json(found)
         pool.results.put(cached, results)
     return results

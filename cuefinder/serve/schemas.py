@@ -50,6 +50,16 @@ class SearchResult(BaseModel):
     key: str | None = Field(None, description='e.g. "A minor"; null where no key is clear')
     key_strength: float | None = Field(None, description="correlation with that key's profile")
     loudness: float | None = Field(None, description="LUFS, integrated (EBU R128)")
+    tempo_confidence: float | None = Field(
+        None,
+        description="0-1: how periodic the onsets are at that tempo (low: read the "
+        "tempo as a guess)",
+    )
+    energy: float | None = Field(
+        None,
+        description="mean onset strength: spectral activity, independent of level "
+        "(energy:high keeps the catalog's top third)",
+    )
     corrected: dict[str, float] | None = Field(
         None,
         description="how far this catalog's corrections (a genre taught through /api/tags) "
@@ -130,6 +140,11 @@ class Timeline(BaseModel):
     scores: list[list[float]] = Field(description="(segments, genres) probabilities")
 
 
+class EnergyCurve(BaseModel):
+    seconds: float = Field(description="each value covers this much of the track")
+    values: list[float] = Field(description="mean onset strength per window")
+
+
 class TrackDetail(BaseModel):
     id: int
     path: str
@@ -143,6 +158,12 @@ class TrackDetail(BaseModel):
     tags: dict[str, float] = Field(description="pretrained music tags, when the model has them")
     timeline: Timeline
     audio_url: str
+    descriptors: dict[str, float | str | None] = Field(
+        default_factory=dict,
+        description="tempo, tempo_confidence, key, key_strength, "
+        "loudness, energy (null where unknown)",
+    )
+    energy_curve: EnergyCurve | None = Field(None, description="null until indexed with it")
 
 
 class GenreEntry(BaseModel):
