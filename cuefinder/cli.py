@@ -374,13 +374,13 @@ def _time(text: str) -> float:
 
 def _interpret(text: str, catalog, json_out: bool):
     """The genre query free text means, printed first (to stderr under --json)."""
-    from cuefinder.find.teach import names
+    from cuefinder.find.rank import query_tags
     from cuefinder.find.text import interpret
 
     model = catalog.active_model()
     if model is None:
         raise QueryError(f"catalog {catalog.path} is empty: run 'cuefinder index FOLDER' first")
-    meaning = interpret(text, model.genres, model.tags + names(catalog))
+    meaning = interpret(text, model.genres, query_tags(catalog, model))
     print(f"interpreted as: {meaning}", file=sys.stderr if json_out else sys.stdout, flush=True)
     return meaning.query
 
@@ -401,6 +401,8 @@ def _show(args) -> int:
         extra = {"segments": _timeline(track)}
         if track.tag_scores is not None:
             extra["tags"] = track.tag_profile()
+        if track.sounds is not None:
+            extra["sounds"] = track.sound_profile()
         print(json.dumps(_track_json(track) | extra, indent=2))
         return EXIT_OK
     print(track.path)
@@ -418,6 +420,9 @@ def _show(args) -> int:
     if track.tag_scores is not None:
         top = sorted(track.tag_profile().items(), key=lambda kv: -kv[1])[:8]
         print("music tags: " + ", ".join(f"{t} {v:.2f}" for t, v in top))
+    if track.sounds is not None:
+        top = sorted(track.sound_profile().items(), key=lambda kv: -kv[1])[:8]
+        print("sounds like: " + ", ".join(f"{t} {v:.2f}" for t, v in top))
     print("timeline (top genres per segment):")
     for seg in _timeline(track):
         tops = sorted(seg["genres"].items(), key=lambda kv: -kv[1])[:3]

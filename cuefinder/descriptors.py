@@ -7,6 +7,9 @@ decoded.
   with a confidence (the normalised autocorrelation at that period);
 - **energy**: the mean of the same onset strength over the whole track, and per
   ``CURVE_SECONDS`` (the energy curve): spectral activity, independent of level;
+- **sounds**: musicnn's MagnaTagATune tagger (instruments, voices, moods:
+  ``model.musicnn_tags``) on ``EXCERPTS`` 3 s excerpts spread over the track, the
+  probabilities averaged: a few patches rather than every one keeps indexing fast;
 - **key**: the Krumhansl-Kessler key profiles correlated with the track's mean
   chroma (librosa's chroma filter bank on 4096-point Hann-windowed power spectra at
   the front end's rate, without overlap), the
@@ -26,6 +29,7 @@ tempo or key data here: read them as a filter, not as truth.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +46,8 @@ TEMPO_SECONDS = 240.0  # the tempo is estimated on at most this much (the middle
 
 
 CURVE_SECONDS = 3.0  # one energy value per this much of a track
+EXCERPTS = 4  # 3 s excerpts of a track that musicnn's tagger hears
+_KEPT = 16  # excerpts held while streaming (halved, evenly, when more arrive)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Descriptors:
     tempo_confidence: float | None = None  # 0-1: how periodic the onsets are at that tempo
     energy: float | None = None  # mean onset strength (spectral activity), level-independent
     energy_curve: tuple[float, ...] | None = None  # the same per CURVE_SECONDS
+    sounds: tuple[float, ...] | None = None  # musicnn_tags.SOUNDS' tags, probabilities
 
     def to_dict(self) -> dict:
         def rounded(value, places):
@@ -84,10 +91,13 @@ class Accumulator:
         self._weights = None  # (chroma filter bank (12, bins), K-weighting |H|^2 (bins,))
         self._window = np.hanning(FRAME).astype(np.float32)
         self._carry = np.zeros(0, np.float32)
+        self.excerpts: list[np.ndarray] = []  # 3 s from the middle of every ``_every``-th chunk
+        self._every, self._seen = 1, 0
 
     def add(self, chunk: np.ndarray) -> None:
         import scipy.fft
 
+        self._keep_excerpt(np.asarray(chunk, np.float32))
         signal = np.concatenate([self._carry, np.asarray(chunk, np.float32)])
         frames = len(signal) // FRAME
         self._carry = signal[frames * FRAME :]
@@ -100,6 +110,16 @@ class Accumulator:
         full = power * k_weight  # one-sided spectrum -> both sides, scaled to mean square
         full[:, 1:-1] *= 2.0
         self.blocks.extend((full.sum(axis=1) / FRAME**2 / WINDOW_POWER).tolist())
+
+    def _keep_excerpt(self, chunk: np.ndarray) -> None:
+        """Keep 3 s from the middle of chunks spread evenly over the stream so far."""
+        length = 3 * self.sample_rate
+        if self._seen % self._every == 0 and len(chunk) >= length:
+            middle = (len(chunk) - length) // 2
+            self.excerpts.append(chunk[middle : middle + length].copy())
+            if len(self.excerpts) > _KEPT:  # keep every other one, then take every other chunk
+                self.excerpts, self._every = self.excerpts[::2], self._every * 2
+        self._seen += 1
 
     def _make_weights(self):
         import librosa
@@ -123,8 +143,39 @@ class Accumulator:
         envelope = onset_envelope(frames, self.sample_rate, hop_length)
         tempo, confidence = estimate_tempo(envelope, self.sample_rate, hop_length)
         energy, curve = estimate_energy(envelope, self.sample_rate / hop_length)
+        sounds = sound_tags(self.excerpts, self.sample_rate)
         return Descriptors(tempo, key, strength, gated_loudness(block_loudness), confidence,
-                           energy, curve)  # fmt: skip
+                           energy, curve, sounds)  # fmt: skip
+
+
+def sound_tags(excerpts: list[np.ndarray], sample_rate: int) -> tuple[float, ...] | None:
+    """musicnn's ``SOUNDS`` tagger on ``EXCERPTS`` of the excerpts (evenly spaced), its
+    probabilities averaged; None without a whole 3 s excerpt, audio not at musicnn's 16 kHz,
+    or musicnn's weights not installed."""
+    from cuefinder.model import musicnn_tags
+
+    if not excerpts or sample_rate != 16000:
+        return None
+    try:
+        model = _sound_model(musicnn_tags.SOUNDS)
+    except Exception:  # ModelFileError: musicnn is not installed; the rest still works
+        return None
+    import torch
+
+    from cuefinder.model import musicnn
+
+    chosen = np.linspace(0, len(excerpts) - 1, min(EXCERPTS, len(excerpts))).round().astype(int)
+    batch = np.stack([musicnn.patches(musicnn.musicnn_features(excerpts[i]))[0] for i in chosen])
+    with torch.inference_mode():
+        probabilities, _ = model(torch.from_numpy(batch))
+    return tuple(round(float(p), 4) for p in probabilities.numpy().mean(axis=0))
+
+
+@functools.lru_cache(maxsize=1)
+def _sound_model(name: str):
+    from cuefinder.model import musicnn
+
+    return musicnn.load(name)
 
 
 def gated_loudness(blocks) -> float | None:

@@ -88,6 +88,15 @@ def test_energy_is_activity_not_level_and_comes_with_a_curve(funnyboat):
     assert both.energy_curve[-2] > 3 * both.energy_curve[1]
 
 
+def test_excerpts_for_the_sound_tags_stay_few_and_spread_over_the_track():
+    found = Accumulator(RATE)
+    for n in range(40):  # a 20-minute stream in 30 s chunks, each chunk marked by its number
+        found.add(np.full(30 * RATE, n / 100, np.float32))
+    marks = [round(float(e[0]) * 100) for e in found.excerpts]
+    assert len(marks) <= 16 and marks == list(range(0, 40, 4))  # every 4th chunk: even
+    assert all(len(e) == 3 * RATE for e in found.excerpts)
+
+
 def test_noise_has_no_clear_key_and_keys_are_read_as_musicians_write_them():
     key, strength = estimate_key(np.ones(12))
     assert key is None
@@ -102,6 +111,7 @@ def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root
         index([music_root / "xblast-tnt-musics", music_root / "scorched3d-data"], catalog,
               progress=False, jobs=1)  # fmt: skip
         tracks = list(catalog.tracks())
+        ids = {t.path: t.id for t in tracks}
         assert all(t.loudness is not None and -60 < t.loudness < 0 for t in tracks)
         tempos = {t.path: t.tempo for t in tracks if t.tempo is not None}
         assert len(tempos) == len(tracks) and all(50 < v < 250 for v in tempos.values())
@@ -139,6 +149,17 @@ def test_real_tracks_get_descriptors_that_search_filters_on(tmp_path, music_root
         assert {h.path for h in search("energy:high", catalog, limit=50)} == levels["high"]
         with pytest.raises(QueryError, match="energy:loud is not an energy level"):
             search("action energy:loud", catalog)
+        # musicnn's instrument, voice and mood tags: searchable beside genres
+        from cuefinder.model.musicnn_tags import SOUNDS, TAGS
+
+        assert all(t.sounds is not None and len(t.sounds) == len(TAGS[SOUNDS]) for t in tracks)
+        assert all(0 <= p <= 1 for t in tracks for p in t.sounds)
+        column = TAGS[SOUNDS].index("no vocals")
+        plain = {t.path: float(t.sounds[column]) for t in tracks}
+        found = search("instrumental", catalog, limit=50)  # a synonym of "no vocals"
+        assert [h.path for h in found] == sorted(plain, key=lambda p: (-plain[p], ids[p]))
+        assert set(found[0].genres) == {"no vocals"}
+        assert [h.path for h in search("#piano action:0.5", catalog, limit=3)]
     cli = [sys.executable, "-m", "cuefinder", "--catalog", str(tmp_path / "c.db"), "search",
            "action", "--tempo", f"{low}-{high}", "--json"]  # fmt: skip
     done = subprocess.run(cli, capture_output=True, text=True, check=True)

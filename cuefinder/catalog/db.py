@@ -71,6 +71,7 @@ class Track:
     tempo_confidence: float | None = None
     energy: float | None = None
     energy_curve: np.ndarray | None = None  # (per 3 s,) mean onset strength
+    sounds: np.ndarray | None = None  # (50,) musicnn's MagnaTagATune tags (musicnn_tags)
 
     def descriptors(self) -> dict:
         """Tempo (BPM, with its confidence), key, loudness (LUFS) and energy, rounded, as
@@ -84,6 +85,14 @@ class Track:
                 "key_strength": rounded(self.key_strength, 3),
                 "loudness": rounded(self.loudness, 1),
                 "energy": rounded(self.energy, 3)}  # fmt: skip
+
+    def sound_profile(self) -> dict[str, float]:
+        """musicnn's instrument, voice and mood tags for this track, by name."""
+        from cuefinder.model.musicnn_tags import SOUNDS, TAGS
+
+        if self.sounds is None:
+            return {}
+        return {t: round(float(p), 4) for t, p in zip(TAGS[SOUNDS], self.sounds, strict=True)}
 
     def tag_profile(self) -> dict[str, float]:
         if self.tag_scores is None:
@@ -113,12 +122,13 @@ class ScoreTable:
     keys: list | None = None  # (n,) e.g. "A minor", or None
     names: list | None = None  # (n,) (title, artist, album), each None when untagged
     energies: np.ndarray | None = None  # (n,) mean onset strength, NaN where unknown
+    sounds: tuple[str, ...] = ()  # musicnn's tags as columns (models without tags of their own)
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """The columns of ``scores``: the model's genres, its pretrained tags, then the
-        catalog's own taught tags (``find.teach.extended``)."""
-        return self.model.genres + self.model.tags + self.taught
+        """The columns of ``scores``: the model's genres, its pretrained tags, musicnn's
+        sound tags (descriptors), then the catalog's own taught tags (``find.teach.extended``)."""
+        return self.model.genres + self.model.tags + self.sounds + self.taught
 
 
 class Catalog:
@@ -306,8 +316,8 @@ class Catalog:
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
                 " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, tempo, key,"
-                " key_strength, loudness, tempo_confidence, energy, energy_curve, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -318,7 +328,8 @@ class Catalog:
                 " tag_scores=excluded.tag_scores, genre_scores=excluded.genre_scores,"
                 " tempo=excluded.tempo, key=excluded.key, key_strength=excluded.key_strength,"
                 " loudness=excluded.loudness, tempo_confidence=excluded.tempo_confidence,"
-                " energy=excluded.energy, energy_curve=excluded.energy_curve, missing=0",
+                " energy=excluded.energy, energy_curve=excluded.energy_curve,"
+                " sounds=excluded.sounds, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -378,7 +389,7 @@ class Catalog:
         pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
             "SELECT id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album,"
-            " energy FROM tracks"
+            " energy, sounds FROM tracks"
             " WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
@@ -388,6 +399,14 @@ class Catalog:
             blank = bytes(4 * len(model.tags))
             tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
             scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
+        sounds: tuple[str, ...] = ()
+        if not model.tags and any(r[11] is not None for r in rows):  # musicnn's, per track
+            from cuefinder.model.musicnn_tags import SOUNDS, TAGS
+
+            sounds = TAGS[SOUNDS]
+            blank = bytes(4 * len(sounds))  # tracks indexed before: 0, the bottom of each
+            heard = np.frombuffer(b"".join(r[11] or blank for r in rows), np.float32)
+            scores = np.concatenate([scores, heard.reshape(-1, len(sounds))], axis=1)
         return ScoreTable(
             model,
             np.array([r[0] for r in rows], np.int64),
@@ -398,7 +417,22 @@ class Catalog:
             keys=[r[6] for r in rows],
             names=[(r[7], r[8], r[9]) for r in rows],
             energies=np.array([np.nan if r[10] is None else r[10] for r in rows], np.float64),
+            sounds=sounds,
         )
+
+    def sound_tags(self, model: StoredModel) -> tuple[str, ...]:
+        """musicnn's sound tags when ``model`` has no tags of its own and some present track
+        of it has them (``ScoreTable.sounds``), else ()."""
+        if model.tags:
+            return ()
+        found = self.db.execute(
+            "SELECT 1 FROM tracks WHERE model_id = ? AND missing = 0 AND sounds IS NOT NULL"
+            " LIMIT 1", (model.model_id,)).fetchone()  # fmt: skip
+        if found is None:
+            return ()
+        from cuefinder.model.musicnn_tags import SOUNDS, TAGS
+
+        return TAGS[SOUNDS]
 
     def embeddings(self, model: StoredModel) -> tuple[np.ndarray, np.ndarray]:
         """(ids (n,), unit embeddings (n, dim)) of present tracks tagged by ``model``."""
@@ -478,6 +512,7 @@ class Catalog:
             energy_curve=None
             if row["energy_curve"] is None
             else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
+            sounds=None if row["sounds"] is None else np.frombuffer(row["sounds"], np.float32),
         )
 
     def file_path(self, track_id: int) -> str | None:
@@ -494,19 +529,20 @@ class Catalog:
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
     " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
-    " key_strength, loudness, tempo_confidence, energy, energy_curve"
+    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds"
 )
 
 
 def _descriptor_values(found) -> tuple:
-    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve) of a
-    descriptors.Descriptors, or NULLs."""
+    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds)
+    of a descriptors.Descriptors, or NULLs."""
     if found is None:
-        return (None,) * 7
+        return (None,) * 8
     curve = found.energy_curve
     curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
+    sounds = None if found.sounds is None else np.asarray(found.sounds, np.float32).tobytes()
     return (found.tempo, found.key, found.key_strength, found.loudness,
-            found.tempo_confidence, found.energy, curve)  # fmt: skip
+            found.tempo_confidence, found.energy, curve, sounds)  # fmt: skip
 
 
 def _segment_matrix(a) -> np.ndarray:

@@ -95,7 +95,8 @@ CREATE TABLE tracks (
     loudness REAL,                    -- LUFS, integrated (EBU R128, descriptors.py)
     tempo_confidence REAL,            -- 0-1: how periodic the onsets are at that tempo
     energy REAL,                      -- mean onset strength: spectral activity
-    energy_curve BLOB                 -- float16, the same per 3 s (descriptors.CURVE_SECONDS)
+    energy_curve BLOB,                -- float16, the same per 3 s (descriptors.CURVE_SECONDS)
+    sounds BLOB                       -- float32, musicnn's MagnaTagATune tags (musicnn_tags)
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -134,6 +135,7 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN tempo_confidence REAL;
     ALTER TABLE tracks ADD COLUMN energy REAL;
     ALTER TABLE tracks ADD COLUMN energy_curve BLOB;
+    ALTER TABLE tracks ADD COLUMN sounds BLOB;
     """,
 ]
 

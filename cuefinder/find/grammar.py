@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from cuefinder.errors import QueryError
 from cuefinder.find.genre_words import SYNONYMS
+from cuefinder.model.musicnn_tags import TAG_SYNONYMS
 
 FILLER = frozenset(  # words a query may carry that name no genre
     ("a", "an", "the", "and", "or", "with", "of", "some", "for", "in", "to", "film", "films",
@@ -106,6 +107,9 @@ def _vocabulary(genres: tuple[str, ...], tags: tuple[str, ...]) -> dict[str, str
         words["#" + normalise(tag).replace(" ", "")] = tag
         words.setdefault(normalise(tag), tag)
         words.setdefault(normalise(tag).replace(" ", ""), tag)
+    for tag in tags:  # then everyday words for them (``instrumental``: no vocals)
+        for synonym in TAG_SYNONYMS.get(tag, ()):
+            words.setdefault(normalise(synonym), tag)
     return words
 
 

@@ -265,7 +265,7 @@ def ranked(
 def parse_in(catalog: Catalog, text: str, table: ScoreTable | None = None) -> GenreQuery:
     """Parse a query with everything this catalog answers to: its model's genres and tags,
     its own taught tags, and its tracks' names (a word that is none of those is an error)."""
-    from cuefinder.find import names, teach
+    from cuefinder.find import names
 
     model = _model(catalog)
 
@@ -274,7 +274,15 @@ def parse_in(catalog: Catalog, text: str, table: ScoreTable | None = None) -> Ge
         table = table if table is not None else catalog.score_table(model)
         return names.known(table)(word)
 
-    return parse(text, model.genres, model.tags + teach.names(catalog), known)
+    return parse(text, model.genres, query_tags(catalog, model), known)
+
+
+def query_tags(catalog: Catalog, model: StoredModel) -> tuple[str, ...]:
+    """Every tag a query may name: the model's pretrained ones, musicnn's sound tags
+    (when the catalog's tracks have them), then the catalog's own taught tags."""
+    from cuefinder.find import teach
+
+    return model.tags + catalog.sound_tags(model) + teach.names(catalog)
 
 
 def _taught_curves(table: ScoreTable) -> dict[str, tuple[float, float]]:
@@ -317,6 +325,9 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds,
     segments = track.segment_scores
     if track.segment_tag_scores is not None:  # columns follow table.labels: genres, then tags
         segments = np.concatenate([segments, track.segment_tag_scores], axis=1)
+    if table.sounds:  # then musicnn's sound tags, one value per track: the same in each segment
+        heard = track.sounds if track.sounds is not None else np.zeros(len(table.sounds))
+        segments = np.concatenate([segments, np.tile(heard, (len(segments), 1))], axis=1)
     if table.taught or "corrections" in table.cache:  # then taught tags', corrections applied
         from cuefinder.find import teach
 

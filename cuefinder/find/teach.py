@@ -240,7 +240,8 @@ def refine(
     if isinstance(query, str):
         text = query.strip()
         known = track_names.known(table)
-        query = parse(text, model.genres, model.tags + table.taught, known) if text else None
+        vocabulary = model.tags + table.sounds + table.taught
+        query = parse(text, model.genres, vocabulary, known) if text else None
     terms = list(query.terms) if query is not None else []
     weight = sum(t.weight for t in terms if not t.exclude) or 1.0
     plan = GenreQuery(tuple(terms) + (Term(KEPT, weight),), names=query.names if query else ())

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cuefinder.errors import FeatureError, ModelFileError
+from cuefinder.model.musicnn_tags import TAGS
 from cuefinder.model.tf_checkpoint import read_checkpoint
 
 SAMPLE_RATE = 16000
@@ -50,28 +51,6 @@ N_MELS = 96
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
 TF_BN_EPSILON = 1e-3
 
-# musicnn/configuration.py, in the order of the networks' outputs
-TAGS: dict[str, tuple[str, ...]] = {
-    "MSD_musicnn": (
-        "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance",
-        "00s", "alternative rock", "jazz", "beautiful", "metal", "chillout",
-        "male vocalists", "classic rock", "soul", "indie rock", "Mellow", "electronica",
-        "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues",
-        "hard rock", "ambient", "acoustic", "experimental", "female vocalist", "guitar",
-        "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-        "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad",
-        "House", "happy",
-    ),
-    "MTT_musicnn": (
-        "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock",
-        "fast", "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian",
-        "opera", "male", "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet",
-        "flute", "woman", "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man",
-        "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal",
-        "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice",
-        "choral",
-    ),
-}  # fmt: skip
 
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 

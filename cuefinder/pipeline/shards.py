@@ -28,6 +28,8 @@ loudness                                                 LUFS; null where unknow
 tempo_confidence,   float64, float64, list<float32>      the tempo's confidence (0-1), energy
 energy,                                                  (mean onset strength) and the same
 energy_curve                                             per 3 s; null where unknown
+sounds              list<float32>                        musicnn's 50 MagnaTagATune tags
+                                                         (``model/musicnn_tags.py``); null if none
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -83,7 +85,8 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
              segments, t.embedding, t.segment_embeddings,
              {"tempo": t.tempo, "key": t.key, "key_strength": t.key_strength,
               "loudness": t.loudness, "tempo_confidence": t.tempo_confidence,
-              "energy": t.energy, "energy_curve": t.energy_curve})  # fmt: skip
+              "energy": t.energy, "energy_curve": t.energy_curve,
+              "sounds": t.sounds})  # fmt: skip
     _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
 
@@ -125,7 +128,9 @@ def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, s
               measures.get("tempo"), measures.get("key"), measures.get("key_strength"),
               measures.get("loudness"), measures.get("tempo_confidence"), measures.get("energy"),
               None if measures.get("energy_curve") is None
-              else np.asarray(measures["energy_curve"], np.float32).tolist())  # fmt: skip
+              else np.asarray(measures["energy_curve"], np.float32).tolist(),
+              None if measures.get("sounds") is None
+              else np.asarray(measures["sounds"], np.float32).tolist())  # fmt: skip
     for name, value in zip(_COLUMNS, values, strict=True):
         columns[name].append(value)
 
@@ -173,7 +178,7 @@ def read_into(catalog: Catalog, sources) -> ImportReport:
 _COLUMNS = ("path", "content_hash", "size", "mtime", "duration", "title", "artist", "album",
             "model_id", "segment_seconds", "scores", "track_scores", "segment_scores",
             "embedding", "segment_embeddings", "tempo", "key", "key_strength",
-            "loudness", "tempo_confidence", "energy", "energy_curve")  # fmt: skip
+            "loudness", "tempo_confidence", "energy", "energy_curve", "sounds")  # fmt: skip
 
 
 def _write_table(columns: dict, meta: dict, path: Path) -> None:
@@ -191,7 +196,8 @@ def _write_table(columns: dict, meta: dict, path: Path) -> None:
          ("embedding", pa.list_(f32)), ("segment_embeddings", pa.list_(pa.list_(f32))),
          ("tempo", pa.float64()), ("key", pa.string()), ("key_strength", pa.float64()),
          ("loudness", pa.float64()), ("tempo_confidence", pa.float64()),
-         ("energy", pa.float64()), ("energy_curve", pa.list_(f32))],
+         ("energy", pa.float64()), ("energy_curve", pa.list_(f32)),
+         ("sounds", pa.list_(f32))],
         metadata={META_KEY: json.dumps(meta).encode()},
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
@@ -224,7 +230,8 @@ def _analysis(row: dict, genres: int) -> stages.Analysis:
         descriptors=None if row.get("loudness") is None else Descriptors(
             row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"],
             row.get("tempo_confidence"), row.get("energy"),
-            None if row.get("energy_curve") is None else tuple(row["energy_curve"])),
+            None if row.get("energy_curve") is None else tuple(row["energy_curve"]),
+            None if row.get("sounds") is None else tuple(row["sounds"])),
     )  # fmt: skip
 
 

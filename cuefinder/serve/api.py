@@ -230,6 +230,7 @@ def track(server: ServerDep, track_id: TrackId):
             },
             "audio_url": f"/api/tracks/{found.id}/audio",
             "descriptors": found.descriptors(),
+            "sounds": found.sound_profile(),
             "energy_curve": None if found.energy_curve is None else {
                 "seconds": CURVE_SECONDS, "values": np.round(found.energy_curve, 3).tolist()},
         }
@@ -416,10 +417,10 @@ def results_json(results) -> list[dict]:
 
 
 def _tags(catalog, model) -> tuple[str, ...]:
-    """The query language's tags: the model's pretrained ones, then the catalog's own."""
-    from cuefinder.find.teach import names
+    """The query language's tags (``rank.query_tags``)."""
+    from cuefinder.find.rank import query_tags
 
-    return tuple(model.tags) + names(catalog)
+    return query_tags(catalog, model)
 
 
 def _check_tracks(catalog, ids, field: str) -> None:

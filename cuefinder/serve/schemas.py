@@ -164,6 +164,11 @@ class TrackDetail(BaseModel):
         "loudness, energy (null where unknown)",
     )
     energy_curve: EnergyCurve | None = Field(None, description="null until indexed with it")
+    sounds: dict[str, float] = Field(
+        default_factory=dict,
+        description="musicnn's instrument, voice and mood tags "
+        "(MagnaTagATune), probabilities; empty until indexed with them",
+    )
 
 
 class GenreEntry(BaseModel):
