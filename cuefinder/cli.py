@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=_positive_int, help="worker processes (default: cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-descriptors", dest="descriptors", action="store_false",
-                   help="skip tempo, key and loudness (faster)")  # fmt: skip
+                   help="skip tempo, key, loudness, energy and sounds (faster)")  # fmt: skip
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: worker processes here; ray: Ray Data (a cluster, or a "
                    "local Ray); --jobs is then the number of model actors")  # fmt: skip

@@ -46,6 +46,7 @@ TEMPO_SECONDS = 240.0  # the tempo is estimated on at most this much (the middle
 
 
 CURVE_SECONDS = 3.0  # one energy value per this much of a track
+WAVEFORM_POINTS = 400  # peaks kept per track, for drawing it
 EXCERPTS = 4  # 3 s excerpts of a track that musicnn's tagger hears
 _KEPT = 16  # excerpts held while streaming (halved, evenly, when more arrive)
 
@@ -60,6 +61,7 @@ class Descriptors:
     energy: float | None = None  # mean onset strength (spectral activity), level-independent
     energy_curve: tuple[float, ...] | None = None  # the same per CURVE_SECONDS
     sounds: tuple[float, ...] | None = None  # musicnn_tags.SOUNDS' tags, probabilities
+    waveform: bytes | None = None  # peak |amplitude| per stretch of the track, 0-255
 
     def to_dict(self) -> dict:
         def rounded(value, places):
@@ -88,6 +90,7 @@ class Accumulator:
         self.sample_rate = sample_rate
         self.chroma = np.zeros(12)
         self.blocks: list[float] = []  # mean square of the K-weighted signal per frame
+        self.peaks: list[float] = []  # peak |amplitude| per frame (the waveform)
         self._weights = None  # (chroma filter bank (12, bins), K-weighting |H|^2 (bins,))
         self._window = np.hanning(FRAME).astype(np.float32)
         self._carry = np.zeros(0, np.float32)
@@ -103,6 +106,9 @@ class Accumulator:
         self._carry = signal[frames * FRAME :]
         if not frames:
             return
+        self.peaks.extend(
+            np.abs(signal[: frames * FRAME].reshape(frames, FRAME)).max(axis=1).tolist()
+        )
         chroma_bank, k_weight = self._weights or self._make_weights()
         power = np.abs(scipy.fft.rfft(signal[: frames * FRAME].reshape(frames, FRAME)
                                       * self._window, axis=1)) ** 2  # fmt: skip
@@ -145,7 +151,17 @@ class Accumulator:
         energy, curve = estimate_energy(envelope, self.sample_rate / hop_length)
         sounds = sound_tags(self.excerpts, self.sample_rate)
         return Descriptors(tempo, key, strength, gated_loudness(block_loudness), confidence,
-                           energy, curve, sounds)  # fmt: skip
+                           energy, curve, sounds, waveform(self.peaks))  # fmt: skip
+
+
+def waveform(peaks: list[float], points: int = WAVEFORM_POINTS) -> bytes | None:
+    """At most ``points`` peaks (the loudest of each stretch), as bytes 0-255 of full scale."""
+    if not peaks:
+        return None
+    values = np.minimum(np.asarray(peaks, np.float32), 1.0)
+    edges = np.linspace(0, len(values), min(points, len(values)) + 1).round().astype(int)
+    loudest = np.maximum.reduceat(values, edges[:-1])
+    return (loudest * 255).round().astype(np.uint8).tobytes()
 
 
 def sound_tags(excerpts: list[np.ndarray], sample_rate: int) -> tuple[float, ...] | None:

@@ -93,7 +93,7 @@ def test_a_query_shows_ranked_results_with_bars_and_timelines(page, site):
     assert cards.first.locator(".bar-row").count() == 2
     page.wait_for_function(
         "[...document.querySelectorAll('canvas.timeline')]"
-        ".every(c => c.getAttribute('aria-label').startsWith('Segment scores over'))"
+        ".every(c => c.getAttribute('aria-label').startsWith('Waveform and segment scores over'))"
     )
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "browser-search.png"
@@ -226,12 +226,101 @@ def test_the_page_works_from_the_keyboard(page):
     page.wait_for_function("document.getElementById('audio').paused")
 
 
+def test_keyboard_transport_and_help(page):
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("adventure")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results .result")
+    page.locator("#results-heading").click()  # out of the box: keys go to the transport
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    second = page.locator("#results .result").nth(1)
+    assert "selected" in second.get_attribute("class")
+    assert page.evaluate("document.activeElement.closest('.result') === "
+                         "document.querySelectorAll('#results .result')[1]")  # fmt: skip
+    page.keyboard.press("k")
+    first = page.locator("#results .result").first
+    assert "selected" in first.get_attribute("class")
+    page.locator("#results-heading").click()
+    page.keyboard.press(" ")  # plays the selected result
+    page.wait_for_function("!document.getElementById('audio').paused", timeout=20_000)
+    page.wait_for_function("document.getElementById('audio').currentTime > 0.2")
+    before = page.evaluate("document.getElementById('audio').currentTime")
+    page.keyboard.press("ArrowRight")
+    after = page.evaluate("document.getElementById('audio').currentTime")
+    assert after >= before + 4
+    page.wait_for_selector("#results .result .playhead")  # drawn over the playing card
+    page.keyboard.press("s")
+    assert first.locator("button.mark-kept").get_attribute("aria-pressed") == "true"
+    page.keyboard.press("?")
+    assert page.locator("#keys-help").is_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("#keys-help").is_hidden()
+    # the chips keep their arrow keys (the transport leaves form controls alone)
+    page.locator(".chip input[type='range']").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('q').value === 'Adventure:1.1'")
+
+
+def test_a_compact_list_fits_twelve_results_on_a_laptop_screen(browser, site):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(site[0])
+    page.wait_for_function("document.getElementById('add-genre').options.length > 1")
+    page.check("#compact")
+    search(page, "adventure")
+    rows = page.locator("#results .result")
+    first, last = rows.first.bounding_box(), rows.last.bounding_box()
+    pitch = (last["y"] - first["y"]) / max(1, rows.count() - 1)
+    player = page.locator(".player").bounding_box()["y"]  # the player covers the bottom
+    fits = int((player - first["y"]) // pitch)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-compact.png"))
+    count = rows.count()
+    context.close()
+    assert count >= 6 and fits >= 12, (pitch, first, player)
+
+
+def test_results_play_their_window_once_or_looped(page, site):
+    hit = next(h for h in api_search(site, "adventure") if h["segment"]["start"] > 5)
+    search(page, "adventure")
+    card = page.locator(f'#results .result[data-id="{hit["id"]}"]')
+    page.select_option("#play-mode", "loop")
+    card.locator("button.play").click()
+    page.wait_for_function("!document.getElementById('audio').paused", timeout=20_000)
+    end = hit["segment"]["end"]
+    page.evaluate(f"document.getElementById('audio').currentTime = {end - 0.3}")
+    page.wait_for_function(  # past the window's end it starts the window again
+        f"(() => {{ const a = document.getElementById('audio');"
+        f" return !a.paused && a.currentTime < {end - 5}; }})()",
+        timeout=20_000,
+    )
+    assert (
+        page.evaluate("document.getElementById('audio').currentTime") >= hit["segment"]["start"] - 1
+    )
+    page.select_option("#play-mode", "window")
+    card.locator("button.play").click()  # pause
+    card.locator("button.play").click()  # and from its start again, once
+    page.evaluate(f"document.getElementById('audio').currentTime = {end - 0.3}")
+    page.wait_for_function("document.getElementById('audio').paused", timeout=20_000)
+    assert page.evaluate("document.getElementById('audio').currentTime") >= end - 0.5
+
+
 def test_chips_edit_the_query(page):
     search(page, "romance comedy")
     page.locator('.chip[data-genre="Comedy"] .chip-exclude').click()
     page.wait_for_function("document.getElementById('q').value === 'Romance:1 -Comedy:1'")
     page.wait_for_selector('.chip.excluded[data-genre="Comedy"]')
     page.locator('.chip[data-genre="Romance"] input[type="range"]').focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('q').value === 'Romance:1.1 -Comedy:1'")
+    page.wait_for_selector("#results .result")
+    page.wait_for_function("document.body.dataset.state === 'results'")
+    # after the answer re-draws the chips, the weight keeps the focus and takes more keys
+    assert page.evaluate("document.activeElement.closest('.chip')?.dataset.genre") == "Romance"
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('q').value === 'Romance:1 -Comedy:1'")
     page.keyboard.press("ArrowRight")
     page.wait_for_function("document.getElementById('q').value === 'Romance:1.1 -Comedy:1'")
     page.select_option("#add-genre", "Horror")

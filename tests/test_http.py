@@ -238,6 +238,14 @@ def test_track_detail_has_tags_profile_and_timeline(http, ids):
     assert len(rows) == pytest.approx(detail.duration / detail.timeline.segment_seconds, abs=1)
     assert all(len(r) == len(detail.timeline.genres) and 0 <= min(r) <= max(r) <= 1 for r in rows)
     assert detail.audio_url == f"/api/tracks/{boat}/audio"
+    # the waveform drawn under the timeline, the energy curve, descriptors and sounds
+    peaks = detail.waveform.peaks
+    assert 100 <= len(peaks) <= 400 and min(peaks) >= 0 and 0.1 < max(peaks) <= 1
+    assert detail.waveform.seconds * len(peaks) == pytest.approx(detail.duration, rel=0.01)
+    curve = detail.energy_curve
+    assert len(curve.values) == pytest.approx(detail.duration / curve.seconds, abs=1)
+    assert {"tempo", "tempo_confidence", "key", "loudness", "energy"} <= set(detail.descriptors)
+    assert len(detail.sounds) == 50 and all(0 <= p <= 1 for p in detail.sounds.values())
 
 
 def test_unknown_and_malformed_track_ids(http):

@@ -183,7 +183,7 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
                           ("tracks", "key"), ("tracks", "key_strength"),
                           ("tracks", "loudness"), ("tracks", "tempo_confidence"),
                           ("tracks", "energy"), ("tracks", "energy_curve"),
-                          ("tracks", "sounds")]:  # fmt: skip
+                          ("tracks", "sounds"), ("tracks", "waveform")]:  # fmt: skip
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
     db.commit()

@@ -235,6 +235,7 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
         "energy",
         "energy_curve",
         "sounds",
+        "waveform",
     ):  # schema 7's
         db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
     view = genre_view(model_id, genres).replace(

@@ -72,6 +72,7 @@ class Track:
     energy: float | None = None
     energy_curve: np.ndarray | None = None  # (per 3 s,) mean onset strength
     sounds: np.ndarray | None = None  # (50,) musicnn's MagnaTagATune tags (musicnn_tags)
+    waveform: np.ndarray | None = None  # (points,) peak |amplitude| 0-1 over the track
 
     def descriptors(self) -> dict:
         """Tempo (BPM, with its confidence), key, loudness (LUFS) and energy, rounded, as
@@ -316,8 +317,8 @@ class Catalog:
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
                 " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, tempo, key,"
-                " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, missing)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform,"
+                " missing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -329,7 +330,7 @@ class Catalog:
                 " tempo=excluded.tempo, key=excluded.key, key_strength=excluded.key_strength,"
                 " loudness=excluded.loudness, tempo_confidence=excluded.tempo_confidence,"
                 " energy=excluded.energy, energy_curve=excluded.energy_curve,"
-                " sounds=excluded.sounds, missing=0",
+                " sounds=excluded.sounds, waveform=excluded.waveform, missing=0",
                 values,
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -513,6 +514,9 @@ class Catalog:
             if row["energy_curve"] is None
             else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
             sounds=None if row["sounds"] is None else np.frombuffer(row["sounds"], np.float32),
+            waveform=None
+            if row["waveform"] is None
+            else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
         )
 
     def file_path(self, track_id: int) -> str | None:
@@ -529,20 +533,20 @@ class Catalog:
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
     " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
-    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds"
+    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform"
 )
 
 
 def _descriptor_values(found) -> tuple:
-    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds)
-    of a descriptors.Descriptors, or NULLs."""
+    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds,
+    waveform) of a descriptors.Descriptors, or NULLs."""
     if found is None:
-        return (None,) * 8
+        return (None,) * 9
     curve = found.energy_curve
     curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
     sounds = None if found.sounds is None else np.asarray(found.sounds, np.float32).tobytes()
     return (found.tempo, found.key, found.key_strength, found.loudness,
-            found.tempo_confidence, found.energy, curve, sounds)  # fmt: skip
+            found.tempo_confidence, found.energy, curve, sounds, found.waveform)  # fmt: skip
 
 
 def _segment_matrix(a) -> np.ndarray:

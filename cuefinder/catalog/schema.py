@@ -96,7 +96,8 @@ CREATE TABLE tracks (
     tempo_confidence REAL,            -- 0-1: how periodic the onsets are at that tempo
     energy REAL,                      -- mean onset strength: spectral activity
     energy_curve BLOB,                -- float16, the same per 3 s (descriptors.CURVE_SECONDS)
-    sounds BLOB                       -- float32, musicnn's MagnaTagATune tags (musicnn_tags)
+    sounds BLOB,                      -- float32, musicnn's MagnaTagATune tags (musicnn_tags)
+    waveform BLOB                     -- uint8 peaks (0-255 of full scale) over the track
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -136,6 +137,7 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN energy REAL;
     ALTER TABLE tracks ADD COLUMN energy_curve BLOB;
     ALTER TABLE tracks ADD COLUMN sounds BLOB;
+    ALTER TABLE tracks ADD COLUMN waveform BLOB;
     """,
 ]
 

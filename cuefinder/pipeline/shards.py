@@ -30,6 +30,7 @@ energy,                                                  (mean onset strength) a
 energy_curve                                             per 3 s; null where unknown
 sounds              list<float32>                        musicnn's 50 MagnaTagATune tags
                                                          (``model/musicnn_tags.py``); null if none
+waveform            binary                               peak per stretch, uint8 of full scale
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -86,7 +87,8 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
              {"tempo": t.tempo, "key": t.key, "key_strength": t.key_strength,
               "loudness": t.loudness, "tempo_confidence": t.tempo_confidence,
               "energy": t.energy, "energy_curve": t.energy_curve,
-              "sounds": t.sounds})  # fmt: skip
+              "sounds": t.sounds, "waveform": None if t.waveform is None
+              else (np.round(t.waveform * 255).astype(np.uint8).tobytes())})  # fmt: skip
     _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
 
@@ -130,7 +132,8 @@ def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, s
               None if measures.get("energy_curve") is None
               else np.asarray(measures["energy_curve"], np.float32).tolist(),
               None if measures.get("sounds") is None
-              else np.asarray(measures["sounds"], np.float32).tolist())  # fmt: skip
+              else np.asarray(measures["sounds"], np.float32).tolist(),
+              measures.get("waveform"))  # fmt: skip
     for name, value in zip(_COLUMNS, values, strict=True):
         columns[name].append(value)
 
@@ -178,7 +181,8 @@ def read_into(catalog: Catalog, sources) -> ImportReport:
 _COLUMNS = ("path", "content_hash", "size", "mtime", "duration", "title", "artist", "album",
             "model_id", "segment_seconds", "scores", "track_scores", "segment_scores",
             "embedding", "segment_embeddings", "tempo", "key", "key_strength",
-            "loudness", "tempo_confidence", "energy", "energy_curve", "sounds")  # fmt: skip
+            "loudness", "tempo_confidence", "energy", "energy_curve", "sounds",
+            "waveform")  # fmt: skip
 
 
 def _write_table(columns: dict, meta: dict, path: Path) -> None:
@@ -197,7 +201,7 @@ def _write_table(columns: dict, meta: dict, path: Path) -> None:
          ("tempo", pa.float64()), ("key", pa.string()), ("key_strength", pa.float64()),
          ("loudness", pa.float64()), ("tempo_confidence", pa.float64()),
          ("energy", pa.float64()), ("energy_curve", pa.list_(f32)),
-         ("sounds", pa.list_(f32))],
+         ("sounds", pa.list_(f32)), ("waveform", pa.binary())],
         metadata={META_KEY: json.dumps(meta).encode()},
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
@@ -231,7 +235,7 @@ def _analysis(row: dict, genres: int) -> stages.Analysis:
             row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"],
             row.get("tempo_confidence"), row.get("energy"),
             None if row.get("energy_curve") is None else tuple(row["energy_curve"]),
-            None if row.get("sounds") is None else tuple(row["sounds"])),
+            None if row.get("sounds") is None else tuple(row["sounds"]), row.get("waveform")),
     )  # fmt: skip
 
 

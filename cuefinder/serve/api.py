@@ -231,6 +231,9 @@ def track(server: ServerDep, track_id: TrackId):
             "audio_url": f"/api/tracks/{found.id}/audio",
             "descriptors": found.descriptors(),
             "sounds": found.sound_profile(),
+            "waveform": None if found.waveform is None else {
+                "seconds": round(found.duration / len(found.waveform), 4),
+                "peaks": np.round(found.waveform, 3).tolist()},
             "energy_curve": None if found.energy_curve is None else {
                 "seconds": CURVE_SECONDS, "values": np.round(found.energy_curve, 3).tolist()},
         }

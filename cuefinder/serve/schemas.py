@@ -145,6 +145,11 @@ class EnergyCurve(BaseModel):
     values: list[float] = Field(description="mean onset strength per window")
 
 
+class Waveform(BaseModel):
+    seconds: float = Field(description="each peak covers this much of the track")
+    peaks: list[float] = Field(description="peak |amplitude| per stretch, 0 to 1 of full scale")
+
+
 class TrackDetail(BaseModel):
     id: int
     path: str
@@ -164,6 +169,7 @@ class TrackDetail(BaseModel):
         "loudness, energy (null where unknown)",
     )
     energy_curve: EnergyCurve | None = Field(None, description="null until indexed with it")
+    waveform: Waveform | None = Field(None, description="null until indexed with it")
     sounds: dict[str, float] = Field(
         default_factory=dict,
         description="musicnn's instrument, voice and mood tags "

@@ -9,6 +9,7 @@ import { termsToQuery } from "./query.js";
 import { BriefPanel } from "./briefs.js";
 import { sharedBriefId, showBrief } from "./briefview.js";
 import { refreshBriefButtons, refreshMarks, renderResults } from "./results.js";
+import { placePlayhead } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("search-form");
@@ -23,6 +24,12 @@ const MAX_UPLOAD = 50 * 1024 * 1024;
 const player = new Player($("audio"), $("now-playing"));
 const brief = new BriefPanel(player, () => refreshBriefButtons(resultsList, brief));
 player.onError = showError;
+player.onTime = (id, seconds) => {
+  for (const figure of document.querySelectorAll(".result .timeline-figure")) {
+    const card = figure.closest(".result");
+    placePlayhead(figure, Number(card.dataset.id) === id ? seconds : null, Number(card.dataset.duration));
+  }
+};
 const marks = new Marks(marksChanged);
 let terms = [];
 let refineQuery = null; // the genre query the results came from (null: sounds-like results)
@@ -70,6 +77,12 @@ function clearError() {
   message.replaceChildren();
 }
 
+// Each request takes a ticket; an answer whose ticket is no longer the latest is dropped, so a
+// slow earlier answer never replaces a newer one (chips edited quickly, say).
+let latest = 0;
+const ticket = () => ++latest;
+const stale = (mine) => mine !== latest;
+
 // A request in flight: the search button is disabled and the results say so.
 function busy(on, what = "Searching…") {
   $("search-button").disabled = on;
@@ -116,10 +129,12 @@ function show(results, title, label, shownTerms, warnings = []) {
 
 async function search() {
   const text = input.value.trim();
+  const mine = ticket();
   clearError();
   busy(true);
   try {
     const response = words.checked ? await api.text({ q: text, ...filters() }) : await api.search({ q: text, ...filters() });
+    if (stale(mine)) return;
     terms = response.query.terms;
     refineQuery = words.checked ? response.query.canonical : text;
     renderChips($("chips"), terms, editTerms);
@@ -128,31 +143,34 @@ async function search() {
     note.textContent = response.results.length ? `${count(response.results)} · ${reading}` : note.textContent;
     history.replaceState(null, "", `?${new URLSearchParams({ q: text, ...(words.checked ? { words: 1 } : {}) })}`);
   } catch (error) {
-    failed(error);
+    if (!stale(mine)) failed(error);
   } finally {
-    busy(false);
+    if (!stale(mine)) busy(false);
   }
 }
 
 function editTerms(next) {
   words.checked = false;
+  terms = next; // at once: a second edit before the answer builds on this one
   input.value = termsToQuery(next);
   if (next.length) search();
-  else renderChips($("chips"), (terms = []), editTerms);
+  else renderChips($("chips"), terms, editTerms);
 }
 
 async function moreLike(result) {
   clearError();
+  const mine = ticket();
   busy(true, `Finding tracks like “${trackName(result)}”…`);
   try {
     const response = await api.similar(result.id, filters());
+    if (stale(mine)) return;
     refineQuery = null;
     leaveQuery();
     show(response.results, `Tracks like “${trackName(result)}”`, `like ${trackName(result)}`, null);
   } catch (error) {
-    failed(error);
+    if (!stale(mine)) failed(error);
   } finally {
-    busy(false);
+    if (!stale(mine)) busy(false);
   }
 }
 
@@ -161,33 +179,37 @@ async function likeFile(file) {
   const audio = file.type.startsWith("audio/") || /\.(mp3|ogg|oga|opus|flac|wav|m4a|aac|aiff?|webm)$/i.test(file.name);
   if (!audio) return showError(`${file.name} is not an audio file.`);
   if (file.size > MAX_UPLOAD) return showError(`${file.name} is larger than 50 MB.`);
+  const mine = ticket();
   busy(true, `Listening to “${file.name}”…`);
   try {
     const response = await api.similarToFile(file, filters());
+    if (stale(mine)) return;
     refineQuery = null;
     leaveQuery();
     show(response.results, `Tracks like “${file.name}”`, `like ${file.name}`, null);
   } catch (error) {
-    failed(error);
+    if (!stale(mine)) failed(error);
   } finally {
-    busy(false);
+    if (!stale(mine)) busy(false);
   }
 }
 
 // Re-rank the catalog from the kept and rejected tracks, beside the genre query if there was one.
 async function refine() {
   clearError();
+  const mine = ticket();
   busy(true, "Refining…");
   try {
     const body = { kept: marks.kept, rejected: marks.rejected, q: refineQuery, ...bodyFilters() };
     const response = await api.refine(body);
+    if (stale(mine)) return;
     const title = refineQuery ? `Refined: “${refineQuery}”` : "Refined from the tracks you kept";
     show(response.results, title, `refined ${refineQuery || ""}`.trim(), response.query.terms, response.warnings);
     if (response.results.length) note.textContent = `${count(response.results)} · ${marks.summary()}`;
   } catch (error) {
-    failed(error);
+    if (!stale(mine)) failed(error);
   } finally {
-    busy(false);
+    if (!stale(mine)) busy(false);
   }
 }
 
@@ -341,3 +363,63 @@ if (shared !== null) {
     search();
   }
 }
+
+// -- listening fast: compact list, play mode, keyboard transport -------------------------------
+
+const COMPACT = "cuefinder.compact";
+$("compact").checked = localStorage.getItem(COMPACT) === "1";
+resultsList.classList.toggle("compact", $("compact").checked);
+$("compact").addEventListener("change", (event) => {
+  resultsList.classList.toggle("compact", event.target.checked);
+  localStorage.setItem(COMPACT, event.target.checked ? "1" : "0");
+});
+$("play-mode").addEventListener("change", (event) => {
+  player.mode = event.target.value;
+});
+
+// The result the keyboard works on: the one holding focus, else the one marked selected.
+function selectedCard() {
+  return document.activeElement?.closest?.("#results .result") || resultsList.querySelector(".result.selected");
+}
+
+function select(card) {
+  if (!card) return;
+  for (const other of resultsList.querySelectorAll(".result.selected")) other.classList.remove("selected");
+  card.classList.add("selected");
+  card.querySelector("button.play").focus();
+  card.scrollIntoView({ block: "nearest" });
+}
+
+const KEYS = {
+  "/": () => input.focus(),
+  j: () => {
+    const card = selectedCard();
+    select(card ? card.nextElementSibling : resultsList.querySelector(".result"));
+  },
+  k: () => select(selectedCard()?.previousElementSibling),
+  " ": () => selectedCard()?.querySelector("button.play").click(),
+  s: () => selectedCard()?.querySelector("button.mark-kept")?.click(),
+  ArrowLeft: () => player.seek(-5),
+  ArrowRight: () => player.seek(5),
+  "?": () => toggleHelp(),
+};
+
+function toggleHelp(show = $("keys-help").hidden) {
+  $("keys-help").hidden = !show;
+  if (show) $("keys-help-close").focus();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("keys-help").hidden) return toggleHelp(false);
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const typing = event.target.closest?.("input, textarea, select, [contenteditable]");
+  if (typing) return;
+  // space on a focused button is the button's own click; the transport takes it elsewhere
+  if (event.key === " " && event.target.closest?.("button, a, summary")) return;
+  const action = KEYS[event.key];
+  if (!action) return;
+  event.preventDefault();
+  action();
+});
+$("keys-help-close").addEventListener("click", () => toggleHelp(false));
+$("keys-button").addEventListener("click", () => toggleHelp(true));

@@ -3,10 +3,15 @@ import { colour, el } from "./format.js";
 import { formatWeight, MAX_WEIGHT, MIN_WEIGHT } from "./query.js";
 
 export function renderChips(container, terms, onChange) {
+  // the control that had focus keeps it (arrow keys on a weight go on working)
+  const focused = container.contains(document.activeElement) ? document.activeElement : null;
+  const genre = focused?.closest(".chip")?.dataset.genre;
+  const control = focused && (focused.tagName === "INPUT" ? "input" : `.${focused.className}`);
   container.replaceChildren(
     ...terms.map((term, index) => chip(term, index, terms, onChange)),
   );
   container.hidden = terms.length === 0;
+  if (genre) container.querySelector(`.chip[data-genre="${CSS.escape(genre)}"] ${control}`)?.focus();
 }
 
 function chip(term, index, terms, onChange) {

@@ -8,7 +8,11 @@ import { drawTimeline, timeAt } from "./timeline.js";
 
 // context: {terms | null, player, onMore(result), brief (a BriefPanel), marks}
 export function renderResults(list, results, context) {
+  // focus stays where it was: the same control of the same track, if it is still listed
+  const before = document.activeElement?.closest?.(".result");
+  const control = before && [...document.activeElement.classList].find((c) => before.querySelector(`.${c}`));
   list.replaceChildren(...results.map((result, index) => card(result, index, context)));
+  if (before && control) list.querySelector(`.result[data-id="${before.dataset.id}"] .${control}`)?.focus();
 }
 
 function card(result, index, context) {
@@ -23,7 +27,7 @@ function card(result, index, context) {
       "data-play-title": playTitle },
     el("span", { class: "icon", "aria-hidden": "true", text: "▶" }),
   );
-  play.addEventListener("click", () => player.toggle(result, start, play));
+  play.addEventListener("click", () => player.toggle(result, start, play, result.segment.end, true));
   const canvas = el("canvas", { class: "timeline", role: "img", "aria-label": "Segment scores (loading)" });
   const caption = el("figcaption", {
     class: "muted",
@@ -32,7 +36,7 @@ function card(result, index, context) {
   canvas.addEventListener("click", (event) => player.playFrom(result, timeAt(canvas, event, result.duration), play));
   api
     .track(result.id)
-    .then((detail) => drawTimeline(canvas, detail.timeline, lines, result.segment, result.duration))
+    .then((detail) => drawTimeline(canvas, detail.timeline, lines, result.segment, result.duration, detail.waveform))
     .catch(() => canvas.setAttribute("aria-label", "Segment scores unavailable"));
   const add = el("button", { type: "button", class: "add-to-brief" });
   add.addEventListener("click", async () => {
@@ -47,7 +51,7 @@ function card(result, index, context) {
   const who = [result.artist, result.album].filter(Boolean).join(" · ");
   const item = el(
     "li",
-    { class: "result", "data-id": result.id },
+    { class: "result", "data-id": result.id, "data-duration": result.duration },
     el(
       "div",
       { class: "result-head" },
