@@ -30,8 +30,8 @@ demo: setup
 	$(BIN)/cuefinder --catalog $(DEMO_CATALOG) search "$(DEMO_QUERY)"
 
 lint: setup
-	$(BIN)/ruff check cuefinder tests bench
-	$(BIN)/ruff format --check cuefinder tests bench
+	$(BIN)/ruff check cuefinder tests bench docs
+	$(BIN)/ruff format --check cuefinder tests bench docs
 
 test: setup browser lint
 	$(BIN)/pytest -q
