@@ -42,7 +42,7 @@ def main() -> None:
         page.fill("#q", params["q"])
         page.press("#q", "Enter")
         page.wait_for_selector("#results .result")
-        drawn = ("[...document.querySelectorAll('canvas.timeline')]"
+        drawn = ("[...document.querySelectorAll('#results canvas.timeline')]"
                  ".every(c => c.getAttribute('aria-label').startsWith('Waveform'))")  # fmt: skip
         page.wait_for_function(drawn)
         page.wait_for_timeout(800)

@@ -92,7 +92,7 @@ def test_a_query_shows_ranked_results_with_bars_and_timelines(page, site):
     assert page.locator("#chips .chip").all_inner_texts()[0].startswith("Comedy")
     assert cards.first.locator(".bar-row").count() == 2
     page.wait_for_function(
-        "[...document.querySelectorAll('canvas.timeline')]"
+        "[...document.querySelectorAll('#results canvas.timeline')]"
         ".every(c => c.getAttribute('aria-label').startsWith('Waveform and segment scores over'))"
     )
     ARTIFACTS.mkdir(exist_ok=True)
@@ -305,6 +305,30 @@ def test_results_play_their_window_once_or_looped(page, site):
     page.evaluate(f"document.getElementById('audio').currentTime = {end - 0.3}")
     page.wait_for_function("document.getElementById('audio').paused", timeout=20_000)
     assert page.evaluate("document.getElementById('audio').currentTime") >= end - 0.5
+
+
+def test_a_tracks_page_from_its_title(page, site):
+    search(page, "adventure")
+    first = page.locator("#results .result").first
+    track_id = int(first.get_attribute("data-id"))
+    first.locator("a.title").click()
+    page.wait_for_url(f"{site[0]}/tracks/{track_id}")
+    page.wait_for_selector("#track-view-similar li a")
+    detail = httpx.get(f"{site[0]}/api/tracks/{track_id}").json()
+    assert page.inner_text("#track-view-heading") == (detail["title"] or
+                                                      Path(detail["path"]).stem)  # fmt: skip
+    assert page.locator("#track-view-genres .bar-row").count() == len(detail["genres"])
+    assert "Tempo" in page.inner_text("#track-view-facts")
+    assert page.get_attribute("#track-view-timeline", "aria-label").startswith("Waveform")
+    assert page.locator("#track-view-sounds li").count() == 10
+    like = page.locator("#track-view-similar li a")
+    assert f"/tracks/{track_id}" not in like.evaluate_all("n => n.map(a => a.getAttribute('href'))")
+    page.click("#track-view-play")
+    page.wait_for_function("!document.getElementById('audio').paused", timeout=20_000)
+    like.first.click()  # another track's page
+    page.wait_for_function(f"location.pathname !== '/tracks/{track_id}'")
+    page.wait_for_selector("#track-view-similar li a")
+    assert httpx.get(f"{site[0]}/tracks/99999").status_code == 404
 
 
 def test_chips_edit_the_query(page):

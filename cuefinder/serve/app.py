@@ -91,6 +91,14 @@ def create_app(
         return FileResponse(STATIC / "index.html", status_code=200 if found else 404,
                             headers={"cache-control": "no-cache"})  # fmt: skip
 
+    @app.get("/tracks/{track_id}", include_in_schema=False)
+    def track_page(track_id: str) -> FileResponse:
+        """A track's page: the same page, which reads the id from its address (404 with
+        the page, which says so, when there is no such track)."""
+        found = track_id.isdigit() and app.state.server.pool.catalog().track(int(track_id))
+        return FileResponse(STATIC / "index.html", status_code=200 if found else 404,
+                            headers={"cache-control": "no-cache"})  # fmt: skip
+
     app.add_middleware(BodyLimit, uploads=max_upload_bytes)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -8,6 +8,7 @@ import { Player } from "./player.js";
 import { termsToQuery } from "./query.js";
 import { BriefPanel } from "./briefs.js";
 import { sharedBriefId, showBrief } from "./briefview.js";
+import { showTrack, trackPageId } from "./trackview.js";
 import { refreshBriefButtons, refreshMarks, renderResults } from "./results.js";
 import { placePlayhead } from "./timeline.js";
 
@@ -349,8 +350,11 @@ document.addEventListener("drop", (event) => {
 });
 
 const shared = sharedBriefId();
+const trackPage = trackPageId();
 if (shared !== null) {
   showBrief(shared, player, showError);
+} else if (trackPage !== null) {
+  showTrack(trackPage, player, showError);
 } else {
   loadGenres();
   refreshStatus();

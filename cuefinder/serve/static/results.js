@@ -60,7 +60,7 @@ function card(result, index, context) {
         "div",
         { class: "titles" },
         el("span", { class: "rank", text: `${index + 1}.` }),
-        el("span", { class: "title", text: name }),
+        el("a", { class: "title", href: `/tracks/${result.id}`, text: name, title: "The track's page" }),
         who ? el("span", { class: "who muted", text: who }) : null,
         el("div", { class: "path muted", text: result.path, title: result.path }),
       ),
