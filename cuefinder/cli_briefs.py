@@ -45,7 +45,8 @@ def export_options(p: argparse.ArgumentParser, what: str) -> None:
 
     p.add_argument("--export", type=Path, metavar="FILE",
                    help=f"{what} for the edit: .csv (timecode, notes), .edl (CMX 3600), "
-                   ".fcpxml (Final Cut Pro), .otio, .m3u or .xspf (players)")  # fmt: skip
+                   ".fcpxml (Final Cut Pro), .xml (Premiere, Resolve), .otio, .m3u or .xspf "
+                   "(players)")  # fmt: skip
     p.add_argument("--format", choices=sorted(cuesheet.MEDIA_TYPES),
                    help="the export's format, whatever the file's name")  # fmt: skip
     p.add_argument("--fps", type=_rate, default=cuesheet.FPS, metavar="RATE",

@@ -285,6 +285,15 @@ def test_exports_have_timecode_notes_and_windows(http, tracks):
     clips = list(otio.adapters.read_from_string(at25, "cmx_3600", rate=25).find_clips())
     assert [m.name for c in clips for m in c.markers] == ['QUIET, "TENSE"', "TITLES"]
 
+    # Final Cut Pro 7 XML (Premiere, Resolve): read back by OpenTimelineIO's FCP adapter
+    xmeml = http.get(url, params={"format": "xml", "fps": "25"})
+    assert xmeml.status_code == 200 and ET.fromstring(xmeml.content).tag == "xmeml"
+    clips = list(otio.adapters.read_from_string(xmeml.text, "fcp_xml").find_clips())
+    assert [c.media_reference.target_url for c in clips] == [
+        Path(loop["path"]).as_uri(), Path(boat["path"]).as_uri()]  # fmt: skip
+    assert clips[1].source_range.start_time.to_seconds() == pytest.approx(12.4, abs=0.04)
+    assert [m.name for c in clips for m in c.markers] == ['quiet, "tense"', "titles"]
+
     # Final Cut Pro XML: strict parse, every clip on the spine at its place and in point
     fcp = http.get(url, params={"format": "fcpxml", "fps": "23.976"})
     assert fcp.text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>')
@@ -322,7 +331,7 @@ def test_exports_have_timecode_notes_and_windows(http, tracks):
     assert clips[1].source_range.duration.to_seconds() == pytest.approx(27.6)
     assert [c.metadata["cuefinder"]["note"] for c in clips] == ['quiet, "tense"', "titles"]
 
-    error_of(http.get(url, params={"format": "xml"}), 422, "format")
+    error_of(http.get(url, params={"format": "docx"}), 422, "format")
     assert "23.976" in error_of(http.get(url, params={"fps": 0}), 422, "fps")
     error_of(http.get(url, params={"fps": "29.96"}), 422, "fps")
     error_of(http.get(url, params={"fps": 121}), 422, "fps")

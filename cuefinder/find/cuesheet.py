@@ -9,6 +9,8 @@ The format follows the file's extension (or ``format``):
   (Avid locators, Resolve markers); ``FCM: DROP FRAME`` at 29.97 and 59.94;
 - ``.fcpxml``: Final Cut Pro XML 1.10: each file an asset, each cue an ``asset-clip``
   on the project's spine with its in point and length, each note a ``marker``;
+- ``.xml``: Final Cut Pro 7 XML (xmeml, OpenTimelineIO's FCP adapter), which Premiere
+  Pro and Resolve import: the cues on an audio track, each note a marker on its clip;
 - ``.otio``: an OpenTimelineIO timeline (Resolve imports it; OTIO converts it further);
 - ``.m3u`` / ``.xspf``: playlists whose entries start and stop at each cue's in and
   out (VLC's options), the paths as they are, relative to ``root``, or URLs.
@@ -31,9 +33,10 @@ from pathlib import Path
 
 from cuefinder.errors import QueryError
 
-FORMATS = {".csv": "csv", ".edl": "edl", ".fcpxml": "fcpxml", ".otio": "otio", ".m3u": "m3u",
-           ".m3u8": "m3u", ".xspf": "xspf"}  # fmt: skip
+FORMATS = {".csv": "csv", ".edl": "edl", ".fcpxml": "fcpxml", ".xml": "xml", ".otio": "otio",
+           ".m3u": "m3u", ".m3u8": "m3u", ".xspf": "xspf"}  # fmt: skip
 MEDIA_TYPES = {"csv": "text/csv", "edl": "text/plain", "fcpxml": "application/xml",
+               "xml": "application/xml",
                "otio": "application/json", "m3u": "audio/x-mpegurl",
                "xspf": "application/xspf+xml"}  # fmt: skip
 FPS = "25"
@@ -140,6 +143,10 @@ def render(results, kind: str, *, fps: str | int | Rate = FPS, query: str = "", 
         return _fcpxml(results, r, query or "cuefinder")
     if kind == "otio":
         return _timeline(results, r, title).to_json_string()
+    if kind == "xml":
+        import opentimelineio as otio
+
+        return otio.adapters.write_to_string(_timeline(results, r, title), "fcp_xml")
     names = [_location(x, root, urls) for x in results]
     if kind == "m3u":
         return _m3u(results, names, query)

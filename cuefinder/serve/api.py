@@ -510,7 +510,7 @@ def _check_durations(low: float | None, high: float | None) -> None:
 
 BriefId = Annotated[int, Path(ge=1, description="the brief's id")]
 EntryId = Annotated[int, Path(ge=1, description="the entry's id (in its brief)")]
-ExportFormat = Literal["csv", "edl", "fcpxml", "otio", "m3u", "xspf"]  # find.cuesheet's
+ExportFormat = Literal["csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf"]  # cuesheet's
 _RATES = (
     "timecode rate: 23.976, 24, 25, 29.97 (drop frame), 29.97ndf, 30, 48, 50, 59.94 "
     "(drop frame), 59.94ndf, 60"
@@ -646,8 +646,8 @@ def export_brief(
     format_: Annotated[
         ExportFormat,
         Query(alias="format", description="csv (timecode and notes), edl (CMX 3600), fcpxml "
-              "(Final Cut Pro XML 1.10), otio, m3u or xspf (playlists of this server's audio "
-              "URLs)"),
+              "(Final Cut Pro XML 1.10), xml (Final Cut Pro 7 XML: Premiere, Resolve), otio, "
+              "m3u or xspf (playlists of this server's audio URLs)"),
     ] = "csv",
     fps: Annotated[str, Query(max_length=10, description=_RATES)] = "25",
 ):  # fmt: skip
