@@ -113,6 +113,15 @@ def test_symlink_loops(setting):
     assert catalog.count() == 2  # the looped folder was not indexed twice
 
 
+def test_a_named_pipe_is_a_failure_and_never_opened(setting):
+    """Opening a FIFO for reading waits for a writer for ever: it is listed, not opened."""
+    catalog, before, folder = setting
+    os.mkfifo(folder / "pipe.mp3")
+    failed = _run(catalog, before, folder)
+    assert failed == {"pipe.mp3": "not a regular file (a named pipe); not opened"}
+    assert catalog.count() == 2
+
+
 def test_unreadable_file(tmp_path, short_tracks):
     """Permission denied, checked as a user without the right (root reads everything)."""
     shared = Path(tempfile.mkdtemp(prefix="cuefinder-perm-"))

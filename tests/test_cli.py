@@ -277,6 +277,26 @@ def test_a_configuration_file_sets_defaults_beneath_flags(db, tmp_path, monkeypa
     assert done.stderr.strip() == expected
 
 
+def test_exports_keep_a_hostile_file_name_to_its_own_entry():
+    """A file name may hold line breaks and control characters: no export line breaks."""
+    import xml.etree.ElementTree as ET
+
+    from cuefinder.find import cuesheet
+    from cuefinder.find.rank import Result
+
+    name = "/m/evil\n#EXTINF:1,x\n/etc/passwd.ogg"
+    cue = Result(id=1, path=name, score=1.0, genres={}, probabilities={},
+                 segment={"start": 0.0, "end": 5.0}, duration=10.0, title="t\x07x",
+                 extra={"note": "line\nbreak"})  # fmt: skip
+    m3u = cuesheet.render([cue], "m3u").splitlines()
+    assert len(m3u) == 5 and m3u[-1] == "file:///m/evil%0A%23EXTINF%3A1%2Cx%0A/etc/passwd.ogg"
+    for kind in ("fcpxml", "xspf", "xml"):
+        ET.fromstring(cuesheet.render([cue], kind).encode())  # well-formed XML
+    edl = cuesheet.render([cue], "edl").splitlines()
+    assert sum(line.startswith("001 ") for line in edl) == 1 and "* LOC:" in edl[-1]
+    assert "LINE BREAK" in edl[-1]
+
+
 def test_json_is_accepted_before_the_command_too(db):
     before = cuefinder("--json", "--catalog", db, "search", "action", "-n", "2").stdout
     after = cuefinder("--catalog", db, "search", "action", "-n", "2", "--json").stdout

@@ -286,13 +286,15 @@ def _csv(results, r: Rate) -> str:
 
 
 def _m3u(results, names, query: str) -> str:
-    """Extended M3U; VLC's start/stop options play each cue."""
+    """Extended M3U; VLC's start/stop options play each cue. A name with a line break (or
+    another control character) is written as a percent-encoded URI: one entry, not two."""
     lines = ["#EXTM3U"] + ([f"#PLAYLIST:cuefinder: {query}"] if query else [])
     for x, name in zip(results, names, strict=True):
         shown = " - ".join(_clean(v) for v in (x.artist, x.title or Path(x.path).stem) if v)
         lines += [f"#EXTINF:{int(round(x.duration))},{shown}",
                   f"#EXTVLCOPT:start-time={x.segment['start']:.2f}",
-                  f"#EXTVLCOPT:stop-time={x.segment['end']:.2f}", name]  # fmt: skip
+                  f"#EXTVLCOPT:stop-time={x.segment['end']:.2f}",
+                  name if _clean(name) == name else _uri(name)]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -156,11 +156,21 @@ def _file_task(path: str, explicit: bool) -> FileTask | Failure | None:
         if os.path.islink(path) and audio.is_audio_name(path):
             return Failure(display_path(path), _os_reason(err))
         return None if not explicit else Failure(display_path(path), _os_reason(err))
-    if not stat.S_ISREG(info.st_mode):
-        return None
+    if not stat.S_ISREG(info.st_mode):  # never opened: a FIFO's open would wait for a writer
+        kind = _special_kind(info.st_mode)
+        return Failure(display_path(path), f"not a regular file ({kind}); not opened")
     if not os.access(path, os.R_OK):
         return Failure(display_path(path), "permission denied", info.st_size, info.st_mtime)
     return FileTask(path, info.st_size, info.st_mtime)
+
+
+def _special_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):  # fmt: skip
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def _os_reason(err: OSError) -> str:
