@@ -122,6 +122,17 @@ def test_a_named_pipe_is_a_failure_and_never_opened(setting):
     assert catalog.count() == 2
 
 
+def test_a_file_longer_than_the_bound_stops_decoding_with_a_reason(short_tracks, funnyboat):
+    from cuefinder.features import FeatureConfig
+    from cuefinder.pipeline import stages
+
+    task = stages.task_for(funnyboat)  # 3:05
+    found = stages.decode(task, FeatureConfig(), max_seconds=60)
+    assert isinstance(found, stages.Failure)
+    assert found.reason == "longer than 1 min, the most a file may be (cut it, or index its parts)"
+    assert isinstance(stages.decode(task, FeatureConfig(), max_seconds=200), stages.Decoded)
+
+
 def test_unreadable_file(tmp_path, short_tracks):
     """Permission denied, checked as a user without the right (root reads everything)."""
     shared = Path(tempfile.mkdtemp(prefix="cuefinder-perm-"))

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pytest
 from conftest import encode
@@ -129,6 +130,31 @@ def test_unknown_references_are_refused(catalog, tmp_path):
     (tmp_path / "fake.mp3").write_bytes(b"\xff\xd8\xff\xe0" + b"JFIF" * 100)
     with pytest.raises(Exception, match="fake.mp3"):
         similar(tmp_path / "fake.mp3", catalog)
+
+
+def test_an_outside_reference_longer_than_the_bound_is_refused_while_decoding(
+    catalog, music_root, tmp_path, monkeypatch
+):
+    """A small file can decode to hours: a reference clip is cut off at its bound, through
+    the API too, which names the upload as it was sent."""
+    from serve_helpers import served_in_thread
+
+    from cuefinder.find import similar as module
+    from cuefinder.serve import create_app
+
+    track = next((music_root / "funnyboat").glob("*.ogg"))  # 3:05
+    clip = tmp_path / "reference.ogg"
+    clip.write_bytes(track.read_bytes())
+    monkeypatch.setattr(module, "REFERENCE_MAX_SECONDS", 60.0)
+    with pytest.raises(QueryError, match=r"reference.ogg: longer than 1 min, the most"):
+        similar(clip, catalog)
+    with served_in_thread(create_app(catalog.path)) as url:
+        upload = {"file": ("temp track.ogg", clip.read_bytes(), "audio/ogg")}
+        sent = httpx.post(f"{url}/api/similar/upload", files=upload, timeout=120)
+    error = sent.json()["error"]
+    assert sent.status_code == 422 and error["field"] == "file"
+    assert error["message"].startswith("file: 'temp track.ogg': longer than 1 min")
+    assert "cuefinder-upload" not in error["message"]  # no temporary path shown
 
 
 def test_duration_filters_and_limit(catalog):

@@ -26,6 +26,7 @@ from cuefinder.errors import CatalogError, QueryError
 from cuefinder.find.rank import WINDOW_SECONDS, Result, _model, fitted, window_bounds
 
 SHARED_GENRES = 3
+REFERENCE_MAX_SECONDS = 1800.0  # an outside reference clip longer than this is refused
 AWAY = 0.5  # weight of the --not references' mean vector, subtracted from the query
 
 
@@ -145,7 +146,8 @@ def _from_track(track: Track, catalog: Catalog, model: StoredModel) -> Reference
                      track.track_scores)  # fmt: skip
 
 
-def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None) -> Reference:
+def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None,
+               max_seconds: float | None = None) -> Reference:  # fmt: skip
     """Decode and tag an outside file through indexing's own stage (``stages.analyse``)."""
     from cuefinder.pipeline import stages
 
@@ -159,7 +161,8 @@ def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None) 
         task = stages.task_for(path)
     except OSError as err:
         raise QueryError(f"{path}: cannot read it ({err.strerror or err})") from err
-    found = stages.analyse(task, stages.tagger_for(model_path, model.model_id))
+    limit = max_seconds or (REFERENCE_MAX_SECONDS if track_id is None else stages.MAX_SECONDS)
+    found = stages.analyse(task, stages.tagger_for(model_path, model.model_id), max_seconds=limit)
     if isinstance(found, stages.Failure):
         raise QueryError(f"{path}: {found.reason}")
     if len(found.segment_embeddings) == 0:

@@ -21,6 +21,8 @@ from cuefinder import audio, descriptors
 from cuefinder.errors import CuefinderError
 
 MIN_SECONDS = 1.0  # shorter clips carry no usable genre information
+MAX_SECONDS = 6 * 3600.0  # longer files are refused while decoding: the log-mel held between
+# decoding and tagging costs about 0.4 GB an hour, and a small file may decode for hours
 SILENCE_DBFS = -60.0  # a track whose peak stays below this is silent
 HASH_BLOCK = 1 << 20
 
@@ -164,6 +166,15 @@ def _file_task(path: str, explicit: bool) -> FileTask | Failure | None:
     return FileTask(path, info.st_size, info.st_mtime)
 
 
+def _span(seconds: float) -> str:
+    """``6 h``, ``10 min`` or ``45 s``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 def _special_kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
@@ -255,10 +266,11 @@ def task_for(path: str | os.PathLike) -> FileTask:
     return FileTask(text, info.st_size, info.st_mtime)
 
 
-def analyse(task: FileTask, tagger, *, measure: bool = True) -> Result:
+def analyse(task: FileTask, tagger, *, measure: bool = True,
+            max_seconds: float = MAX_SECONDS) -> Result:  # fmt: skip
     """Decode, compute features (and descriptors, with ``measure``) and tag one file; a
-    Failure instead of raising."""
-    decoded = decode(task, tagger.features, measure=measure)
+    Failure instead of raising (one for a file longer than ``max_seconds``)."""
+    decoded = decode(task, tagger.features, measure=measure, max_seconds=max_seconds)
     return tag(decoded, tagger) if isinstance(decoded, Decoded) else decoded
 
 
@@ -276,7 +288,12 @@ class Decoded:
     descriptors: descriptors.Descriptors | None = None
 
 
-def decode(task: FileTask, features, *, measure: bool = True) -> Decoded | Unchanged | Failure:
+class _TooLong(Exception):
+    pass
+
+
+def decode(task: FileTask, features, *, measure: bool = True,
+           max_seconds: float = MAX_SECONDS) -> Decoded | Unchanged | Failure:  # fmt: skip
     """Hash, decode and compute the log-mel of one file (features.FeatureConfig), and its
     descriptors (tempo, key, loudness) unless ``measure`` is False; Unchanged when its
     content is what the catalog holds, a Failure instead of raising."""
@@ -294,6 +311,8 @@ def decode(task: FileTask, features, *, measure: bool = True) -> Decoded | Uncha
 
         def watched():
             for chunk in audio.stream(task.path, sample_rate=features.sample_rate):
+                if level[0] + len(chunk) > max_seconds * features.sample_rate:
+                    raise _TooLong  # stops the decoder: time and memory stay bounded
                 level[0] += len(chunk)
                 if len(chunk):
                     level[1] = max(level[1], float(np.abs(chunk).max()))
@@ -302,6 +321,9 @@ def decode(task: FileTask, features, *, measure: bool = True) -> Decoded | Uncha
                 yield chunk
 
         frames = [f.numpy() for f in stream_log_mel(watched(), features)]
+    except _TooLong:
+        return Failure(name, f"longer than {_span(max_seconds)}, the most a file may be "
+                       "(cut it, or index its parts)", task.size, task.mtime)  # fmt: skip
     except CuefinderError as err:
         return Failure(name, _strip_path(str(err), task.path), task.size, task.mtime)
     except OSError as err:

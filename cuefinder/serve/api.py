@@ -192,12 +192,12 @@ def similar_to_upload(
     max_duration: MaxDuration = None,
     length: Length = None,
 ):
-    """Tracks that sound like an uploaded audio clip (50 MB at most)."""
+    """Tracks that sound like an uploaded audio clip (50 MB and 30 minutes at most)."""
     _check_part(start, end, None)
     with uploads.saved(file) as path:
         try:
             results = _similar(server, path, limit, start, end, min_duration, max_duration, "file",
-                               length=length)  # fmt: skip
+                               length=length, shown=file.filename)  # fmt: skip
         except DecodeError:
             raise ApiError(422, f"file: {file.filename!r} is not decodable audio", "file") from None
     reference = {"file": file.filename, "start": start, "end": end}
@@ -476,7 +476,7 @@ def _ranked(server: Server, query, limit, min_duration, max_duration, tempo=None
 
 
 def _similar(server: Server, reference, limit, start, end, min_duration, max_duration, field,
-             not_=(), length=None):  # fmt: skip
+             not_=(), length=None, shown=None):  # fmt: skip
     from cuefinder.find.similar import similar
 
     _check_durations(min_duration, max_duration)
@@ -486,8 +486,10 @@ def _similar(server: Server, reference, limit, start, end, min_duration, max_dur
         return similar(reference, catalog, not_=list(not_), limit=limit, start=start, end=end,
                        index=index, min_duration=min_duration,
                        max_duration=max_duration, length=length)  # fmt: skip
-    except QueryError as err:
-        raise ApiError(422, str(err), field) from None
+    except QueryError as err:  # an upload is named as it was sent, not by its temporary file
+        message = str(err) if shown is None else str(err).replace(str(reference), repr(shown))
+        raise ApiError(422, f"{field}: {message}" if shown is not None else message,
+                       field) from None  # fmt: skip
 
 
 def _check_part(start: float | None, end: float | None, duration: float | None) -> None:
