@@ -119,7 +119,12 @@ def _brief(args) -> int:
             print(f"deleted brief '{held.name}'", file=sys.stderr)
             return EXIT_OK
         if args.export:
-            export(briefs.results(catalog, held.id), args, held.name)
+            found = briefs.results(catalog, held.id)
+            export(found, args, held.name)
+            gone = len(store.entries(catalog, held.id)) - len(found)
+            if gone:  # entries whose track is no longer in the catalog
+                print(f"left out {gone} entr{'y' if gone == 1 else 'ies'} whose track is gone "
+                      "from the catalog", file=sys.stderr)  # fmt: skip
         entries = store.entries(catalog, held.id)
         tracks = {e.id: briefs.current_track(catalog, e) for e in entries}
     if args.json:

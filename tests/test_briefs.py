@@ -86,6 +86,15 @@ def test_a_brief_follows_a_moved_file(tmp_path, short_tracks):
     index([library], catalog, jobs=1, progress=False)
     [result] = briefs.results(catalog, held.id)
     assert result.path == str(moved) and result.segment == {"start": 1.0, "end": 3.0}
+    # when the file is gone, an export leaves the entry out and says so
+    moved.unlink()
+    index([library], catalog, jobs=1, progress=False)
+    assert briefs.results(catalog, held.id) == []
+    done = subprocess.run([sys.executable, "-m", "cuefinder", "--catalog", str(catalog.path),
+                           "brief", "moves", "--export", str(tmp_path / "moves.csv")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrote 0 cues" in done.stderr and "left out 1 entry whose track is gone" in done.stderr
 
 
 def test_bad_brief_input_is_one_line_and_changes_nothing(catalog):

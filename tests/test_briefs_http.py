@@ -138,6 +138,9 @@ def test_entries_carry_their_track_points_note_and_who_added_them(http, tracks):
     moved = http.patch(url, json={"end": 10_000, "note": "longer"}).json()
     assert moved["end"] == pytest.approx(boat["duration"]) and moved["note"] == "longer"
     assert http.patch(url, json={}).json() == moved
+    whole_again = http.patch(url, json={"start": None, "end": None}).json()  # null: taken away
+    assert (whole_again["start"], whole_again["end"], whole_again["note"]) == (None, None, "longer")
+    assert http.patch(url, json={"start": 5}).json()["end"] is None  # the other stays away
 
     assert http.delete(url).status_code == 204
     left = http.get(f"/api/briefs/{brief['id']}").json()["entries"]

@@ -42,8 +42,10 @@ def add(catalog: Catalog, brief, track, *, start: float | None = None,
                            start, stop, note, by)  # fmt: skip
 
 
-def set_points(catalog: Catalog, brief, entry_id: int, start=None, stop=None, note=None):
-    """Change an entry's in/out points (checked against its track) or note."""
+def set_points(catalog: Catalog, brief, entry_id: int, start=None, stop=None, note=None,
+               clear=()):  # fmt: skip
+    """Change an entry's in/out points (checked against its track) or note; ``clear``
+    names points to take away ("start": from the beginning, "stop": to the end)."""
     held = brief_of(catalog, brief)
     entry = next((e for e in store.entries(catalog, held.id) if e.id == entry_id), None)
     if entry is None:
@@ -57,6 +59,10 @@ def set_points(catalog: Catalog, brief, entry_id: int, start=None, stop=None, no
             stop if stop is not None else entry.stop, duration, entry.path)  # fmt: skip
     if note is not None:
         changes["note"] = note
+    for point in clear:
+        if point not in ("start", "stop"):
+            raise QueryError(f"an entry has no point {point!r} to clear")
+        changes[point] = None
     return store.update_entry(catalog, held.id, entry_id, **changes)
 
 

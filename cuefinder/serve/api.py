@@ -606,15 +606,19 @@ def add_entry(server: ServerDep, brief_id: BriefId, request: EntryRequest):
 
 @router.patch("/briefs/{brief_id}/entries/{entry_id}", response_model=BriefEntry, responses=ERRORS)
 def change_entry(server: ServerDep, brief_id: BriefId, entry_id: EntryId, request: EntryChange):
-    """Move an entry's in or out point (checked against its track), or change its note."""
+    """Move an entry's in or out point (checked against its track), or change its note; a
+    point sent as null is taken away (from the start, or to the end, of the track)."""
     from cuefinder.find import briefs
 
     catalog = server.pool.catalog()
     held = _brief(catalog, brief_id)
     _entry(catalog, held, entry_id)
+    given = request.model_fields_set  # a point sent as null is taken away
+    clear = [p for f, p in (("start", "start"), ("end", "stop"))
+             if f in given and getattr(request, f) is None]  # fmt: skip
     try:
         entry = briefs.set_points(catalog, held.id, entry_id, start=request.start,
-                                  stop=request.end, note=request.note)  # fmt: skip
+                                  stop=request.end, note=request.note, clear=clear)  # fmt: skip
     except QueryError as err:
         raise ApiError(422, str(err), _point_field(str(err))) from None
     return JSONResponse(entry_json(catalog, entry))

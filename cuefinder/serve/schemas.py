@@ -354,6 +354,6 @@ class EntryChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: float | None = Field(None, ge=0, description="in point, seconds")
-    end: float | None = Field(None, gt=0, description="out point, seconds")
+    start: float | None = Field(None, ge=0, description="in point, seconds (null: the start)")
+    end: float | None = Field(None, gt=0, description="out point, seconds (null: the end)")
     note: Note | None = None

@@ -262,8 +262,8 @@ export class BriefPanel {
     );
     const save = (input, field) =>
       input.addEventListener("change", () => {
-        if (field !== "note" && input.value === "") return this.fill(item, this.entry(entry.id)); // nothing to clear to
-        this.changeEntry(item, entry.id, { [field]: field === "note" ? input.value : Number(input.value) });
+        const value = field === "note" ? input.value : input.value === "" ? null : Number(input.value); // "": take it away
+        this.changeEntry(item, entry.id, { [field]: value });
       });
     save(start, "start");
     save(end, "end");
