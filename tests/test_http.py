@@ -412,6 +412,26 @@ def test_a_catalogued_file_that_is_gone_is_404(http, ids):
     assert "is gone" in error["message"]
 
 
+def test_a_file_replaced_since_indexing_is_not_served(tmp_path, music_root):
+    """Another file under the catalogued name (another size or time) is refused: 409."""
+    from serve_helpers import served_in_thread
+
+    from cuefinder.serve import create_app
+
+    songs = sorted((music_root / "scorched3d-data").glob("*.ogg"))
+    library = build_library(tmp_path / "lib", songs[:1])
+    db = tmp_path / "c.db"
+    cuefinder("--catalog", db, "index", "-q", library)
+    with served_in_thread(create_app(db)) as url:
+        [track] = httpx.get(f"{url}/api/search", params={"q": "action"}).json()["results"]
+        audio = f"{url}/api/tracks/{track['id']}/audio"
+        assert httpx.get(audio).status_code == 200
+        (library / songs[0].name).write_bytes(songs[1].read_bytes())  # swapped under the name
+        refused = httpx.get(audio)
+    assert refused.status_code == 409
+    assert "changed since it was indexed" in refused.json()["error"]["message"]
+
+
 def test_cors_is_off_by_default(http):
     response = http.get("/api/genres", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in response.headers

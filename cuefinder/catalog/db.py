@@ -519,6 +519,11 @@ class Catalog:
             else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
         )
 
+    def file_identity(self, track_id: int) -> tuple[int, float] | None:
+        """(size, mtime) of a track's file when it was last indexed or seen unchanged."""
+        row = self.db.execute("SELECT size, mtime FROM tracks WHERE id = ?", (track_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def file_path(self, track_id: int) -> str | None:
         """The file-system name of a track's file (its stored bytes when the name is not
         UTF-8), or None for an unknown id."""

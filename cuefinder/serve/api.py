@@ -248,6 +248,7 @@ def track(server: ServerDep, track_id: TrackId):
         200: {"content": {"audio/*": {}}, "description": "the whole file"},
         206: {"content": {"audio/*": {}}, "description": "the requested byte range"},
         403: {"model": ErrorBody},
+        409: {"model": ErrorBody},
         416: {"model": ErrorBody},
         **ERRORS,
     },
@@ -258,7 +259,7 @@ def audio(server: ServerDep, track_id: TrackId, request: Request):
     path = catalog.file_path(track_id)
     if path is None:
         raise ApiError(404, f"no track {track_id} in the catalog", "track_id")
-    opened = media.open_catalogued(path, track_id)
+    opened = media.open_catalogued(path, track_id, catalog.file_identity(track_id))
     return media.file_response(opened, request.method, request.headers)
 
 

@@ -53,8 +53,12 @@ class OpenFile:
     path: str
 
 
-def open_catalogued(path: str, track_id: int) -> OpenFile:
-    """Open a track's stored file for reading, or raise ApiError saying why it is refused."""
+def open_catalogued(
+    path: str, track_id: int, identity: tuple[int, float] | None = None
+) -> OpenFile:
+    """Open a track's stored file for reading, or raise ApiError saying why it is refused:
+    among others when its size or modification time (``identity``) is not what indexing
+    saw (another file now sits under that name)."""
     where = f"track {track_id}'s file {path}"
     if not os.path.isabs(path) or os.path.normpath(path) != path:
         raise ApiError(403, f"{where} is not a plain absolute path; it is not served", "track_id")
@@ -77,6 +81,10 @@ def open_catalogued(path: str, track_id: int) -> OpenFile:
     if not stat.S_ISREG(info.st_mode) or _opened_path(fd) not in (None, path):
         os.close(fd)
         raise ApiError(403, f"{where} is not the regular file that was catalogued", "track_id")
+    if identity is not None and (info.st_size, info.st_mtime) != tuple(identity):
+        os.close(fd)
+        raise ApiError(409, f"{where} changed since it was indexed (size or time); index its "
+                       "folder again", "track_id")  # fmt: skip
     return OpenFile(os.fdopen(fd, "rb"), info.st_size, info.st_mtime, path)
 
 
