@@ -219,6 +219,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="let pages from ORIGIN call the API (repeatable)")  # fmt: skip
     p.add_argument("--index-root", action="append", default=[], type=Path, metavar="DIR",
                    help="allow indexing folders inside DIR from the web")  # fmt: skip
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a name clients reach the server by (repeatable; default: the "
+                   "loopback names on 127.0.0.1, any name on another address)")  # fmt: skip
     p.set_defaults(run=_serve)
 
     moving.add_commands(sub)
@@ -487,7 +490,8 @@ def _serve(args) -> int:
     from cuefinder.serve import run
 
     run(args.catalog or default_path(), host=args.host, port=args.port,
-        cors_origins=args.cors_origin, index_roots=args.index_root)  # fmt: skip
+        cors_origins=args.cors_origin, index_roots=args.index_root,
+        allowed_hosts=args.allowed_host)  # fmt: skip
     return EXIT_OK
 
 

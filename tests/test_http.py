@@ -432,6 +432,21 @@ def test_a_file_replaced_since_indexing_is_not_served(tmp_path, music_root):
     assert "changed since it was indexed" in refused.json()["error"]["message"]
 
 
+def test_a_request_for_another_host_name_is_refused(server, http):
+    """DNS rebinding: a page elsewhere reaching this loopback server through its own name."""
+    evil = httpx.get(f"{server}/api/status", headers={"host": "attacker.example"})
+    assert evil.status_code == 400 and evil.json()["error"]["field"] == "host"
+    assert "attacker.example" in evil.json()["error"]["message"]
+    port = server.rsplit(":", 1)[1]
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        assert httpx.get(f"{server}/api/status", headers={"host": name}).status_code == 200
+    from cuefinder.serve.app import host_names
+
+    assert host_names("0.0.0.0") == ("*",)  # reachable from elsewhere: names not known
+    assert host_names("0.0.0.0", ["cues.example"]) == ("cues.example",)
+    assert "localhost" in host_names("127.0.0.1")
+
+
 def test_cors_is_off_by_default(http):
     response = http.get("/api/genres", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in response.headers
@@ -499,7 +514,7 @@ def test_an_upload_over_50_mb_is_413(server, http):
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(
-            b"POST /api/similar/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n"
+            b"POST /api/similar/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000000\r\n"
             b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
         )
         reply = b""

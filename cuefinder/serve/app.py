@@ -27,6 +27,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024  # any other request body (JSON)
 UPLOAD_PATHS = ("/api/similar/upload",)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the Host names a server on loopback answers
 
 
 @dataclass
@@ -45,8 +46,14 @@ def create_app(
     index_roots: list[str | os.PathLike] | tuple = (),
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     index_jobs: int | None = None,
+    allowed_hosts: list[str] | tuple[str, ...] = LOOPBACK,
 ) -> FastAPI:
-    """The app over the catalog at ``catalog_path`` (created empty when index roots are given)."""
+    """The app over the catalog at ``catalog_path`` (created empty when index roots are given).
+
+    ``allowed_hosts``: the names a request's Host header may carry (any port), so that a web
+    page elsewhere cannot reach a server on this machine through a name that resolves to it
+    (DNS rebinding); ``("*",)`` allows any.
+    """
     from cuefinder import __version__
     from cuefinder.catalog import Catalog
     from cuefinder.serve import api
@@ -100,6 +107,8 @@ def create_app(
                             headers={"cache-control": "no-cache"})  # fmt: skip
 
     app.add_middleware(BodyLimit, uploads=max_upload_bytes)
+    if "*" not in allowed_hosts:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -130,6 +139,36 @@ def _api_docs(app: FastAPI) -> None:
             swagger_css_url="/api/docs/assets/swagger-ui.css",
             swagger_favicon_url="/api/docs/assets/favicon-32x32.png",
         )
+
+
+def host_names(host: str, extra=()) -> tuple[str, ...]:
+    """The Host names a server bound to ``host`` answers: the loopback names for a loopback
+    address, anything ("*") for an address reachable from elsewhere unless names are given."""
+    if host in LOOPBACK or host.startswith("127."):
+        return (*LOOPBACK, host, *extra)
+    return tuple(extra) if extra else ("*",)
+
+
+class HostCheck:
+    """400 for a request whose Host header names none of the allowed hosts (port ignored)."""
+
+    def __init__(self, app, allowed):
+        self.app, self.allowed = app, {h.lower().strip("[]") for h in allowed}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            name = name.lower().strip("[]")
+            if name not in self.allowed:
+                from starlette.responses import JSONResponse
+
+                message = (f"host: {host!r} is not a name this server answers to "
+                           "(serve --allowed-host)")  # fmt: skip
+                body = {"error": {"status": 400, "field": "host", "message": message}}
+                await JSONResponse(body, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):
@@ -178,7 +217,8 @@ def run(catalog_path, *, host: str = "127.0.0.1", port: int = 8000, **options) -
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
-    app = create_app(catalog_path, **options)
+    app = create_app(catalog_path, allowed_hosts=host_names(host, options.pop("allowed_hosts", ())),
+                     **options)  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
     logging.getLogger("cuefinder.serve").info(
         "cuefinder on http://%s:%d/ (catalog %s)", shown, port, catalog_path
