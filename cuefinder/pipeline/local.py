@@ -84,10 +84,12 @@ def index(
     progress: bool = True,
     on_result: Callable[[stages.Result], None] | None = None,
     descriptors: bool = True,
+    within: Iterable[str] | None = None,
 ) -> IndexReport:
     """Index files and folders into ``catalog`` with ``model`` (the default one if None);
-    ``descriptors=False`` skips tempo, key and loudness (faster)."""
-    run = prepare(paths, catalog or Catalog(), model)
+    ``descriptors=False`` skips tempo, key, loudness, energy and sounds (faster); with
+    ``within``, files whose real path is outside those folders are failures, not read."""
+    run = prepare(paths, catalog or Catalog(), model, within=within)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(run.plan.tasks) or 1))
     return run.finish(_run(run.plan.tasks, run.info, jobs, descriptors), progress, on_result)
 
@@ -128,13 +130,13 @@ class Run:
         return report
 
 
-def prepare(paths, catalog: Catalog, model) -> Run:
+def prepare(paths, catalog: Catalog, model, within=None) -> Run:
     """Read the model's header, walk the folders, plan the work, check the model (before
     any worker starts and before it becomes active) and record what the walk found."""
     started = time.monotonic()
     info = checkpoint.read_info(model or checkpoint.default_model_path())
     roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
-    found = stages.discover(roots)
+    found = stages.discover(roots, within)
     work = plan(catalog, found, roots, info.model_id)
     active = catalog.active_model()
     if work.tasks or active is None or active.model_id != info.model_id:

@@ -96,8 +96,11 @@ def display_path(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def discover(roots: Iterable[str | os.PathLike]) -> Discovery:
-    """Walk files and folders; audio files by extension, symlink loops broken."""
+def discover(roots: Iterable[str | os.PathLike], within=None) -> Discovery:
+    """Walk files and folders; audio files by extension, symlink loops broken. With
+    ``within`` (folders, resolved), a file whose real path is outside all of them (reached
+    through a symbolic link) is a failure, never read, and the link's target is not named."""
+    inside = None if within is None else [os.path.realpath(w) for w in within]
     found = Discovery()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
@@ -111,12 +114,20 @@ def discover(roots: Iterable[str | os.PathLike]) -> Discovery:
                 continue
             seen_files.add(path)
             task = _file_task(path, explicit=path == root)
+            if inside is not None and isinstance(task, FileTask) and not _under(path, inside):
+                task = Failure(display_path(path), "leads outside the index roots through a "
+                               "symbolic link; not indexed", task.size, task.mtime)  # fmt: skip
             if isinstance(task, Failure):
                 found.failures.append(task)
             elif task is not None:
                 found.files.append(task)
     found.files.sort(key=lambda t: t.path)
     return found
+
+
+def _under(path: str, folders: list[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == f or real.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
 def _walk(root: str, seen_dirs: set, failures: list[Failure]) -> Iterator[str]:

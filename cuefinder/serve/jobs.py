@@ -89,11 +89,13 @@ class Indexer:
             with Catalog(self.catalog_path) as catalog:
                 model = self._model_path(catalog)
                 info = checkpoint.read_info(model)
-                planned = local.plan(catalog, stages.discover([folder]), [folder], info.model_id)
+                found = stages.discover([folder], within=self.roots)
+                planned = local.plan(catalog, found, [folder], info.model_id)
                 with self._lock:
                     self.progress.to_analyse = len(planned.tasks)
                 report = local.index([folder], catalog, model=model, jobs=self.jobs,
-                                     progress=False, on_result=self._count)  # fmt: skip
+                                     progress=False, on_result=self._count,
+                                     within=self.roots)  # fmt: skip
             with self._lock:
                 self.progress.unchanged, self.progress.missing = report.unchanged, report.missing
                 self.progress.failed = [{"path": f.path, "reason": f.reason} for f in report.failed]

@@ -66,8 +66,8 @@ def open_catalogued(
     if resolved != path:
         raise ApiError(
             403,
-            f"{where} now resolves to {resolved} (a symbolic link); only the catalogued file "
-            "itself is served",
+            f"{where} now leads elsewhere through a symbolic link (not named here); only the "
+            "catalogued file itself is served",
             "track_id",
         )
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
