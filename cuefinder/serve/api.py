@@ -13,6 +13,7 @@ from urllib.parse import quote
 import numpy as np
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from cuefinder.errors import DecodeError, QueryError
 from cuefinder.find.caveats import query_warnings
@@ -20,6 +21,7 @@ from cuefinder.serve import media, uploads
 from cuefinder.serve.app import Server
 from cuefinder.serve.errors import ApiError
 from cuefinder.serve.schemas import (
+    MAX_ID,
     Brief,
     BriefChange,
     BriefDetail,
@@ -50,7 +52,7 @@ def _server(request: Request) -> Server:
 
 
 ServerDep = Annotated[Server, Depends(_server)]
-TrackId = Annotated[int, Path(ge=1, description="catalog track id")]
+TrackId = Annotated[int, Path(ge=1, le=MAX_ID, description="catalog track id")]
 Limit = Annotated[int, Query(ge=1, le=500, description="most results to return")]
 MinDuration = Annotated[float | None, Query(ge=0, description="shortest track, seconds")]
 MaxDuration = Annotated[float | None, Query(ge=0, description="longest track, seconds")]
@@ -65,7 +67,10 @@ TagName = Annotated[
     str,
     Path(min_length=1, max_length=100, description="the tag (a model genre's name corrects it)"),
 ]
-ManyIds = Annotated[list[int] | None, Query(description="catalog track ids (repeat the parameter)")]
+ManyIds = Annotated[
+    list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
+    Query(description="catalog track ids (repeat the parameter)"),
+]
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -153,7 +158,7 @@ def similar_to_track(
     length: Length = None,
     also: ManyIds = None,
     not_: Annotated[
-        list[int] | None,
+        list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None,
         Query(alias="not", description="track ids to move away from (repeat the parameter)"),
     ] = None,
 ):
@@ -511,8 +516,8 @@ def _check_durations(low: float | None, high: float | None) -> None:
 
 # -- briefs --------------------------------------------------------------------------------
 
-BriefId = Annotated[int, Path(ge=1, description="the brief's id")]
-EntryId = Annotated[int, Path(ge=1, description="the entry's id (in its brief)")]
+BriefId = Annotated[int, Path(ge=1, le=MAX_ID, description="the brief's id")]
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID, description="the entry's id (in its brief)")]
 ExportFormat = Literal["csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf"]  # cuesheet's
 _RATES = (
     "timecode rate: 23.976, 24, 25, 29.97 (drop frame), 29.97ndf, 30, 48, 50, 59.94 "

@@ -10,7 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TrackIds = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=1000)]
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names nothing (422, not a crash)
+TrackIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=1000)]
 
 
 class ErrorDetail(BaseModel):
@@ -332,7 +333,7 @@ class BriefChange(BaseModel):
 
     name: BriefName | None = None
     note: Note | None = None
-    order: list[Annotated[int, Field(ge=1)]] | None = Field(
+    order: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         None, max_length=10000, description="every entry id of the brief, once, in the new order"
     )
 
@@ -342,7 +343,7 @@ class EntryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    track: int = Field(ge=1, description="catalog track id")
+    track: int = Field(ge=1, le=MAX_ID, description="catalog track id")
     start: float | None = Field(None, ge=0, description="in point, seconds")
     end: float | None = Field(None, gt=0, description="out point, seconds")
     note: Note = ""
