@@ -478,7 +478,9 @@ def create_brief(page, name: str) -> int:
     page.fill("#brief-new-name", name)
     page.press("#brief-new-name", "Enter")
     page.wait_for_selector("#brief-body:not([hidden])")
-    assert page.locator("#brief-status").inner_text() == f"Created “{name}”."
+    page.wait_for_function(  # the panel shows before the status line says so
+        f"document.getElementById('brief-status').textContent === 'Created “{name}”.'"
+    )
     return int(page.locator("#brief-select").input_value())
 
 

@@ -146,8 +146,8 @@ export class BriefPanel {
       $("brief-new-name").value = "";
       localStorage.setItem(CHOSEN, made.id);
       this.show(made);
+      this.status(`Created “${made.name}”.`); // at once: an older message must not linger
       await this.refreshList();
-      this.status(`Created “${made.name}”.`);
       $("brief-select").focus();
     } catch (error) {
       this.status(error.message, true);
