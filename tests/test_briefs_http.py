@@ -196,6 +196,12 @@ def test_reordering_needs_every_entry_once(http, tracks):
         ids[0],
         ids[1],
     ]
+    # and a refused name leaves a valid order undone: one transaction
+    new_brief(http, "Reel 5 taken")
+    error_of(http.patch(url, json={"name": "reel 5 TAKEN", "order": ids}), 422, "name")
+    after = http.get(url).json()
+    assert after["name"] == "Reel 5 order"
+    assert [e["id"] for e in after["entries"]] == [ids[2], ids[0], ids[1]]
 
 
 def test_an_unknown_brief_is_404_everywhere(http, tracks):

@@ -80,10 +80,17 @@ def create(catalog: Catalog, name: str, note: str = "") -> Brief:
 
 
 def update(catalog: Catalog, brief_id: int, *, name: str | None = None,
-           note: str | None = None) -> Brief:  # fmt: skip
-    """Rename a brief or change its note."""
+           note: str | None = None, order: list[int] | None = None) -> Brief:  # fmt: skip
+    """Rename a brief, change its note, or put its entries in ``order`` (every entry id of
+    the brief, once): in one transaction, so a refused part changes nothing."""
     get(catalog, brief_id)
     with catalog.transaction() as db:
+        if order is not None:
+            held = [r[0] for r in db.execute("SELECT id FROM brief_entries WHERE brief_id = ?"
+                                             " ORDER BY position, id", (brief_id,))]  # fmt: skip
+            if sorted(order) != sorted(held):
+                raise QueryError(f"order must list each of the brief's entries once: {held}")
+            _renumber(db, brief_id, order)
         if name is not None:
             name = _name(name)
             clash = db.execute("SELECT id FROM briefs WHERE lower(name) = lower(?) AND id != ?",
@@ -154,12 +161,7 @@ def remove_entry(catalog: Catalog, brief_id: int, entry_id: int) -> None:
 
 def reorder(catalog: Catalog, brief_id: int, order: list[int]) -> list[Entry]:
     """Put the entries in ``order`` (every entry id of the brief, once)."""
-    held = [e.id for e in entries(catalog, brief_id)]
-    if sorted(order) != sorted(held):
-        raise QueryError(f"order must list each of the brief's entries once: {held}")
-    with catalog.transaction() as db:
-        _renumber(db, brief_id, order)
-        _touch(db, brief_id)
+    update(catalog, brief_id, order=order)
     return entries(catalog, brief_id)
 
 

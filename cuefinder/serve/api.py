@@ -563,20 +563,16 @@ def change_brief(server: ServerDep, brief_id: BriefId, request: BriefChange):
 
     catalog = server.pool.catalog()
     held = _brief(catalog, brief_id)
-    if request.order is not None:
-        ids = [e.id for e in store.entries(catalog, held.id)]
-        if sorted(request.order) != sorted(ids):
-            raise ApiError(422, f"order: list each of the brief's entries once: {ids}", "order")
-    if request.name is not None or request.note is not None:
-        try:
-            store.update(catalog, held.id, name=request.name, note=request.note)
-        except QueryError as err:
-            raise ApiError(422, str(err), "name" if request.name is not None else "note") from None
-    if request.order is not None:
-        try:
-            store.reorder(catalog, held.id, request.order)
-        except QueryError as err:
-            raise ApiError(422, f"order: {err}", "order") from None
+    try:  # one transaction: a refused part changes nothing
+        store.update(catalog, held.id, name=request.name, note=request.note,
+                     order=request.order)  # fmt: skip
+    except QueryError as err:
+        message = str(err)
+        if message.startswith("order"):
+            ids = message.rsplit(": ", 1)[-1]
+            raise ApiError(422, f"order: list each of the brief's entries once: {ids}",
+                           "order") from None  # fmt: skip
+        raise ApiError(422, message, "name" if request.name is not None else "note") from None
     return JSONResponse(brief_detail(catalog, _brief(catalog, held.id)))
 
 
