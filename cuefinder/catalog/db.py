@@ -14,11 +14,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cuefinder.catalog.records import ScoreTable, StoredModel, Track
 from cuefinder.catalog.schema import GENRE_VIEW, MIGRATIONS, SCHEMA, SCHEMA_VERSION, genre_view
 from cuefinder.errors import CatalogError, QueryError
 
@@ -34,108 +34,11 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("cuefinder")) / "catalog.db"
 
 
-@dataclass(frozen=True)
-class StoredModel:
-    model_id: str
-    name: str
-    genres: tuple[str, ...]
-    embedding_dim: int
-    tags: tuple[str, ...] = ()  # pretrained tags it also outputs (columns of tag_scores)
-
-
-@dataclass
-class Track:
-    """One catalogued track with its scores (columns follow ``genres``)."""
-
-    id: int
-    path: str
-    duration: float
-    title: str | None
-    artist: str | None
-    album: str | None
-    missing: bool
-    model_id: str
-    genres: tuple[str, ...]
-    track_scores: np.ndarray  # (genres,)
-    segment_seconds: float
-    segment_scores: np.ndarray  # (segments, genres)
-    embedding: np.ndarray  # (dim,)
-    segment_embeddings: np.ndarray  # (segments, dim), unit rows; (0, dim) if not stored
-    tags: tuple[str, ...] = ()
-    tag_scores: np.ndarray | None = None  # (tags,) when the model has pretrained tags
-    segment_tag_scores: np.ndarray | None = None  # (segments, tags) likewise
-    tempo: float | None = None  # descriptors (None until indexed by a version that has them)
-    key: str | None = None
-    key_strength: float | None = None
-    loudness: float | None = None
-    tempo_confidence: float | None = None
-    energy: float | None = None
-    energy_curve: np.ndarray | None = None  # (per 3 s,) mean onset strength
-    sounds: np.ndarray | None = None  # (50,) musicnn's MagnaTagATune tags (musicnn_tags)
-    waveform: np.ndarray | None = None  # (points,) peak |amplitude| 0-1 over the track
-
-    def descriptors(self) -> dict:
-        """Tempo (BPM, with its confidence), key, loudness (LUFS) and energy, rounded, as
-        JSON shows them."""
-
-        def rounded(value, places):
-            return None if value is None else round(value, places)
-
-        return {"tempo": rounded(self.tempo, 1),
-                "tempo_confidence": rounded(self.tempo_confidence, 2), "key": self.key,
-                "key_strength": rounded(self.key_strength, 3),
-                "loudness": rounded(self.loudness, 1),
-                "energy": rounded(self.energy, 3)}  # fmt: skip
-
-    def sound_profile(self) -> dict[str, float]:
-        """musicnn's instrument, voice and mood tags for this track, by name."""
-        from cuefinder.model.musicnn_tags import SOUNDS, TAGS
-
-        if self.sounds is None:
-            return {}
-        return {t: round(float(p), 4) for t, p in zip(TAGS[SOUNDS], self.sounds, strict=True)}
-
-    def tag_profile(self) -> dict[str, float]:
-        if self.tag_scores is None:
-            return {}
-        return {t: round(float(s), 4) for t, s in zip(self.tags, self.tag_scores)}
-
-    def genre_scores(self) -> dict[str, float]:
-        return {g: round(float(s), 4) for g, s in zip(self.genres, self.track_scores)}
-
-
-@dataclass
-class ScoreTable:
-    """All present tracks of one model, as arrays for ranking.
-
-    ``cache`` keeps statistics that every query needs (search puts them there), so a
-    process that keeps its table (a server) ranks each query without re-sorting.
-    """
-
-    model: StoredModel
-    ids: np.ndarray  # (n,) int64
-    paths: list[str]
-    durations: np.ndarray  # (n,)
-    scores: np.ndarray  # (n, labels)
-    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-table statistics
-    taught: tuple[str, ...] = ()  # the catalog's own tags, when search added their columns
-    tempos: np.ndarray | None = None  # (n,) BPM, NaN where unknown
-    keys: list | None = None  # (n,) e.g. "A minor", or None
-    names: list | None = None  # (n,) (title, artist, album), each None when untagged
-    energies: np.ndarray | None = None  # (n,) mean onset strength, NaN where unknown
-    sounds: tuple[str, ...] = ()  # musicnn's tags as columns (models without tags of their own)
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The columns of ``scores``: the model's genres, its pretrained tags, musicnn's
-        sound tags (descriptors), then the catalog's own taught tags (``find.teach.extended``)."""
-        return self.model.genres + self.model.tags + self.sounds + self.taught
-
-
 class Catalog:
     """The cuefinder catalog at ``path`` (created on first write)."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+        self._sounds: tuple = (None, ())  # (catalog version, sound_tags' answer)
         self.path = Path(path) if path is not None else default_path()
         self._models: dict[str, StoredModel] = {}  # rows never change once written (id: hash)
         if not create and not self.path.exists():
@@ -426,6 +329,14 @@ class Catalog:
         of it has them (``ScoreTable.sounds``), else ()."""
         if model.tags:
             return ()
+        # asked on every query: kept until this catalog changes (here or in another process)
+        version = (model.model_id, self.db.execute("PRAGMA data_version").fetchone()[0],
+                   self.db.total_changes)  # fmt: skip
+        if self._sounds[0] != version:
+            self._sounds = (version, self._find_sound_tags(model))
+        return self._sounds[1]
+
+    def _find_sound_tags(self, model: StoredModel) -> tuple[str, ...]:
         found = self.db.execute(
             "SELECT 1 FROM tracks WHERE model_id = ? AND missing = 0 AND sounds IS NOT NULL"
             " LIMIT 1", (model.model_id,)).fetchone()  # fmt: skip

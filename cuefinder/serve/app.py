@@ -56,7 +56,7 @@ def create_app(
     """
     from cuefinder import __version__
     from cuefinder.catalog import Catalog
-    from cuefinder.serve import api
+    from cuefinder.serve import api, api_briefs, api_teach
 
     if index_roots:
         Catalog(catalog_path, create=True).close()
@@ -75,6 +75,8 @@ def create_app(
     )
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(api_teach.router)
+    app.include_router(api_briefs.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _api_docs(app)
 
