@@ -1,21 +1,16 @@
 // A brief's read-only page (/briefs/{id}): its entries in order, each with a play button for
 // its in/out window, its note and who added it, and the brief's exports. Nothing to edit.
 import { api } from "./api.js";
-import { clock, el } from "./format.js";
+import { clock, el, idInPath, openView } from "./format.js";
 import { entryName, entryPlay, entryWindow } from "./briefs.js";
 
 const $ = (id) => document.getElementById(id);
 
 // The brief id in this page's address, or null when it is not a brief's page.
-export function sharedBriefId() {
-  const match = location.pathname.match(/^\/briefs\/([^/]+)\/?$/);
-  return match ? decodeURIComponent(match[1]) : null;
-}
+export const sharedBriefId = () => idInPath("briefs");
 
 export async function showBrief(id, player, onError) {
-  document.body.dataset.view = "brief";
-  for (const part of document.querySelectorAll(".search-panel, .layout")) part.hidden = true;
-  $("brief-view").hidden = false;
+  openView("brief");
   let brief;
   try {
     brief = await api.brief(id);

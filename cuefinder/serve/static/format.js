@@ -40,3 +40,16 @@ const PALETTE = ["#2f6db5", "#c0562f", "#3a8f5c", "#8a4fb0", "#b58a1f", "#2a8c9a
 export function colour(index) {
   return PALETTE[index % PALETTE.length];
 }
+
+// The id in this page's address after ``/{kind}/`` ("/briefs/7": "7"), or null elsewhere.
+export function idInPath(kind) {
+  const match = location.pathname.match(new RegExp(`^/${kind}/([^/]+)/?$`));
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+// Show one of the page's own views (a brief's, a track's) in place of search and results.
+export function openView(view) {
+  document.body.dataset.view = view;
+  for (const part of document.querySelectorAll(".search-panel, .layout")) part.hidden = true;
+  document.getElementById(`${view}-view`).hidden = false;
+}

@@ -1,7 +1,7 @@
 // A track's page (/tracks/{id}): its tags and descriptors, its genre profile, its waveform and
 // genre lines with a play button, the sounds musicnn hears in it, and the tracks like it.
 import { api } from "./api.js";
-import { clock, colour, el, trackName } from "./format.js";
+import { clock, colour, el, idInPath, openView, trackName } from "./format.js";
 import { drawTimeline, placePlayhead, timeAt } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,14 +9,12 @@ const SHOWN_GENRES = 3; // lines drawn on the timeline: the strongest genres
 
 // The track id in this page's address, or null when it is not a track's page.
 export function trackPageId() {
-  const match = location.pathname.match(/^\/tracks\/(\d+)\/?$/);
-  return match ? Number(match[1]) : null;
+  const id = idInPath("tracks");
+  return id !== null && /^\d+$/.test(id) ? Number(id) : null;
 }
 
 export async function showTrack(id, player, onError) {
-  document.body.dataset.view = "track";
-  for (const part of document.querySelectorAll(".search-panel, .layout")) part.hidden = true;
-  $("track-view").hidden = false;
+  openView("track");
   let track;
   try {
     track = await api.track(id);
