@@ -63,19 +63,6 @@ class Descriptors:
     sounds: tuple[float, ...] | None = None  # musicnn_tags.SOUNDS' tags, probabilities
     waveform: bytes | None = None  # peak |amplitude| per stretch of the track, 0-255
 
-    def to_dict(self) -> dict:
-        def rounded(value, places):
-            return None if value is None else round(value, places)
-
-        return {
-            "tempo": rounded(self.tempo, 1),
-            "tempo_confidence": rounded(self.tempo_confidence, 2),
-            "key": self.key,
-            "key_strength": rounded(self.key_strength, 3),
-            "loudness": rounded(self.loudness, 1),
-            "energy": rounded(self.energy, 3),
-        }
-
 
 class Accumulator:
     """Chroma and loudness of a chunk stream, added as the chunks pass.
