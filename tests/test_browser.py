@@ -75,6 +75,12 @@ def page(browser, site):
 def search(page, query: str) -> None:
     page.fill("#q", query)
     page.press("#q", "Enter")
+    # this query's answer, not the previous one still on the page
+    page.wait_for_function(
+        "([q]) => document.body.dataset.state === 'results' && "
+        "document.getElementById('results-heading').textContent === `Results for “${q}”`",
+        arg=[query.strip()],
+    )
     page.wait_for_selector("#results .result")
 
 
