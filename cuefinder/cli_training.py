@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from cuefinder.cli import EXIT_OK, EXIT_USAGE, _error, _positive_int
+from cuefinder.model.config import DEFAULT_METHODS, TRAINABLE
 from cuefinder.model.config import METHODS as EVALUABLE
-from cuefinder.model.config import TRAINABLE
-from cuefinder.train.splits import scheme_words
+from cuefinder.train.splits import SCHEMES, scheme_words
 
 
 def add_commands(sub) -> None:
@@ -68,14 +68,14 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["random", "majority", "mfcc-logreg", "ensemble"],
+        default=list(DEFAULT_METHODS),
         choices=EVALUABLE,
         metavar="METHOD",
         help=f"any of: {' '.join(EVALUABLE)} (default: %(default)s)",
     )
     p.add_argument(
         "--scheme",
-        choices=("kfold", "logo"),
+        choices=SCHEMES,
         default="kfold",
         help="grouped k-fold, or leave-one-group-out (the Ma et al. protocol)",
     )

@@ -140,8 +140,12 @@ def stream_log_mel(chunks: Iterable[np.ndarray], config: FeatureConfig) -> Itera
         carry = buffer[frames * hop :]
 
 
-# The front end musicnn's pretrained networks were trained on (frames uncentred here).
-MUSICNN_FEATURES = FeatureConfig(n_fft=512, hop_length=256, scale="log1p")
+# The front end musicnn's pretrained networks were trained on (frames uncentred here);
+# every setting spelled out, since its weights fix them whatever FeatureConfig's defaults.
+# model/musicnn.py reads its constants from here.
+MUSICNN_FEATURES = FeatureConfig(
+    sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, f_max=8000.0, scale="log1p"
+)
 
 
 def even_patches(values: np.ndarray, width: int, max_patches: int) -> np.ndarray:

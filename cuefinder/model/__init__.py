@@ -37,7 +37,15 @@ def features_for(config: ModelConfig):
     """The front end a network reads: musicnn's for transfer models, cuefinder's otherwise."""
     from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
 
-    kinds = {m.architecture == "musicnn" for m in (config.members or (config,))}
+    networks = config.members or (config,)
+    kinds = {m.architecture == "musicnn" for m in networks}
     if len(kinds) > 1:
         raise ConfigError("ensemble members must read the same front end (musicnn or not)")
-    return MUSICNN_FEATURES if kinds.pop() else FeatureConfig()
+    features = MUSICNN_FEATURES if kinds.pop() else FeatureConfig()
+    for network in networks:
+        if network.n_mels != features.n_mels:
+            raise ConfigError(
+                f"the {network.architecture} reads {network.n_mels} mel bands but its front "
+                f"end makes {features.n_mels} (ModelConfig.n_mels and FeatureConfig.n_mels)"
+            )
+    return features

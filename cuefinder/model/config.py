@@ -6,14 +6,17 @@ from dataclasses import asdict, dataclass, field
 
 from cuefinder.errors import ConfigError
 
-ARCHITECTURES = ("cnn", "resnet", "musicnn", "ensemble")
-# The recipes' names for what can be trained (declared once: trainer, evaluation, CLI):
-# the networks, and genre heads on the pretrained musicnn whose backbone is fixed
-# (frozen), tuned in its dense top (top) or tuned throughout (full)
+# Every architecture and method name, declared here once (model, trainer, evaluation, CLI):
+NETWORKS = ("cnn", "resnet")  # trained from scratch on cuefinder's log-mel
+ARCHITECTURES = (*NETWORKS, "musicnn", "ensemble")  # what a model file's network can be
+# The recipes' names for what can be trained: the networks, and genre heads on the
+# pretrained musicnn whose backbone is fixed (frozen), tuned in its dense top (top) or
+# tuned throughout (full), each mapped to its ``extra["train"]`` mode (model/transfer.py)
 MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
-TRAINABLE = ("cnn", "resnet", *MUSICNN_MODES)
+TRAINABLE = (*NETWORKS, *MUSICNN_MODES)
 BASELINES = ("random", "majority", "mfcc-logreg")  # train.baselines
 METHODS = (*BASELINES, *TRAINABLE, "ensemble")  # what `cuefinder evaluate` compares
+DEFAULT_METHODS = (*BASELINES, "ensemble")  # what it compares unless told
 INPUT_NORMS = ("batch", "level", "band")
 POOLINGS = ("mean", "top")
 
@@ -24,6 +27,8 @@ class ModelConfig:
 
     genres: tuple[str, ...]
     architecture: str = "cnn"  # "cnn" (the founding design), "resnet", "musicnn", "ensemble"
+    # the front end's (FeatureConfig.n_mels, not imported here: numpy would load with the
+    # command line); features_for, checkpoint.save and checkpoint.read_info check they agree
     n_mels: int = 96
     patch_frames: int = 96
     channels: tuple[int, ...] = (16, 32, 64, 128)

@@ -41,13 +41,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from cuefinder.errors import FeatureError, ModelFileError
+from cuefinder.features import MUSICNN_FEATURES
 from cuefinder.model.musicnn_tags import TAGS
 from cuefinder.model.tf_checkpoint import read_checkpoint
 
-SAMPLE_RATE = 16000
-N_FFT = 512
-HOP_LENGTH = 256
-N_MELS = 96
+# musicnn's front end, stated once in features.MUSICNN_FEATURES
+SAMPLE_RATE = MUSICNN_FEATURES.sample_rate
+N_FFT = MUSICNN_FEATURES.n_fft
+HOP_LENGTH = MUSICNN_FEATURES.hop_length
+N_MELS = MUSICNN_FEATURES.n_mels
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
 TF_BN_EPSILON = 1e-3
 

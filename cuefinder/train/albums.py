@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from cuefinder.audio import is_audio_name, read_tags
@@ -19,18 +18,9 @@ from cuefinder.train.imdb import (
     parse_album_name,
     read_mapping,
 )
-from cuefinder.train.manifest import LabelledTrack
+from cuefinder.train.manifest import Album, LabelledTrack
 
 _DISC_FOLDER = re.compile(r"(?:dis[ck]|cd)[\s._-]*\d+\b.*", re.I)
-
-
-@dataclass(frozen=True)
-class Album:
-    """A soundtrack album: its key (folder, relative to the root), its raw name, its tracks."""
-
-    key: str
-    name: str
-    tracks: tuple[Path, ...]
 
 
 def find_albums(root: Path) -> list[Album]:

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from cuefinder.model import checkpoint
+from cuefinder.train.config import TrainConfig
 
 MIN_GAMES = checkpoint.MIN_GROUPS  # fewer games behind a genre: offered with a warning
 BASELINE = "mfcc-logreg"
@@ -281,6 +282,9 @@ def _training_section(info, record: dict) -> list[str]:
     config = record["config"]
     history = record["history"]
     best = max(history, key=lambda h: h["val_roc_auc"])
+    steps = config["steps_per_epoch"]
+    if info.config.extra.get("train") in ("head", "backend"):  # on pooled features (heads.py)
+        steps = config.get("head_steps_per_epoch", TrainConfig.head_steps_per_epoch)
     return [
         "## Model and training",
         "",
@@ -291,7 +295,7 @@ def _training_section(info, record: dict) -> list[str]:
         "",
         f"Group-balanced random patches, batch {config['batch_size']}, AdamW lr "
         f"{config['learning_rate']}, label smoothing {config['label_smoothing']}, gain and "
-        f"time/frequency masking; {len(history)} epochs of {config['steps_per_epoch']} steps, "
+        f"time/frequency masking; {len(history)} epochs of {steps} steps, "
         f"best validation macro ROC-AUC {best['val_roc_auc']:.3f} at epoch {best['epoch']} "
         f"(kept). Seed {config['seed']}. Wall time {record['train_seconds']:.0f} s.",
         "",

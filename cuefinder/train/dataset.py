@@ -10,6 +10,7 @@ import numpy as np
 
 from cuefinder.features import FeatureConfig
 from cuefinder.train import featcache
+from cuefinder.train.config import MAX_SECONDS
 from cuefinder.train.manifest import read_manifest
 
 
@@ -50,7 +51,7 @@ def load(
     manifest: str | os.PathLike,
     features: FeatureConfig,
     *,
-    max_seconds: float = featcache.MAX_SECONDS,
+    max_seconds: float = MAX_SECONDS,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> tuple[LabelledSet, list[str]]:

@@ -48,15 +48,14 @@ import numpy as np
 
 from cuefinder.errors import ConfigError, DatasetError
 from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
-from cuefinder.model.config import METHODS, MUSICNN_MODES
+from cuefinder.model.config import DEFAULT_METHODS, METHODS, MUSICNN_MODES, NETWORKS
 from cuefinder.train import baselines, dataset, metrics
+from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.results import Evaluation, MethodResult
-from cuefinder.train.splits import Fold, make_folds
-from cuefinder.train.trainer import TrainConfig
+from cuefinder.train.results import Evaluation, MethodResult, film_level
+from cuefinder.train.splits import SCHEMES, Fold, make_folds
 
 TRANSFER = tuple(MUSICNN_MODES)  # read musicnn's front end
-DEFAULT_TRAIN = TrainConfig()
 DEFAULT_ENSEMBLE = {"members": 3, "architectures": ("cnn", "cnn", "resnet")}
 
 
@@ -68,7 +67,7 @@ def ensemble_recipe(config: TrainConfig) -> TrainConfig:
 
 def cross_validate(
     data: LabelledSet,
-    methods=("random", "majority", "mfcc-logreg", "ensemble"),
+    methods=DEFAULT_METHODS,
     *,
     scheme: str = "kfold",
     folds: int = 4,
@@ -94,10 +93,7 @@ def cross_validate(
     """
     import torch
 
-    methods = tuple(dict.fromkeys(methods))
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    methods, plan, names, fused = _request(methods, data.genres, train_config, recipes, fusions)
     if any(m in TRANSFER for m in methods) and (
         musicnn_data is None or list(musicnn_data.paths) != list(data.paths)
     ):
@@ -110,16 +106,7 @@ def cross_validate(
     fold_of = np.full(len(data), -1)
     for f in fold_list:
         fold_of[np.isin(group_index, f.test)] = f.index
-    plan = _network_plan(methods, data.genres, train_config, recipes or {})
     n, g, k = len(data), len(data.genres), len(fold_list)
-    names = [m for m in methods if m in baselines.BASELINES] + [p["name"] for p in plan]
-    if "ensemble" in methods:
-        names.append("ensemble")
-    fused = [(f"{a}+{b}", a, b) for a, b in fusions or ()]
-    missing = sorted({m for _, a, b in fused for m in (a, b)} - set(names))
-    if missing:
-        raise DatasetError(f"fusions name methods that are not evaluated: {', '.join(missing)}")
-    names += [name for name, _, _ in fused]
     scores = {m: np.full((n, g), np.nan, np.float32) for m in names}
     thresholds = {m: np.zeros((k, g)) for m in names}
     seconds = dict.fromkeys(names, 0.0)
@@ -214,9 +201,28 @@ def cross_validate(
          "per_method": {m: round(r.seconds, 1) for m, r in results.items()}},
         similarity=similarity,
     )  # fmt: skip
-    evaluation.group_level = metrics.film_level(evaluation)
+    evaluation.group_level = film_level(evaluation)
     evaluation.notes = _notes(evaluation)
     return evaluation
+
+
+def _request(methods, genres, train_config: TrainConfig, recipes: dict | None, fusions):
+    """What an evaluation will run, checked: (methods without repeats, the networks' plan,
+    every result's name, the fusions as (name, a, b)); ConfigError or DatasetError if any
+    name is unknown, taken or missing."""
+    methods = tuple(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    plan = _network_plan(methods, genres, train_config, recipes or {})
+    names = [m for m in methods if m in baselines.BASELINES] + [p["name"] for p in plan]
+    if "ensemble" in methods:
+        names.append("ensemble")
+    fused = [(f"{a}+{b}", a, b) for a, b in fusions or ()]
+    missing = sorted({m for _, a, b in fused for m in (a, b)} - set(names))
+    if missing:
+        raise DatasetError(f"fusions name methods that are not evaluated: {', '.join(missing)}")
+    return methods, plan, names + [name for name, _, _ in fused], fused
 
 
 def _network_plan(methods, genres, config: TrainConfig, recipes: dict) -> list[dict]:
@@ -233,7 +239,7 @@ def _network_plan(methods, genres, config: TrainConfig, recipes: dict) -> list[d
             plan.append({"name": f"member{i}-{model_config.architecture}", "member": True,
                          "config": model_config, "seed": recipe.seed + i,
                          "recipe": recipe})  # fmt: skip
-    for arch in ("cnn", "resnet"):
+    for arch in NETWORKS:
         if arch in methods and not any(p["config"].architecture == arch for p in plan):
             model_config = ModelConfig(genres=genres, architecture=arch, channels=config.channels)
             plan.append({"name": arch, "member": False, "config": model_config,
@@ -288,7 +294,7 @@ def _train_network(p: dict, sets: dict, progress: bool):
 def _aliases(results: dict, methods, plan) -> dict:
     """``cnn``/``resnet`` requested or implied by an ensemble: the best member of that kind."""
     out = dict(results)
-    for arch in ("cnn", "resnet"):
+    for arch in NETWORKS:
         members = [p["name"] for p in plan if p["member"] and p["config"].architecture == arch]
         if not members or not ("ensemble" in methods or arch in methods):
             continue
@@ -366,7 +372,7 @@ def _say(progress: bool, text: str) -> None:
 def run(
     manifest,
     out_dir,
-    methods=("random", "majority", "mfcc-logreg", "ensemble"),
+    methods=DEFAULT_METHODS,
     scheme: str = "kfold",
     folds: int = 4,
     train_config: TrainConfig = DEFAULT_TRAIN,
@@ -382,6 +388,10 @@ def run(
     """
     from cuefinder.train.report import write_report
 
+    # argument errors before any audio is decoded (the genres are not known yet)
+    _request(methods, ("genre",), train_config, recipes, fusions)
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
     data, skipped = dataset.load(
         manifest, FeatureConfig(), max_seconds=train_config.max_seconds, cache_dir=cache_dir,
         progress=progress,

@@ -19,8 +19,7 @@ from cuefinder.errors import CuefinderError
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.pipeline.stages import content_hash
 from cuefinder.processes import spawn_pool
-
-MAX_SECONDS = 600.0  # how much of each track training reads, unless a recipe says
+from cuefinder.train.config import MAX_SECONDS
 
 
 def default_cache_dir() -> Path:

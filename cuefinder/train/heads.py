@@ -23,10 +23,11 @@ import torch
 from cuefinder.model import build
 from cuefinder.model.config import ModelConfig
 from cuefinder.train import metrics
+from cuefinder.train.config import TrainConfig
 from cuefinder.train.dataset import LabelledSet
+from cuefinder.train.loop import index_by_group, pos_weight, run_epochs, smoothed
 
-PATCHES_PER_TRACK = 40  # evenly spaced 3 s patches, as many as evaluation predicts from
-STEPS_PER_EPOCH = 100
+PATCHES_PER_TRACK = TrainConfig.head_patches  # evenly spaced 3 s patches per track
 _memo: dict[tuple[int, str, int], tuple] = {}
 
 
@@ -68,52 +69,42 @@ def fit(
     train_set: LabelledSet,
     val_set: LabelledSet,
     model_config: ModelConfig,
-    config,
+    config: TrainConfig,
     *,
     progress: bool = True,
     seed: int = 0,
 ):
     """Train the head (and the dense top for mode "backend"); (model, history) like
-    ``trainer.fit``: the best validation epoch's weights, early stopping on macro ROC-AUC."""
-    from tqdm import tqdm
-
-    from cuefinder.train.trainer import _index_by_group, _pos_weight
-
+    ``trainer.fit``, through the same loop (``loop.run_epochs``), with the recipe's
+    ``head_steps_per_epoch`` and ``head_patches``."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = build(model_config, pretrained=True)
-    train_rows, val_rows = pooled(model, train_set.features), pooled(model, val_set.features)
+    train_rows = pooled(model, train_set.features, config.head_patches)
+    val_rows = pooled(model, val_set.features, config.head_patches)
     groups = model.parameter_groups(config.learning_rate)
     optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(train_set, config))
-    by_group = _index_by_group(train_set.groups)
-    history, best, best_weights, stale = [], -1.0, None, 0
-    bar = tqdm(total=config.epochs, unit="epoch", desc=f"train {model_config.extra['train']}",
-               disable=not progress or None)  # fmt: skip
-    while len(history) < config.epochs and stale < config.patience:
-        model.train()
-        losses = []
-        for _ in range(STEPS_PER_EPOCH):
-            x, y = _batch(train_rows, train_set.labels, by_group, config.batch_size, rng)
-            y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
-            loss = loss_fn(model.from_pooled(x)[0], y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-        val = metrics.macro_roc_auc(val_set.labels, predict_pooled(model, val_rows))
-        history.append({"epoch": len(history) + 1, "loss": round(float(np.mean(losses)), 4),
-                        "val_roc_auc": round(val, 4)})  # fmt: skip
-        bar.update(1)
-        bar.set_postfix_str(f"loss {np.mean(losses):.3f} val ROC-AUC {val:.3f}")
-        if val > best:
-            best, stale = val, 0
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-    bar.close()
-    model.load_state_dict(best_weights)
-    return model.eval(), history
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
+    by_group = index_by_group(train_set.groups)
+
+    def batch_loss() -> torch.Tensor:
+        x, y = _batch(train_rows, train_set.labels, by_group, config.batch_size, rng)
+        return loss_fn(model.from_pooled(x)[0], smoothed(y, config.label_smoothing))
+
+    def validate() -> float:
+        return metrics.macro_roc_auc(val_set.labels, predict_pooled(model, val_rows))
+
+    run = run_epochs(
+        model,
+        batch_loss,
+        validate,
+        optimiser,
+        config,
+        steps_per_epoch=config.head_steps_per_epoch,
+        desc=f"train {model_config.extra['train']}",
+        progress=progress,
+    )
+    return model.eval(), run.history
 
 
 def _batch(rows, labels, by_group, size: int, rng):

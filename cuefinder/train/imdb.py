@@ -22,13 +22,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cuefinder.errors import DatasetError
-from cuefinder.train.manifest import csv_reader
-
-if TYPE_CHECKING:
-    from cuefinder.train.albums import Album
+from cuefinder.train.manifest import Album, csv_reader
 
 IMDB_HEADER = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult",
                "startYear", "endYear", "runtimeMinutes", "genres")  # fmt: skip

@@ -35,6 +35,16 @@ class LabelledTrack:
         return self.group
 
 
+@dataclass(frozen=True)
+class Album:
+    """A soundtrack album (``albums.find_albums``, matched by ``imdb.match_albums``): its key
+    (folder, relative to the root), its raw name, its tracks."""
+
+    key: str
+    name: str
+    tracks: tuple[Path, ...]
+
+
 def split_labels(text: str) -> tuple[str, ...]:
     """``"Action; Sci-Fi"`` -> ``("Action", "Sci-Fi")``, empties dropped."""
     return tuple(part.strip() for part in text.split(";") if part.strip())

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cuefinder.model.config import MUSICNN_MODES
 from cuefinder.train import calibration, metrics
+from cuefinder.train.config import TrainConfig
 from cuefinder.train.figures import (
     plot_cooccurrence,
     plot_curves,
@@ -93,7 +95,7 @@ def group_positive_share(evaluation: Evaluation, method: str) -> tuple[float, fl
     return float((scores >= result.thresholds[fold]).mean()), float(labels.mean())
 
 
-TRANSFER = ("musicnn-frozen", "musicnn-top", "musicnn-full")  # pretrained musicnn heads
+TRANSFER = tuple(MUSICNN_MODES)  # pretrained musicnn heads
 
 
 def _comparison(evaluation: Evaluation, table: dict, best: str, reference: str) -> str:
@@ -369,6 +371,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
         f"{train['batch_size']}, channels {list(train['channels'])}, patience "
         f"{train['patience']}, validation fraction {train['val_fraction']}, "
         f"{train['eval_patches']} patches per track at evaluation."
+        + _heads_recipe(config["methods"], train)
         + (
             f" Ensemble: {config['ensemble_config']['members']} members, architectures "
             f"{list(config['ensemble_config']['architectures'])}, seeds "
@@ -392,11 +395,18 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
     return "\n".join(lines)
 
 
+def _heads_recipe(methods, train: dict) -> str:
+    """The recipe's lines for pretrained heads on pooled features, if any were evaluated."""
+    if not any(m in TRANSFER and m != "musicnn-full" for m in methods):
+        return ""
+    steps = train.get("head_steps_per_epoch", TrainConfig.head_steps_per_epoch)
+    patches = train.get("head_patches", TrainConfig.head_patches)
+    return f" Pretrained heads: {steps} steps per epoch on {patches} pooled patches per track."
+
+
 def reproduce_command(evaluation: Evaluation) -> str:
     """The ``cuefinder evaluate`` command line that produced this evaluation."""
     from dataclasses import asdict
-
-    from cuefinder.train.trainer import TrainConfig
 
     config = evaluation.config
     parts = ["cuefinder evaluate", evaluation.manifest or "MANIFEST", "-o REPORT_DIR",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import os
 import time
-import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,104 +30,21 @@ import torch
 from cuefinder.errors import DatasetError
 from cuefinder.features import even_patches
 from cuefinder.model import build, checkpoint, features_for
-from cuefinder.model.config import MUSICNN_MODES, TRAINABLE, ModelConfig
-from cuefinder.train import dataset, featcache, metrics, state
+from cuefinder.model.config import MUSICNN_MODES, NETWORKS, TRAINABLE, ModelConfig
+from cuefinder.train import dataset, metrics, state
+from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
+from cuefinder.train.loop import index_by_group as _index_by_group
+from cuefinder.train.loop import pos_weight, run_epochs, smoothed
 from cuefinder.train.splits import split_groups
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training recipe (``--config recipe.toml`` sets any field; saved in the model)."""
-
-    architectures: tuple[str, ...] = ("cnn",)
-    members: int = 1
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    epochs: int = 30
-    steps_per_epoch: int = 60
-    batch_size: int = 48
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-3
-    label_smoothing: float = 0.1
-    pos_weight_cap: float = 3.0
-    test_fraction: float = 0.25  # 0: every group trains (the validation split aside)
-    val_fraction: float = 0.2
-    max_seconds: float = featcache.MAX_SECONDS
-    eval_patches: int = 40  # per track, evenly spaced
-    patience: int = 8
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
-    input_norm: str = "batch"  # cnn: "batch", "level" or "band" (ModelConfig.input_norm)
-    # > 0: a cnn gets a similarity head trained with this weight on a contrastive loss
-    # (NT-Xent: two parts of one track are a pair, the batch's other tracks the negatives)
-    contrastive: float = 0.0
-    similarity_dim: int = 128
-    temperature: float = 0.1
-    mixup: float = 0.0  # > 0: mix each patch with one of another game, Beta(a, a) weights
-    # > 1: multiple-instance training: each track is a bag of this many patches whose
-    # genre log-odds are pooled (top quarter's mean) before the loss; the model then pools
-    # a track's segments the same way ("top"). 0 or 1: each patch carries its track's label
-    bag: int = 0
-    # True: a cnn's embedding also carries each patch's timbre statistics, standardised
-    # over the training tracks after training (model/timbre.py): the "sounds like" space
-    timbre: bool = False
-
-    def __post_init__(self):
-        """Refuse a recipe that cannot run before any audio is decoded."""
-        from cuefinder.model.config import INPUT_NORMS
-
-        problems = []
-        if not 0 <= self.test_fraction < 1:
-            problems.append(f"test_fraction must be in [0, 1): {self.test_fraction}")
-        if not 0 < self.val_fraction < 1:
-            problems.append(f"val_fraction must be in (0, 1): {self.val_fraction}")
-        unknown = [a for a in self.architectures if a not in TRAINABLE]
-        if unknown or not self.architectures:
-            problems.append(f"architectures must be among {', '.join(TRAINABLE)}: {unknown}")
-        for name in ("members", "epochs", "steps_per_epoch", "batch_size", "eval_patches",
-                     "patience", "similarity_dim"):  # fmt: skip
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1: {getattr(self, name)}")
-        for name in ("learning_rate", "max_seconds", "temperature"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be positive: {getattr(self, name)}")
-        for name in ("weight_decay", "contrastive", "mixup", "label_smoothing"):
-            if not getattr(self, name) >= 0:
-                problems.append(f"{name} must be at least 0: {getattr(self, name)}")
-        if self.input_norm not in INPUT_NORMS:
-            problems.append(f"input_norm must be one of {', '.join(INPUT_NORMS)}")
-        if self.bag < 0 or (self.bag > 1 and self.batch_size % self.bag):
-            problems.append(f"bag must be >= 0 and divide batch_size: {self.bag}")
-        if self.bag > 1 and (self.contrastive or self.mixup):
-            problems.append("bag (multiple-instance) does not combine with contrastive or mixup")
-        if self.contrastive and self.batch_size < 4:
-            problems.append("a contrastive recipe needs batch_size >= 4")
-        if problems:
-            raise DatasetError("training recipe: " + "; ".join(problems))
-
-    @classmethod
-    def from_toml(cls, path: str | os.PathLike, **overrides) -> TrainConfig:
-        """Fields from the ``[train]`` table of a TOML file (or its top level), then overrides."""
-        try:
-            with open(path, "rb") as handle:
-                table = tomllib.load(handle)
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise DatasetError(f"{path}: cannot read training config ({err})") from err
-        values = table.get("train", table)
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise DatasetError(
-                f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}"
-            )
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**{**values, **overrides})
+__all__ = ["TRAINABLE", "TrainConfig", "embed", "fit", "fit_ensemble", "predict", "train"]
 
 
 def train(
     manifest: str | os.PathLike,
     out: str | os.PathLike,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig = DEFAULT_TRAIN,
     *,
     cache_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
@@ -218,7 +135,7 @@ def model_config(genres: tuple[str, ...], architecture: str, config: TrainConfig
         from cuefinder.model.transfer import musicnn_config
 
         return musicnn_config(genres, train=MUSICNN_MODES[architecture])
-    if architecture not in ("cnn", "resnet"):
+    if architecture not in NETWORKS:
         raise DatasetError(
             f"unknown architecture {architecture!r}; choose from {', '.join(TRAINABLE)}"
         )
@@ -273,8 +190,6 @@ def fit(
     ``state_path``: resume from it when it exists, and save there after each epoch.
     ``stop_after``: stop after this many epochs in this call (to test resuming).
     """
-    from tqdm import tqdm
-
     seed = config.seed if seed is None else seed
     if model_config.extra.get("train") in ("head", "backend"):  # from pooled features
         from cuefinder.train import heads
@@ -293,35 +208,35 @@ def fit(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, [g["lr"] for g in groups], total_steps=total
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(train_set, config))
-    run = state.RunState(history=[], best=-1.0, best_weights=None, stale=0)
-    if state_path is not None and Path(state_path).exists():
-        run = state.load(state_path, model, optimiser, schedule, rng)
+    resumed, save = None, None
+    if state_path is not None:
+        if Path(state_path).exists():
+            resumed = state.load(state_path, model, optimiser, schedule, rng)
+        save = partial(_save_state, state_path, model, optimiser, schedule, rng)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
     by_group = _index_by_group(train_set.groups)
-    bar = tqdm(total=total, initial=len(run.history) * config.steps_per_epoch, unit="step",
-               desc=f"train {model_config.architecture}", disable=not progress or None)  # fmt: skip
-    done_here = 0
-    while len(run.history) < config.epochs and run.stale < config.patience:
-        if stop_after is not None and done_here >= stop_after:
-            break
-        loss = _epoch(model, optimiser, schedule, loss_fn, train_set, by_group, config, rng, bar)
-        val_scores = predict(
-            model, val_set.features, model_config.patch_frames, config.eval_patches
-        )
-        val = metrics.macro_roc_auc(val_set.labels, val_scores)
-        run.history.append({"epoch": len(run.history) + 1, "loss": round(loss, 4),
-                            "val_roc_auc": round(val, 4)})  # fmt: skip
-        bar.set_postfix_str(f"loss {loss:.3f} val ROC-AUC {val:.3f}")
-        if val > run.best:
-            run.best, run.stale = val, 0
-            run.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            run.stale += 1
-        done_here += 1
-        if state_path is not None:
-            state.save(state_path, run, model, optimiser, schedule, rng)
-    bar.close()
-    model.load_state_dict(run.best_weights)
+
+    def batch_loss() -> torch.Tensor:
+        return _batch_loss(model, loss_fn, train_set, by_group, config, rng)
+
+    def validate() -> float:
+        scores = predict(model, val_set.features, model_config.patch_frames, config.eval_patches)
+        return metrics.macro_roc_auc(val_set.labels, scores)
+
+    run = run_epochs(
+        model,
+        batch_loss,
+        validate,
+        optimiser,
+        config,
+        steps_per_epoch=config.steps_per_epoch,
+        schedule=schedule,
+        run=resumed,
+        after_epoch=save,
+        stop_after=stop_after,
+        desc=f"train {model_config.architecture}",
+        progress=progress,
+    )
     if config.timbre and model_config.architecture == "cnn":
         from cuefinder.model.timbre import attach
 
@@ -329,42 +244,27 @@ def fit(
     return model.eval(), run.history
 
 
-def _epoch(model, optimiser, schedule, loss_fn, data, by_group, config, rng, bar) -> float:
-    model.train()
-    losses = []
+def _save_state(path, model, optimiser, schedule, rng, run: state.RunState) -> None:
+    state.save(path, run, model, optimiser, schedule, rng)
+
+
+def _batch_loss(model, loss_fn, data: LabelledSet, by_group, config: TrainConfig, rng):
+    """One training batch's loss: group-balanced patches, augmented, with label smoothing,
+    mixup, multiple-instance bags and the contrastive term as the recipe asks."""
     contrastive = config.contrastive > 0 and model.config.similarity_dim > 0
-    for _ in range(config.steps_per_epoch):
-        x, y = _batch(data, by_group, model.config.patch_frames, config, rng,
-                      decibels=model.config.architecture != "musicnn",
-                      pairs=contrastive)  # fmt: skip
-        y = y * (1 - config.label_smoothing) + config.label_smoothing / 2
-        if config.mixup > 0:
-            x, y = _mixup(x, y, data, by_group, config.mixup, rng)
-        logits, embedding = model(x)
-        if config.bag > 1:  # rows are bags of `bag` patches of one track
-            logits, y = _pool_bags(logits, config.bag), y[:: config.bag]
-        loss = loss_fn(logits, y)
-        if contrastive:
-            loss = loss + config.contrastive * nt_xent(embedding, config.temperature)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.update(1)
-    return float(np.mean(losses))
-
-
-def _pos_weight(data: LabelledSet, config: TrainConfig) -> torch.Tensor:
-    """Rare genres weigh more: sqrt(negatives / positives), between 1 and the cap."""
-    positives = data.labels.sum(axis=0)
-    ratio = (len(data) - positives) / np.maximum(positives, 1)
-    return torch.from_numpy(np.clip(np.sqrt(ratio), 1.0, config.pos_weight_cap).astype(np.float32))
-
-
-def _index_by_group(groups: list[str]) -> list[np.ndarray]:
-    names = sorted(set(groups))
-    return [np.array([i for i, g in enumerate(groups) if g == name]) for name in names]
+    x, y = _batch(data, by_group, model.config.patch_frames, config, rng,
+                  decibels=model.config.architecture != "musicnn",
+                  pairs=contrastive)  # fmt: skip
+    y = smoothed(y, config.label_smoothing)
+    if config.mixup > 0:
+        x, y = _mixup(x, y, data, by_group, config.mixup, rng)
+    logits, embedding = model(x)
+    if config.bag > 1:  # rows are bags of `bag` patches of one track
+        logits, y = _pool_bags(logits, config.bag), y[:: config.bag]
+    loss = loss_fn(logits, y)
+    if contrastive:
+        loss = loss + config.contrastive * nt_xent(embedding, config.temperature)
+    return loss
 
 
 def _batch(data: LabelledSet, by_group, width: int, config: TrainConfig, rng, decibels=True,
