@@ -13,6 +13,7 @@ ARCHITECTURES = (*NETWORKS, "musicnn", "ensemble")  # what a model file's networ
 # pretrained musicnn whose backbone is fixed (frozen), tuned in its dense top (top) or
 # tuned throughout (full), each mapped to its ``extra["train"]`` mode (model/transfer.py)
 MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
+POOLED_MODES = ("head", "backend")  # convolutions fixed: trained on pooled features (heads.py)
 TRAINABLE = (*NETWORKS, *MUSICNN_MODES)
 BASELINES = ("random", "majority", "mfcc-logreg")  # train.baselines
 METHODS = (*BASELINES, *TRAINABLE, "ensemble")  # what `cuefinder evaluate` compares

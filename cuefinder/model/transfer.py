@@ -28,11 +28,11 @@ import torch
 from torch import nn
 
 from cuefinder.errors import ConfigError
-from cuefinder.model.config import ModelConfig
+from cuefinder.model.config import MUSICNN_MODES, ModelConfig
 from cuefinder.model.musicnn import N_MELS, PATCH_FRAMES, TAGS, Musicnn, load
 
 BACKBONE_LR_SCALE = 0.1
-MODES = ("head", "backend", "all")
+MODES = tuple(MUSICNN_MODES.values())  # "head", "backend", "all"
 
 
 class MusicnnGenre(nn.Module):

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from cuefinder.model import checkpoint
+from cuefinder.model.config import POOLED_MODES
 from cuefinder.train.config import TrainConfig
 
 MIN_GAMES = checkpoint.MIN_GROUPS  # fewer games behind a genre: offered with a warning
@@ -283,7 +284,7 @@ def _training_section(info, record: dict) -> list[str]:
     history = record["history"]
     best = max(history, key=lambda h: h["val_roc_auc"])
     steps = config["steps_per_epoch"]
-    if info.config.extra.get("train") in ("head", "backend"):  # on pooled features (heads.py)
+    if info.config.extra.get("train") in POOLED_MODES:  # on pooled features (heads.py)
         steps = config.get("head_steps_per_epoch", TrainConfig.head_steps_per_epoch)
     return [
         "## Model and training",

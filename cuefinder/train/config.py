@@ -117,8 +117,8 @@ def _value_problems(config: TrainConfig) -> list[str]:
     unknown = [a for a in c.architectures if a not in TRAINABLE]
     if unknown or not c.architectures:
         problems.append(f"architectures must be among {', '.join(TRAINABLE)}: {unknown}")
-    for name in ("members", "epochs", "steps_per_epoch", "batch_size", "eval_patches",
-                 "patience", "similarity_dim", "head_steps_per_epoch", "head_patches"):  # fmt: skip
+    counts = ("members", "epochs", "steps_per_epoch", "batch_size", "eval_patches", "patience")
+    for name in (*counts, "similarity_dim", "head_steps_per_epoch", "head_patches"):
         if getattr(c, name) < 1:
             problems.append(f"{name} must be at least 1: {getattr(c, name)}")
     for name in ("learning_rate", "max_seconds", "temperature"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.model.config import MUSICNN_MODES
+from cuefinder.model.config import MUSICNN_MODES, POOLED_MODES
 from cuefinder.train import calibration, metrics
 from cuefinder.train.config import TrainConfig
 from cuefinder.train.figures import (
@@ -397,7 +397,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
 
 def _heads_recipe(methods, train: dict) -> str:
     """The recipe's lines for pretrained heads on pooled features, if any were evaluated."""
-    if not any(m in TRANSFER and m != "musicnn-full" for m in methods):
+    if not any(MUSICNN_MODES.get(m) in POOLED_MODES for m in methods):
         return ""
     steps = train.get("head_steps_per_epoch", TrainConfig.head_steps_per_epoch)
     patches = train.get("head_patches", TrainConfig.head_patches)

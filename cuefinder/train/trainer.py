@@ -30,7 +30,7 @@ import torch
 from cuefinder.errors import DatasetError
 from cuefinder.features import even_patches
 from cuefinder.model import build, checkpoint, features_for
-from cuefinder.model.config import MUSICNN_MODES, NETWORKS, TRAINABLE, ModelConfig
+from cuefinder.model.config import MUSICNN_MODES, NETWORKS, POOLED_MODES, TRAINABLE, ModelConfig
 from cuefinder.train import dataset, metrics, state
 from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
@@ -191,7 +191,7 @@ def fit(
     ``stop_after``: stop after this many epochs in this call (to test resuming).
     """
     seed = config.seed if seed is None else seed
-    if model_config.extra.get("train") in ("head", "backend"):  # from pooled features
+    if model_config.extra.get("train") in POOLED_MODES:  # from pooled features
         from cuefinder.train import heads
 
         return heads.fit(train_set, val_set, model_config, config, progress=progress, seed=seed)
@@ -252,9 +252,9 @@ def _batch_loss(model, loss_fn, data: LabelledSet, by_group, config: TrainConfig
     """One training batch's loss: group-balanced patches, augmented, with label smoothing,
     mixup, multiple-instance bags and the contrastive term as the recipe asks."""
     contrastive = config.contrastive > 0 and model.config.similarity_dim > 0
-    x, y = _batch(data, by_group, model.config.patch_frames, config, rng,
-                  decibels=model.config.architecture != "musicnn",
-                  pairs=contrastive)  # fmt: skip
+    decibels = model.config.architecture != "musicnn"
+    width = model.config.patch_frames
+    x, y = _batch(data, by_group, width, config, rng, decibels=decibels, pairs=contrastive)
     y = smoothed(y, config.label_smoothing)
     if config.mixup > 0:
         x, y = _mixup(x, y, data, by_group, config.mixup, rng)
@@ -359,7 +359,7 @@ def _augment(x: torch.Tensor, rng, per_db: float = 1.0) -> torch.Tensor:
 def predict(model, features: list[np.ndarray], width: int, max_patches: int) -> np.ndarray:
     """Track probabilities (tracks, genres): evenly spaced patches of each track, pooled as
     the model pools segments (``ModelConfig.pooling``)."""
-    if getattr(model, "mode", None) in ("head", "backend"):  # pretrained convolutions: reuse
+    if getattr(model, "mode", None) in POOLED_MODES:  # pretrained convolutions: reuse
         from cuefinder.train import heads
 
         return heads.predict_pooled(model, heads.pooled(model, features, max_patches))
