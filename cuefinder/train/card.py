@@ -37,8 +37,8 @@ def licences() -> dict[str, str]:
 def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) -> dict:
     """A method's cross-validated figures beside the MFCC baseline's, for the card."""
     from cuefinder.train import calibration
-    from cuefinder.train.report import bootstrap_difference, similarity_rows
-    from cuefinder.train.results import Evaluation
+    from cuefinder.train.report import similarity_rows
+    from cuefinder.train.results import Evaluation, bootstrap_difference
 
     evaluation = Evaluation.load(evaluation_json)
     ours = evaluation.methods[method].metrics

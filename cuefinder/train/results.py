@@ -1,5 +1,6 @@
 """What a cross-validation run produced: each method's pooled out-of-fold probabilities,
-thresholds and scores, saved as (and read from) ``evaluation.json``."""
+thresholds and scores, saved as (and read from) ``evaluation.json``; and what reports and
+cards compute from it (group-level scores, group-bootstrap differences, member spreads)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.train.metrics import prf, roc_auc, rounded
+from cuefinder.train.metrics import fast_macro, prf, roc_auc, rounded
 from cuefinder.train.splits import Fold
+
+BOOTSTRAP = 1000  # group resamples for the interval of a difference in macro scores
 
 
 @dataclass
@@ -184,3 +187,65 @@ def film_level(evaluation: Evaluation) -> dict:
             "protocol": protocol,
         }
     return out
+
+
+# ---------------------------------------------------------------- differences and spreads
+
+
+def bootstrap_difference(
+    evaluation: Evaluation,
+    a: str,
+    b: str,
+    key: str = "roc_auc",
+    resamples: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
+    """Difference a - b in pooled macro ROC-AUC or PR-AUC, with a 95% group-bootstrap interval.
+
+    Groups (not tracks) are resampled with replacement, since tracks of a group are not
+    independent; macro over the genres with both classes in each resample.
+    """
+    labels = evaluation.labels
+    sa, sb = evaluation.methods[a].scores, evaluation.methods[b].scores
+    names = sorted(set(evaluation.groups))
+    groups = np.array(evaluation.groups)
+    rows = [np.flatnonzero(groups == k) for k in names]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        pick = np.concatenate([rows[i] for i in rng.integers(len(names), size=len(names))])
+        da = fast_macro(labels[pick], sa[pick], key)
+        db = fast_macro(labels[pick], sb[pick], key)
+        if da is not None and db is not None:
+            diffs.append(da - db)
+    point = (
+        evaluation.methods[a].metrics["macro"][key] - evaluation.methods[b].metrics["macro"][key]
+    )
+    low, high = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
+    share = float(np.mean(np.array(diffs) > 0)) if diffs else np.nan
+    return {
+        "difference": float(point),
+        "low": float(low),
+        "high": float(high),
+        "share_positive": share,
+    }
+
+
+def member_spread(evaluation: Evaluation) -> dict[str, float]:
+    """Architecture -> max - min pooled macro ROC-AUC over ensemble members of it (2+)."""
+    by_arch: dict[str, list[float]] = {}
+    for name, r in evaluation.methods.items():
+        if r.kind == "member":
+            by_arch.setdefault(name.split("-", 1)[1], []).append(r.metrics["macro"]["roc_auc"])
+    return {a: max(v) - min(v) for a, v in by_arch.items() if len(v) > 1}
+
+
+def group_positive_share(evaluation: Evaluation, method: str) -> tuple[float, float]:
+    """(share of (group, genre) pairs a method marks positive at group level, share true)."""
+    groups = np.array(evaluation.groups)
+    names = sorted(set(evaluation.groups))
+    result = evaluation.methods[method]
+    scores = np.stack([result.scores[groups == k].mean(axis=0) for k in names])
+    labels = np.stack([evaluation.labels[groups == k].max(axis=0) for k in names])
+    fold = np.array([evaluation.fold_of[groups == k][0] for k in names])
+    return float((scores >= result.thresholds[fold]).mean()), float(labels.mean())
