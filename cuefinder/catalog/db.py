@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog.records import ScoreTable, StoredModel, Track
+from cuefinder.catalog.records import ScoreTable, StoredModel, Track, track_from_row
 from cuefinder.catalog.schema import GENRE_VIEW, MIGRATIONS, SCHEMA, SCHEMA_VERSION, genre_view
 from cuefinder.errors import CatalogError, QueryError
 
@@ -191,8 +191,10 @@ class Catalog:
     # -- writes -------------------------------------------------------------
 
     def put_analysis(self, a, *, indexed_at: float) -> None:
-        """Insert or replace one track's row (pipeline.stages.Analysis), clearing its failure."""
-        values = (
+        """Insert or replace one track's row (pipeline.stages.Analysis), clearing its failure.
+        ``indexed_at`` is stored later than every earlier write's, whatever the clock does
+        (a clock stepped back): the vector index takes later rows as changed."""
+        head = (
             a.path,
             a.path_bytes,
             a.content_hash,
@@ -207,7 +209,8 @@ class Catalog:
             a.track_scores.astype(np.float32).tobytes(),
             _segment_matrix(a).astype(np.float16).tobytes(),
             a.embedding.astype(np.float32).tobytes(),
-            indexed_at,
+        )
+        tail = (
             a.segment_embeddings.astype(np.float16).tobytes(),
             None
             if a.segment_tag_scores is None
@@ -216,6 +219,12 @@ class Catalog:
             *_descriptor_values(getattr(a, "descriptors", None)),
         )
         with self.transaction() as db:
+            last = db.execute("SELECT value FROM meta WHERE key = 'written_at'").fetchone()
+            last = float(last[0]) if last else db.execute(
+                "SELECT coalesce(max(indexed_at), 0) FROM tracks").fetchone()[0]  # fmt: skip
+            stamp = max(float(indexed_at), last + 1e-3)
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('written_at', ?)",
+                       (repr(stamp),))  # fmt: skip
             db.execute(
                 "INSERT INTO tracks(path, path_bytes, content_hash, size, mtime, duration, title,"
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
@@ -234,7 +243,7 @@ class Catalog:
                 " loudness=excluded.loudness, tempo_confidence=excluded.tempo_confidence,"
                 " energy=excluded.energy, energy_curve=excluded.energy_curve,"
                 " sounds=excluded.sounds, waveform=excluded.waveform, missing=0",
-                values,
+                (*head, stamp, *tail),
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
 
@@ -298,11 +307,14 @@ class Catalog:
             (model.model_id,),
         ).fetchall()
         width = len(model.genres)
-        scores = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(-1, width)
-        if model.tags:
-            blank = bytes(4 * len(model.tags))
-            tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
-            scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
+        with self._reading(f"a track row of model {model.model_id}"):
+            if any(len(r[3]) != 4 * width for r in rows):
+                raise ValueError("its scores do not have the model's size")
+            scores = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(-1, width)
+            if model.tags:
+                blank = bytes(4 * len(model.tags))
+                tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
+                scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
         sounds: tuple[str, ...] = ()
         if not model.tags and any(r[11] is not None for r in rows):  # musicnn's, per track
             from cuefinder.model.musicnn_tags import SOUNDS, TAGS
@@ -352,7 +364,10 @@ class Catalog:
             "SELECT id, embedding FROM tracks WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
+        with self._reading(f"a track row of model {model.model_id}"):
+            if any(len(r[1]) != 4 * model.embedding_dim for r in rows):
+                raise ValueError("its embedding does not have the model's size")
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
         return np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, model.embedding_dim)
 
     def track(self, key: int | str) -> Track | None:
@@ -389,46 +404,19 @@ class Catalog:
             yield self._track(row)
 
     def _track(self, row: sqlite3.Row) -> Track:
-        model = self.model(row["model_id"])
-        width = len(model.genres)
-        # segment scores hold the genre columns, then the pretrained tags' (if any)
-        segments = np.frombuffer(row["segment_scores"], np.float16).astype(np.float32)
-        segments = segments.reshape(-1, width + len(model.tags))
-        tag_scores = row["tag_scores"]
-        return Track(
-            id=row["id"],
-            path=row["path"],
-            duration=row["duration"],
-            title=row["title"],
-            artist=row["artist"],
-            album=row["album"],
-            missing=bool(row["missing"]),
-            model_id=row["model_id"],
-            genres=model.genres,
-            track_scores=np.frombuffer(row["track_scores"], np.float32),
-            segment_seconds=row["segment_seconds"],
-            segment_scores=segments[:, :width],
-            embedding=np.frombuffer(row["embedding"], np.float32),
-            segment_embeddings=np.frombuffer(row["segment_embeddings"] or b"", np.float16)
-            .astype(np.float32)
-            .reshape(-1, model.embedding_dim),
-            tags=model.tags,
-            tag_scores=None if tag_scores is None else np.frombuffer(tag_scores, np.float32),
-            segment_tag_scores=segments[:, width:] if model.tags else None,
-            tempo=row["tempo"],
-            key=row["key"],
-            key_strength=row["key_strength"],
-            loudness=row["loudness"],
-            tempo_confidence=row["tempo_confidence"],
-            energy=row["energy"],
-            energy_curve=None
-            if row["energy_curve"] is None
-            else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
-            sounds=None if row["sounds"] is None else np.frombuffer(row["sounds"], np.float32),
-            waveform=None
-            if row["waveform"] is None
-            else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
-        )
+        """A row as a Track; one CatalogError for a row whose arrays do not fit its model."""
+        with self._reading(f"track {row['id']} ({row['path']})"):
+            return track_from_row(row, self.model(row["model_id"]))
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Stored arrays that do not fit their model (a damaged row): one line, not a
+        traceback, naming the catalog and the way back."""
+        try:
+            yield
+        except ValueError as err:
+            raise CatalogError(f"{self.path}: {what} is damaged ({err}); run 'cuefinder "
+                               "catalog check', then 'catalog repair'") from None  # fmt: skip
 
     def file_identity(self, track_id: int) -> tuple[int, float] | None:
         """(size, mtime) of a track's file when it was last indexed or seen unchanged."""

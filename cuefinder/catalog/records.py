@@ -105,3 +105,51 @@ class ScoreTable:
         """The columns of ``scores``: the model's genres, its pretrained tags, musicnn's
         sound tags (descriptors), then the catalog's own taught tags (``find.teach.extended``)."""
         return self.model.genres + self.model.tags + self.sounds + self.taught
+
+
+def track_from_row(row, model: StoredModel | None) -> Track:
+    """A catalog row (``sqlite3.Row``) as a Track; ValueError when its arrays do not fit
+    ``model`` (a damaged row)."""
+    if model is None:
+        raise ValueError(f"its model {row['model_id']} is not in the catalog")
+    width = len(model.genres)
+    if len(row["track_scores"]) != 4 * width or len(row["embedding"]) != 4 * model.embedding_dim:
+        raise ValueError("its scores or embedding do not have the model's size")
+    # segment scores hold the genre columns, then the pretrained tags' (if any)
+    segments = np.frombuffer(row["segment_scores"], np.float16).astype(np.float32)
+    segments = segments.reshape(-1, width + len(model.tags))
+    tag_scores = row["tag_scores"]
+    return Track(
+        id=row["id"],
+        path=row["path"],
+        duration=row["duration"],
+        title=row["title"],
+        artist=row["artist"],
+        album=row["album"],
+        missing=bool(row["missing"]),
+        model_id=row["model_id"],
+        genres=model.genres,
+        track_scores=np.frombuffer(row["track_scores"], np.float32),
+        segment_seconds=row["segment_seconds"],
+        segment_scores=segments[:, :width],
+        embedding=np.frombuffer(row["embedding"], np.float32),
+        segment_embeddings=np.frombuffer(row["segment_embeddings"] or b"", np.float16)
+        .astype(np.float32)
+        .reshape(-1, model.embedding_dim),
+        tags=model.tags,
+        tag_scores=None if tag_scores is None else np.frombuffer(tag_scores, np.float32),
+        segment_tag_scores=segments[:, width:] if model.tags else None,
+        tempo=row["tempo"],
+        key=row["key"],
+        key_strength=row["key_strength"],
+        loudness=row["loudness"],
+        tempo_confidence=row["tempo_confidence"],
+        energy=row["energy"],
+        energy_curve=None
+        if row["energy_curve"] is None
+        else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
+        sounds=None if row["sounds"] is None else np.frombuffer(row["sounds"], np.float32),
+        waveform=None
+        if row["waveform"] is None
+        else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
+    )

@@ -8,7 +8,10 @@ newer than the last sync), vanished or deleted since. The file is replaced
 atomically (write, fsync, rename) and only then is the sync point, with the
 file's checksum, committed to the catalog's ``meta`` table, so a kill at any
 moment leaves a usable index that the next sync repairs; a damaged file (its
-checksum is not the recorded one) is rebuilt from the catalog.
+checksum is not the recorded one) is rebuilt from the catalog, and the temporary file of
+a run killed while saving is removed by the next save. A row counts as re-tagged when
+its ``indexed_at`` is later than the last sync's newest: the catalog stamps each write
+later than every earlier one, whatever the clock does.
 
 Below ``exact_below`` vectors a search is exact (one matrix product); the HNSW
 index takes over above it, where exact search stops being instant.
@@ -154,6 +157,7 @@ class VectorIndex:
         temporary name, so two runs never share one; on a full disk the previous file stays
         and the error is one line."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        self._remove_orphans()
         try:
             index.save(str(tmp))
             with open(tmp, "rb+") as f:
@@ -166,6 +170,16 @@ class VectorIndex:
             raise CatalogError(f"{self.path}: cannot save the vector index ({reason}); the "
                                "previous one is kept") from None  # fmt: skip
         return digest
+
+    def _remove_orphans(self) -> None:
+        """Remove temporary files of this index left by runs that were killed while saving
+        (their process is gone); another live run's file is left alone."""
+        prefix = f".{self.path.name}."
+        for tmp in self.path.parent.iterdir():
+            pid = tmp.name[len(prefix) :].split(".", 1)[0]
+            if tmp.name.startswith(prefix) and tmp.name.endswith(".tmp") and pid.isdigit() \
+                    and not _alive(int(pid)):  # fmt: skip
+                tmp.unlink(missing_ok=True)
 
     # -- searching -------------------------------------------------------------
 
@@ -190,3 +204,13 @@ class VectorIndex:
             self.sync()
         matches = self._index.search(query, min(k, len(self._index)))
         return np.asarray(matches.keys, np.int64), 1.0 - np.asarray(matches.distances, np.float32)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        pass
+    return True

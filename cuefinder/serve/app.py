@@ -91,7 +91,7 @@ def create_app(
         from cuefinder.catalog import briefs
         from cuefinder.errors import QueryError
 
-        found = brief_id.isdigit()
+        found = _an_id(brief_id)
         if found:
             try:
                 briefs.get(app.state.server.pool.catalog(), int(brief_id))
@@ -104,7 +104,7 @@ def create_app(
     def track_page(track_id: str) -> FileResponse:
         """A track's page: the same page, which reads the id from its address (404 with
         the page, which says so, when there is no such track)."""
-        found = track_id.isdigit() and app.state.server.pool.catalog().track(int(track_id))
+        found = _an_id(track_id) and app.state.server.pool.catalog().track(int(track_id))
         return FileResponse(STATIC / "index.html", status_code=200 if found else 404,
                             headers={"cache-control": "no-cache"})  # fmt: skip
 
@@ -123,6 +123,14 @@ def create_app(
         )
     app.add_middleware(errors.CatchAll)  # added last: outermost
     return app
+
+
+def _an_id(text: str) -> bool:
+    """Whether a page's address names a catalog id at all (digits int() reads, within
+    SQLite's integers): anything else is that page's 404, never a 500."""
+    from cuefinder.serve.schemas import MAX_ID
+
+    return text.isdecimal() and len(text) <= len(str(MAX_ID)) and int(text) <= MAX_ID
 
 
 def _api_docs(app: FastAPI) -> None:

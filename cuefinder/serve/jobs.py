@@ -69,7 +69,7 @@ class Indexer:
             raise ApiError(
                 403, "indexing from the web is off: start the server with --index-root FOLDER"
             )
-        if not path or not os.path.isabs(path):
+        if not path or not os.path.isabs(path) or "\x00" in path:
             raise ApiError(422, f"path must be an absolute folder path, got {path!r}", "path")
         folder = os.path.realpath(path)
         if not any(folder == r or folder.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):

@@ -1,0 +1,148 @@
+"""The reliability suite's short run (``bench/reliability.py``, issue 15 point 5), and the
+defects it found, each as its own test.
+
+Each section of the suite runs here at its short scale on real audio and real processes:
+``cuefinder index`` SIGKILLed at chosen points and at random, two indexers at once, a
+small filesystem filled, damaged files, Hypothesis over the query grammar, traversal and
+link probes against a running server, decode bombs. ``python bench/reliability.py --long
+-o docs/reliability.md`` is the long run.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import reliability as suite  # noqa: E402
+
+pytestmark = pytest.mark.slow  # not in `make test-fast`
+
+
+@pytest.fixture(scope="module")
+def pool(music_root, tmp_path_factory) -> list[Path]:
+    """Eight real tracks of distinct content, 4-12 s each."""
+    return suite.sources(music_root, tmp_path_factory.mktemp("sources"))
+
+
+def run(name: str, pool: list[Path], folder: Path) -> suite.Section:
+    section = suite.Section(name)
+    suite.SECTIONS[name](folder, pool, suite.SHORT, random.Random(f"15-{name}"), section)
+    return section
+
+
+def small_library(folder: Path, pool: list[Path], n: int = 3) -> Path:
+    folder.mkdir()
+    for source in pool[:n]:
+        shutil.copy(source, folder / source.name)
+    return folder
+
+
+# -- the defects the suite found ----------------------------------------------------------
+
+
+def test_a_kill_during_the_vector_index_save_leaves_no_temporary_file_once_rerun(pool, tmp_path):
+    """A temporary index file of a killed run was kept for ever (a big catalog's is hundreds
+    of megabytes, one per kill)."""
+    library = small_library(tmp_path / "library", pool)
+    db = tmp_path / "c.db"
+    suite.command("index", "-q", "-j", "1", library, catalog=db)
+    shutil.copy(pool[3], library / pool[3].name)
+    killed = suite.command("index", "-q", "-j", "1", library, catalog=db,
+                           plan={"point": "ann-save"})  # fmt: skip
+    assert killed.killed
+    assert len(list(tmp_path.glob(".c.db.*.tmp"))) == 1  # the kill landed inside the save
+    rerun = suite.command("index", "-q", "-j", "1", library, catalog=db)
+    assert rerun.returncode == 0, rerun.stderr
+    assert list(tmp_path.glob(".c.db.*.tmp")) == []
+    assert suite.verify(db, [library]).problems() == []
+
+
+def test_a_file_rerecorded_while_the_clock_is_behind_gets_its_new_vector(pool, tmp_path):
+    """The vector index took a track as changed when its row was newer, by the wall clock,
+    than the index's last sync: with the clock stepped back, a re-recorded file kept its
+    old vector (and ``catalog check`` saw nothing)."""
+    library = small_library(tmp_path / "library", pool)
+    db = tmp_path / "c.db"
+    suite.command("index", "-q", "-j", "1", library, catalog=db)
+    victim = library / pool[0].name
+    shutil.copy(pool[4], victim)  # another recording under the same name
+    done = suite.command("index", "-q", "-j", "1", library, catalog=db, plan={"shift": 3600})
+    assert done.returncode == 0 and "indexed 1," in done.stdout, done.stdout + done.stderr
+    verdict = suite.verify(db, [library])
+    assert verdict.stale_vectors == 0 and verdict.problems() == []
+
+
+@pytest.fixture(scope="module")
+def cut_row(pool, tmp_path_factory) -> Path:
+    """A catalog whose first track's segment scores are cut short (as a failing disk may)."""
+    import sqlite3
+
+    folder = tmp_path_factory.mktemp("cut")
+    library = small_library(folder / "library", pool)
+    db = folder / "c.db"
+    suite.command("index", "-q", "-j", "1", library, catalog=db)
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE tracks SET segment_scores = x'000102' WHERE id = 1")
+    return db
+
+
+@pytest.mark.parametrize("args", [["search", "action"], ["show", "1"], ["export"],
+                                  ["similar", "2"]])  # fmt: skip
+def test_a_damaged_row_is_one_line_naming_the_catalog_never_a_traceback(cut_row, args):
+    """A row ``catalog check`` lists as damaged gave a ValueError traceback from every
+    command that read it."""
+    done = suite.command(*args, catalog=cut_row)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert str(cut_row) in line and "track 1" in line and "is damaged" in line, line
+    assert "catalog repair" in line
+
+
+def test_a_damaged_row_is_a_503_from_the_server_in_the_one_error_shape(cut_row):
+    from fastapi.testclient import TestClient
+
+    from cuefinder.serve import create_app
+
+    with TestClient(create_app(cut_row, allowed_hosts=("*",))) as client:
+        for url in ("/api/search?q=action", "/api/tracks/1", "/api/tracks/2/similar"):
+            response = client.get(url)
+            assert response.status_code == 503, (url, response.text)
+            assert "is damaged" in response.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def web(pool, tmp_path_factory):
+    """A real catalog served by the real app, indexing allowed under ``root``."""
+    from fastapi.testclient import TestClient
+
+    from cuefinder.serve import create_app
+
+    root = tmp_path_factory.mktemp("web")
+    library = small_library(root / "library", pool, 2)
+    db = root / "c.db"
+    suite.command("index", "-q", "-j", "1", library, catalog=db)
+    with TestClient(create_app(db, index_roots=[str(root)], allowed_hosts=("*",))) as client:
+        yield client, root
+
+
+@pytest.mark.parametrize("page", ["tracks", "briefs"])
+@pytest.mark.parametrize("number", ["9223372036854775808", "9" * 5000, "\u00b2"])
+def test_a_page_for_an_id_past_sqlites_integers_is_404_not_500(web, page, number):
+    client, _ = web
+    response = client.get(f"/{page}/{number}")
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_nul_in_a_web_index_path_is_422_not_500(web):
+    client, root = web
+    for path in (f"{root}\x00/etc", "\x00"):
+        response = client.post("/api/index", json={"path": path})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "path"
