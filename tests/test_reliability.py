@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,153 @@ def test_a_nul_in_a_web_index_path_is_422_not_500(web):
         response = client.post("/api/index", json={"path": path})
         assert response.status_code == 422, response.text
         assert response.json()["error"]["field"] == "path"
+
+
+def test_two_runs_saving_the_vector_index_at_once_leave_it_matching_its_record(pool, tmp_path):
+    """One run renamed its new index into place, another saved and recorded its own, then
+    the first recorded its checksum over the second's file: ``catalog check`` called the
+    index damaged and the next run rebuilt it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    library = small_library(tmp_path / "library", pool)
+    db = tmp_path / "c.db"
+    suite.command("index", "-q", "-j", "1", library, catalog=db)
+    [index_file] = tmp_path.glob("c.db.*.usearch")
+    before = index_file.stat().st_ino
+    shutil.copy(pool[3], library / pool[3].name)
+    with ThreadPoolExecutor(1) as pause:
+        first = pause.submit(suite.command, "index", "-q", "-j", "1", library, catalog=db,
+                             plan={"point": "pause-after-swap", "seconds": 4})  # fmt: skip
+        while index_file.stat().st_ino == before and not first.done():
+            time.sleep(0.01)
+        shutil.copy(pool[4], library / pool[4].name)  # the second run has more to hold
+        second = suite.command("index", "-q", "-j", "1", library, catalog=db)
+        first = first.result()
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert suite.verify(db, [library]).problems() == []
+
+
+def test_a_disk_full_at_the_vector_index_save_keeps_the_previous_index(pool, tmp_path):
+    """usearch writes nothing and raises nothing on a full disk: its empty file replaced
+    the index (and was recorded as it whenever the catalog still had room)."""
+    disk = tmp_path / "disk"
+    why = suite._mount(disk, "size=2m")
+    if why:
+        pytest.skip(f"a tmpfs cannot be mounted here ({why})")
+    try:
+        library = small_library(tmp_path / "library", pool)
+        db = disk / "c.db"
+        suite.command("index", "-q", "-j", "1", library, catalog=db)
+        [index_file] = disk.glob("c.db.*.usearch")
+        before = index_file.read_bytes()
+        shutil.copy(pool[3], library / pool[3].name)
+        done = suite.command("index", "-q", "-j", "1", library, catalog=db,
+                             plan={"point": "disk-full-at-ann-save",
+                                   "filler": str(disk / "filler")})  # fmt: skip
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert "cannot save the vector index" in line and "previous one is kept" in line, line
+        assert index_file.read_bytes() == before
+        assert [p.name for p in disk.iterdir() if p.name.endswith(".tmp")] == []
+        (disk / "filler").unlink()
+        assert suite.command("index", "-q", "-j", "1", library, catalog=db).returncode == 0
+        assert suite.verify(db, [library]).problems() == []
+    finally:
+        suite.subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+# -- the suite's sections, at their short scale ----------------------------------------------
+
+
+def clean(section: suite.Section) -> None:
+    assert section.problems == [], section.problems
+    for figure in ("tracks lost", "tracks duplicated", "5xx", "tracebacks"):
+        assert section.figures.get(figure, 0) == 0, (figure, section.figures)
+
+
+def test_kills_at_chosen_points_and_at_random_lose_and_duplicate_nothing(pool, tmp_path):
+    section = run("kills", pool, tmp_path)
+    clean(section)
+    figures = section.figures
+    for point in ("commit", "ann-save", "swap"):
+        assert figures.get(f"kills at {point}", 0) >= 1, figures
+    assert figures["kills"] >= 3 and figures["kills survived"] == figures["kills"], figures
+    assert figures["full checks"] >= 1
+
+
+def test_two_indexers_at_once_on_overlapping_folders(pool, tmp_path):
+    section = run("concurrent", pool, tmp_path)
+    clean(section)
+    assert section.figures["rounds"] >= 1 and section.figures["full checks"] >= 1
+
+
+def test_a_small_disk_filled_full_at_the_save_and_read_only(pool, tmp_path):
+    try:
+        section = run("disk", pool, tmp_path)
+    except suite.Skip as why:
+        pytest.skip(str(why))
+    clean(section)
+    assert section.figures["cases"] == 3 and section.figures["full checks"] == 3, section.figures
+    assert section.notes == [], section.notes  # the disk did fill, the remount did happen
+
+
+def test_damaged_files_are_found_in_one_line_and_recovered(pool, tmp_path):
+    section = run("damage", pool, tmp_path)
+    clean(section)
+    figures = section.figures
+    assert figures["detected"] == len(suite.SHORT.damage), figures
+    assert figures["recovered"] == figures["cases"] == len(suite.SHORT.damage) + 1, figures
+
+
+def test_the_query_grammar_and_python_api_raise_only_cuefinder_errors(pool, tmp_path):
+    section = run("grammar", pool, tmp_path)
+    clean(section)
+    for target in ("parse_query", "search", "similar"):
+        assert section.figures[f"cases: {target}"] >= 50
+        assert section.figures.get(f"answered: {target}", 0) >= 1, section.figures
+
+
+def test_traversal_and_link_probes_serve_index_and_name_nothing_outside(pool, tmp_path):
+    section = run("probes", pool, tmp_path)
+    clean(section)
+    assert section.figures["probes"] >= 1000 and section.figures.get("leaks", 0) == 0
+    assert section.figures["tracks catalogued from outside the root"] == 0
+
+
+def test_a_decode_bomb_upload_is_refused_in_bounded_time(pool, tmp_path):
+    section = run("bomb", pool, tmp_path)
+    clean(section)
+    assert section.figures["upload bomb refused after (s)"] < 60
+
+
+def test_a_catalog_on_a_read_only_disk_is_still_searched_and_served(pool, tmp_path):
+    """On a read-only mount every command said 'not a usable catalog (unable to open
+    database file)': SQLite could not make the write-ahead log's files beside it."""
+    disk = tmp_path / "disk"
+    why = suite._mount(disk, "size=4m")
+    if why:
+        pytest.skip(f"a tmpfs cannot be mounted here ({why})")
+    try:
+        library = small_library(tmp_path / "library", pool)
+        db = disk / "c.db"
+        suite.command("index", "-q", "-j", "1", library, catalog=db)
+        remount = suite.subprocess.run(["mount", "-o", "remount,ro", str(disk)])
+        assert remount.returncode == 0
+        for args in (["search", "action"], ["show", "1"], ["similar", "1"], ["export"],
+                     ["catalog", "check"]):  # fmt: skip
+            done = suite.command(*args, catalog=db)
+            assert done.returncode == 0 and done.stdout, (args, done.stderr)
+        shutil.copy(pool[3], library / pool[3].name)
+        done = suite.command("index", "-q", "-j", "1", library, catalog=db)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert str(db) in line, line
+        from fastapi.testclient import TestClient
+
+        from cuefinder.serve import create_app
+
+        with TestClient(create_app(db, allowed_hosts=("*",))) as client:
+            assert client.get("/api/search", params={"q": "action"}).status_code == 200
+            assert client.get("/api/tracks/1/similar").status_code == 200
+    finally:
+        suite.subprocess.run(["umount", "-l", str(disk)], capture_output=True)

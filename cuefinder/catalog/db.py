@@ -34,6 +34,31 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("cuefinder")) / "catalog.db"
 
 
+def connect(path: Path, **options) -> sqlite3.Connection:
+    """A connection to the catalog file in WAL mode (``options`` for ``sqlite3.connect``);
+    where its folder cannot be written (a read-only disk), a read-only one, so that
+    searching still works and a write is one CatalogError (SQLite cannot make the log's
+    files beside it: "unable to open database file")."""
+    options = {"timeout": 30.0, "isolation_level": None} | options
+    db = sqlite3.connect(path, **options)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK) or not path.is_file():
+            raise
+    uri = path.resolve().as_uri() + "?mode=ro"
+    for extra in ("", "&immutable=1"):  # immutable: no log files to read or make
+        db = sqlite3.connect(uri + extra, uri=True, **options)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+    raise sqlite3.OperationalError("unable to open database file (read-only)")
+
+
 class Catalog:
     """The cuefinder catalog at ``path`` (created on first write)."""
 
@@ -46,9 +71,8 @@ class Catalog:
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db = connect(self.path)
             self.db.row_factory = sqlite3.Row  # rows by column name (and still by index)
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()

@@ -5,8 +5,9 @@ can always be rebuilt. It lives next to the database as
 ``<catalog>.<model id>.usearch``, one per model, keyed by track id. ``sync``
 brings it up to date incrementally: tracks added, re-tagged (``indexed_at``
 newer than the last sync), vanished or deleted since. The file is replaced
-atomically (write, fsync, rename) and only then is the sync point, with the
-file's checksum, committed to the catalog's ``meta`` table, so a kill at any
+atomically (write, fsync, rename) and the sync point, with the file's checksum, is
+committed to the catalog's ``meta`` table in the transaction that holds the catalog's
+write lock across the rename (a run saving at the same time waits), so a kill at any
 moment leaves a usable index that the next sync repairs; a damaged file (its
 checksum is not the recorded one) is rebuilt from the catalog, and the temporary file of
 a run killed while saving is removed by the next save. A row counts as re-tagged when
@@ -19,6 +20,7 @@ index takes over above it, where exact search stops being instant.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -103,10 +105,8 @@ class VectorIndex:
             index.add(ids, vectors)
         report.added, report.removed, report.size = len(fresh), len(stale), len(index)
         if stale or fresh or report.rebuilt or not self.path.exists():
-            digest = self._save(index)
             newest = max(present.values(), default=state["at"])
-            self._set_state({"at": max(newest, state["at"]), "size": len(index),
-                             "digest": digest})  # fmt: skip
+            self._save(index, {"at": max(newest, state["at"]), "size": len(index)})
         self._index, self._synced = index, self._state().get("at")
         return report
 
@@ -128,13 +128,6 @@ class VectorIndex:
         row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def _set_state(self, state: dict) -> None:
-        with self.catalog.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                (f"vectors:{self.model.model_id}", json.dumps(state)),
-            )
-
     def _load(self):
         """The index file, or None when it is missing, damaged or not the file the catalog
         last saved (its checksum differs): then it is rebuilt from the catalog."""
@@ -152,23 +145,40 @@ class VectorIndex:
         digest = self._state().get("digest")
         return digest is None or (self.path.exists() and file_digest(self.path) == digest)
 
-    def _save(self, index) -> str:
+    def _save(self, index, state: dict | None = None) -> str:
         """Write the index beside the catalog atomically; returns its checksum. A unique
         temporary name, so two runs never share one; on a full disk the previous file stays
-        and the error is one line."""
+        and the error is one line. With ``state``, the file is renamed into place and
+        recorded (``state`` and its checksum) while this run holds the catalog's write lock:
+        two runs saving at once leave one run's file with that run's record."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         self._remove_orphans()
         try:
             index.save(str(tmp))
+            missing = index.serialized_length - os.path.getsize(tmp)
+            if missing:  # written short (on a full disk usearch writes nothing, raises nothing)
+                room = os.statvfs(tmp.parent)
+                code = errno.ENOSPC if room.f_bavail * room.f_frsize < missing else errno.EIO
+                raise OSError(code, os.strerror(code))
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             digest = file_digest(tmp)
-            os.replace(tmp, self.path)
+            if state is None:
+                os.replace(tmp, self.path)
+                return digest
+            with self.catalog.transaction() as db:
+                os.replace(tmp, self.path)
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                           (f"vectors:{self.model.model_id}",
+                            json.dumps(state | {"digest": digest})))  # fmt: skip
         except (OSError, RuntimeError) as err:
             tmp.unlink(missing_ok=True)
             reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
             raise CatalogError(f"{self.path}: cannot save the vector index ({reason}); the "
                                "previous one is kept") from None  # fmt: skip
+        except CatalogError:  # the catalog could not record it (locked, full)
+            tmp.unlink(missing_ok=True)
+            raise
         return digest
 
     def _remove_orphans(self) -> None:

@@ -11,13 +11,13 @@ query (the page re-asks as chips are toggled back and forth) costs a lookup.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
+from cuefinder.catalog.db import connect
 
 
 class CatalogPool:
@@ -27,7 +27,7 @@ class CatalogPool:
         self.path = Path(path)
         Catalog(self.path, create=False).close()  # a clear CatalogError now, not per request
         self._local = threading.local()
-        self._watch = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._watch = connect(self.path, check_same_thread=False)  # read-only where need be
         self._watch_lock = threading.Lock()
         self._table_lock = threading.Lock()
         self._table: tuple[tuple[str, int], ScoreTable] | None = None
