@@ -1050,8 +1050,6 @@ def api_fuzz(work: Path, pool: list[Path], scale: Scale, rng: random.Random,
     if not scale.api:
         raise Skip("not at this scale (tests/test_api_fuzz.py runs it in the test suite)")
     import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as seeded
 
     from cuefinder.serve import create_app
 
@@ -1065,29 +1063,36 @@ def api_fuzz(work: Path, pool: list[Path], scale: Scale, rng: random.Random,
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     operations = 0
     for result in schema.get_all_operations():
-        operation = result.ok()
-        name = f"{operation.method.upper()} {operation.path}"
         operations += 1
-
-        @seeded(rng.randrange(2**32))
-        @settings(max_examples=scale.api, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
-        @given(case=operation.as_strategy())
-        def fuzz(case, name=name):
-            response = case.call()
-            section.add("cases")
-            judge_response(section, f"{name} {case.path_parameters} {case.query}",
-                           response.status_code, response.content, (b"Traceback",))  # fmt: skip
-            if "json" in response.headers.get("content-type", ""):
-                try:
-                    json.loads(response.content, parse_constant=_no_constant)
-                except ValueError as err:
-                    section.add("invalid JSON")
-                    section.problem(f"{name}: invalid JSON ({err})")
-
-        fuzz()
+        _fuzz_operation(section, result.ok(), scale, rng)
     section.figures["operations"] = operations
     _merge_problems(section)
+
+
+def _fuzz_operation(section: Section, operation, scale: Scale, rng: random.Random) -> None:
+    """``scale.api`` generated requests to one operation, each judged as a user would."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as seeded
+
+    name = f"{operation.method.upper()} {operation.path}"
+
+    @seeded(rng.randrange(2**32))
+    @settings(max_examples=scale.api, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(case=operation.as_strategy())
+    def fuzz(case):
+        response = case.call()
+        section.add("cases")
+        judge_response(section, f"{name} {case.path_parameters} {case.query}",
+                       response.status_code, response.content, (b"Traceback",))  # fmt: skip
+        if "json" in response.headers.get("content-type", ""):
+            try:
+                json.loads(response.content, parse_constant=_no_constant)
+            except ValueError as err:
+                section.add("invalid JSON")
+                section.problem(f"{name}: invalid JSON ({err})")
+
+    fuzz()
 
 
 def _no_constant(name: str):

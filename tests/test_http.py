@@ -255,9 +255,9 @@ def test_unknown_and_malformed_track_ids(http):
     error_of(http.get("/api/tracks/99999/audio"), 404, "track_id")
 
 
-def test_an_unexpected_failure_is_a_500_without_a_traceback(http, ids):
-    error = error_of(http.get(f"/api/tracks/{ids['damaged.ogg']}"), 500)
-    assert error["message"] == "internal error: the server log has the details"
+def test_a_damaged_row_is_a_503_naming_it_without_a_traceback(http, ids):
+    error = error_of(http.get(f"/api/tracks/{ids['damaged.ogg']}"), 503)
+    assert "is damaged" in error["message"] and "catalog check" in error["message"]
 
 
 def test_status_counts_model_and_failures(http, ids):
