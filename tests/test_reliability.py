@@ -10,6 +10,7 @@ link probes against a running server, decode bombs. ``python bench/reliability.p
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import sys
@@ -79,15 +80,23 @@ def test_a_file_rerecorded_while_the_clock_is_behind_gets_its_new_vector(pool, t
 
 
 @pytest.fixture(scope="module")
-def cut_row(pool, tmp_path_factory) -> Path:
-    """A catalog whose first track's segment scores are cut short (as a failing disk may)."""
-    import sqlite3
-
-    folder = tmp_path_factory.mktemp("cut")
-    library = small_library(folder / "library", pool)
+def sound(pool, tmp_path_factory) -> Path:
+    """A sound catalog of three real tracks."""
+    folder = tmp_path_factory.mktemp("sound")
     db = folder / "c.db"
-    suite.command("index", "-q", "-j", "1", library, catalog=db)
-    with sqlite3.connect(db) as raw:
+    suite.command("index", "-q", "-j", "1", small_library(folder / "library", pool), catalog=db)
+    with suite.connected(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
+@pytest.fixture(scope="module")
+def cut_row(sound, tmp_path_factory) -> Path:
+    """The same catalog, its first track's segment scores cut short (as a failing disk may)."""
+    db = tmp_path_factory.mktemp("cut") / "c.db"
+    for file in sound.parent.glob("c.db*"):
+        shutil.copy(file, db.with_name(file.name))
+    with suite.connected(db) as raw:
         raw.execute("UPDATE tracks SET segment_scores = x'000102' WHERE id = 1")
     return db
 
@@ -313,3 +322,25 @@ def test_an_unexpected_failure_is_still_a_bare_500_without_a_traceback(cut_row):
     assert response.status_code == 500
     assert response.json()["error"]["message"] == "internal error: the server log has the details"
     assert "Traceback" not in response.text and "ZeroDivisionError" not in response.text
+
+
+@pytest.mark.parametrize("args", [["similar", b"\xff.wav"], ["show", b"caf\xe9.ogg"],
+                                  ["similar", "1", "--not", b"\xff.wav"],
+                                  ["brief", "x", "--add", b"\xff"]])  # fmt: skip
+def test_a_name_that_is_not_utf8_and_not_catalogued_is_one_line(sound, args):
+    """A reference whose bytes are not UTF-8 (as a shell passes them) reached SQLite as a
+    string with surrogate escapes: a UnicodeEncodeError traceback."""
+    done = suite.command(*args, catalog=sound)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode in (1, 2), done.stderr
+
+
+def test_the_python_api_refuses_such_a_name_with_a_cuefinder_error(sound):
+    import cuefinder
+
+    with cuefinder.Catalog(sound) as catalog:
+        for call in (lambda: cuefinder.similar("\udcff.wav", catalog),
+                     lambda: cuefinder.similar(2, catalog, not_=["\udcff.wav"]),
+                     lambda: catalog.track("\ud800")):  # fmt: skip
+            with contextlib.suppress(cuefinder.CuefinderError):
+                call()

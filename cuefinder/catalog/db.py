@@ -397,8 +397,12 @@ class Catalog:
     def track(self, key: int | str) -> Track | None:
         """A track by id or path (exact, else a unique path suffix).
 
-        Raises QueryError naming the candidates when a suffix matches several tracks.
+        Raises QueryError naming the candidates when a suffix matches several tracks. A
+        name that is not UTF-8 (surrogate escapes, as the command line gets it) is looked
+        up as the catalog shows it (``\\xNN``).
         """
+        if isinstance(key, str):
+            key = _as_shown(key)
         where, arg = ("id = ?", key) if isinstance(key, int) else ("path = ?", str(key))
         row = self.db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {where}", (arg,))
         row = row.fetchone()
@@ -486,6 +490,15 @@ def _segment_matrix(a) -> np.ndarray:
 
 def _mean(values: np.ndarray) -> np.ndarray:
     return values.mean(axis=0) if len(values) else np.zeros(values.shape[1], values.dtype)
+
+
+def _as_shown(text: str) -> str:
+    """A path as the catalog stores it (``stages.display_path``): bytes that are not UTF-8
+    as ``\\xNN``, any other lone surrogate as ``\\uNNNN``; SQLite takes only UTF-8."""
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _like_escape(text: str) -> str:
