@@ -466,8 +466,10 @@ class Library:
 
 def kill_loop(work: Path, pool: list[Path], scale: Scale, rng: random.Random,
               section: Section) -> None:  # fmt: skip
-    """Kill ``cuefinder index`` at chosen points and at random moments while the library
-    changes; after every ``verify_every`` kills a clean rerun must leave it exact."""
+    """Kill ``cuefinder index`` at chosen points (after a commit, during the vector index's
+    save, right after its rename) and at random moments, with the clock sometimes an hour
+    off, while the library changes between runs; after every few kills a clean rerun must
+    leave every file exactly once, every vector current and ``catalog check`` clean."""
     library = Library(work / "library", pool, scale.library, rng)
     db = work / "kills.db"
     points = ["commit", "ann-save", "swap", "random", "commit", "random"]
@@ -1058,8 +1060,8 @@ def judge_response(section: Section, what: str, status: int, body: bytes,
 
 def api_fuzz(work: Path, pool: list[Path], scale: Scale, rng: random.Random,
              section: Section) -> None:  # fmt: skip
-    """Every operation of the OpenAPI schema, ``scale.api`` generated requests each, on a
-    real catalog: no 5xx, no traceback, and JSON that is JSON (no NaN)."""
+    """Every operation of the OpenAPI schema, with requests schemathesis makes from it, on
+    a real catalog: no 5xx, no traceback, and JSON that is JSON (no NaN)."""
     if not scale.api:
         raise Skip("not at this scale (tests/test_api_fuzz.py runs it in the test suite)")
     import schemathesis
@@ -1451,8 +1453,8 @@ HEADLINES = (  # (figure, what the report calls it)
 
 
 FOUND = (  # what the suite found when it was written; each has its test in test_reliability.py
-    "a kill while the vector index was being saved left its temporary file for ever (one a "
-    "kill; hundreds of megabytes each on a big catalog): the next save removes orphans",
+    "a kill while the vector index was being saved left its temporary file for ever (one per "
+    "kill, hundreds of megabytes each on a big catalog): the next save removes orphans",
     "a file re-recorded while the clock was behind kept its old vector in the index, and "
     "`catalog check` saw nothing: writes are now stamped later than every earlier one",
     "on a full disk usearch writes an empty file and raises nothing: the empty file "
@@ -1513,7 +1515,7 @@ def report(results: list[Section], totals: dict, scale: Scale, argv: list[str],
     lines += ["", "Defects the suite found when it was written, fixed, each with its test in "
               "`tests/test_reliability.py`:", ""] + [f"- {line}" for line in FOUND]  # fmt: skip
     for section in results:
-        doc = " ".join((SECTIONS[section.name].__doc__ or "").split())
+        doc = " ".join((SECTIONS[section.name].__doc__ or "").split()).replace("``", "`")
         lines += ["", f"## {section.name}", "", doc, ""]
         if section.skipped:
             lines += [f"Not run: {section.skipped}.", ""]
