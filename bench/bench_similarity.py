@@ -18,6 +18,11 @@ with new music would have). Spaces, all in the same folds and on the same querie
   cheap alternative to learning a space;
 - ``MFCC+recipe``: MFCC statistics fused the same way with the trained network's
   embedding (what ``similar`` uses when a catalog stores both);
+- ``sounds``: the penultimate layer of musicnn's MagnaTagATune tagger, mean over the 4
+  evenly spaced 3 s patches that indexing already runs it on for the sound tags
+  (``baselines.sound_embeddings``; trained on no game, no extra indexing cost);
+- ``sounds+recipe``: that fused with the trained network's embedding (each unit length,
+  concatenated), and ``sounds+random`` its control;
 - ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
@@ -46,6 +51,7 @@ import numpy as np
 
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset
+from cuefinder.train.config import MAX_SECONDS
 from cuefinder.train.metrics import group_bootstrap, same_group_precision
 from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
@@ -99,8 +105,10 @@ def main() -> None:
                            cache_dir=args.cache, progress=True)  # fmt: skip
     musicnn = musicnn_embeddings(args, data) if args.musicnn else None
     folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
-    spaces: dict[str, list[np.ndarray]] = {"recipe": [], "random": [], "MFCC": [],
-                                           "MFCC+random": [], "MFCC+recipe": []}  # fmt: skip
+    sounds = baselines.sound_embeddings(data.paths)
+    names = ("recipe", "random", "MFCC", "MFCC+random", "MFCC+recipe")
+    names += ("sounds", "sounds+random", "sounds+recipe")
+    spaces: dict[str, list[np.ndarray]] = {name: [] for name in names}
     if musicnn is not None:
         spaces["musicnn"] = []
     spaces["chance"] = []
@@ -131,8 +139,13 @@ def main() -> None:
         spaces["MFCC+random"].append(same_group_precision(fused, groups, K))
         fused = np.concatenate([unit(stats), unit(learned)], axis=1)
         spaces["MFCC+recipe"].append(same_group_precision(fused, groups, K))
+        rows = [data.paths.index(p) for p in test.paths]
+        spaces["sounds"].append(same_group_precision(sounds[rows], groups, K))
+        fused = np.concatenate([unit(sounds[rows]), unit(control)], axis=1)
+        spaces["sounds+random"].append(same_group_precision(fused, groups, K))
+        fused = np.concatenate([unit(sounds[rows]), unit(learned)], axis=1)
+        spaces["sounds+recipe"].append(same_group_precision(fused, groups, K))
         if musicnn is not None:
-            rows = [data.paths.index(p) for p in test.paths]
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
         spaces["chance"].append(chance(groups))
         groups_out.append(groups)
@@ -147,17 +160,17 @@ def main() -> None:
           f"each searched among the held-out tracks of its fold ({len(folds)} grouped folds; "
           f"recipe {args.recipe or 'built-in'}, {recipe.epochs} epochs; "
           f"{time.monotonic() - started:.0f} s)")  # fmt: skip
-    print(f"{'space':<12} {'P@10':>6}  95% interval (games resampled)")
+    print(f"{'space':<14} {'P@10':>6}  95% interval (games resampled)")
     for name, v in values.items():
         low, high = group_bootstrap(v, groups)
-        print(f"{name:<12} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+        print(f"{name:<14} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
-    for space in ("recipe", "MFCC+recipe"):
-        for control in ("random", "MFCC", "MFCC+random", "musicnn"):
-            if control in values:
+    for space in ("recipe", "MFCC+recipe", "sounds+recipe"):
+        for control in ("random", "MFCC", "MFCC+random", "sounds", "sounds+random", "musicnn"):
+            if control in values and control not in space:
                 diff = values[space] - values[control]
                 low, high = group_bootstrap(diff, groups)
-                print(f"{space} - {control:<11} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+                print(f"{space} - {control:<13} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
 
 
 def from_evaluation(path: Path, spaces: list[str]) -> None:
@@ -200,7 +213,7 @@ def musicnn_embeddings(args, data) -> np.ndarray:
     from cuefinder.model.transfer import musicnn_config
     from cuefinder.train import heads
 
-    other, _ = dataset.load(args.manifest, MUSICNN_FEATURES, max_seconds=600.0,
+    other, _ = dataset.load(args.manifest, MUSICNN_FEATURES, max_seconds=MAX_SECONDS,
                             cache_dir=args.cache, progress=True)  # fmt: skip
     where = {p: i for i, p in enumerate(other.paths)}
     model = build(musicnn_config(data.genres, train="head"), pretrained=True).eval()

@@ -15,9 +15,9 @@ ARCHITECTURES = (*NETWORKS, "musicnn", "ensemble")  # what a model file's networ
 MUSICNN_MODES = {"musicnn-frozen": "head", "musicnn-top": "backend", "musicnn-full": "all"}
 POOLED_MODES = ("head", "backend")  # convolutions fixed: trained on pooled features (heads.py)
 TRAINABLE = (*NETWORKS, *MUSICNN_MODES)
-BASELINES = ("random", "majority", "mfcc-logreg")  # train.baselines
+BASELINES = ("random", "majority", "mfcc-logreg", "sounds-logreg")  # train.baselines
 METHODS = (*BASELINES, *TRAINABLE, "ensemble")  # what `cuefinder evaluate` compares
-DEFAULT_METHODS = (*BASELINES, "ensemble")  # what it compares unless told
+DEFAULT_METHODS = (*BASELINES[:3], "ensemble")  # what it compares unless told
 INPUT_NORMS = ("batch", "level", "band")
 POOLINGS = ("mean", "top")
 

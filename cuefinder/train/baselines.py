@@ -20,6 +20,11 @@
     chosen from ``C_GRID`` by an inner grouped 3-fold split of the training groups
     (pooled macro ROC-AUC), so the baseline is as strong as it honestly can be. A genre
     with a single class in training scores its training prevalence.
+``sounds-logreg``
+    The same logistic regressions on what musicnn's MagnaTagATune tagger hears in the
+    track (``sound_tags``: its 50 tag probabilities, averaged over ``descriptors.EXCERPTS``
+    evenly spaced 3 s patches): the ``sounds`` every catalog already stores, so a genre
+    read from them costs nothing more at indexing time. Needs musicnn's weights.
 
 A predictor whose ``thresholds`` attribute is None has its F1 thresholds chosen on
 validation data by the caller; otherwise those fixed thresholds are its decisions.
@@ -74,9 +79,10 @@ class Majority:
 
 
 @dataclass
-class MfccLogReg:
-    """Standardised MFCC statistics and one logistic regression per genre."""
+class LogRegs:
+    """Standardised track features and one logistic regression per genre."""
 
+    features: str  # "mfcc" (``track_statistics``) or "sounds" (``sound_tags``)
     mean: np.ndarray  # (features,)
     scale: np.ndarray  # (features,)
     models: list  # per genre: a fitted LogisticRegression, or a float prevalence
@@ -84,7 +90,7 @@ class MfccLogReg:
     thresholds: np.ndarray | None = None
 
     def predict(self, data: LabelledSet) -> np.ndarray:
-        x = (track_statistics(data.features) - self.mean) / self.scale
+        x = (_FEATURES[self.features](data) - self.mean) / self.scale
         return _predict_models(self.models, x)
 
 
@@ -95,8 +101,8 @@ def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
     prevalence = train_set.labels.mean(axis=0).astype(np.float64)
     if method == "majority":
         return Majority(prevalence)
-    if method == "mfcc-logreg":
-        return _fit_logreg(train_set, prevalence, seed)
+    if method in ("mfcc-logreg", "sounds-logreg"):
+        return _fit_logreg(method.split("-")[0], train_set, prevalence, seed)
     raise ConfigError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
 
 
@@ -105,14 +111,14 @@ def predict(predictor, data: LabelledSet) -> np.ndarray:
     return predictor.predict(data)
 
 
-def _fit_logreg(train_set: LabelledSet, prevalence: np.ndarray, seed: int) -> MfccLogReg:
-    x = track_statistics(train_set.features)
+def _fit_logreg(features: str, train_set: LabelledSet, prevalence, seed: int) -> LogRegs:
+    x = _FEATURES[features](train_set)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     x = (x - mean) / scale
     c = choose_c(x, train_set.labels, train_set.groups, seed)
     models = _logregs(x, train_set.labels, prevalence, c, seed)
-    return MfccLogReg(mean, scale, models, c)
+    return LogRegs(features, mean, scale, models, c)
 
 
 def _logregs(x, labels, prevalence, c: float, seed: int) -> list:
@@ -213,3 +219,51 @@ def _statistics(values: np.ndarray) -> np.ndarray:
         [loudness.mean(), loudness.std(), centroid.mean(), centroid.std(),
          flux.mean(), flux.std()],
     ]).astype(np.float64)  # fmt: skip
+
+
+# ---------------------------------------------------------------- musicnn's sound tags
+
+_sounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # path -> (tags, penultimate)
+
+
+def sound_tags(paths) -> np.ndarray:
+    """(tracks, 50) musicnn MagnaTagATune tag probabilities of each file, as a catalog
+    stores them (``descriptors.sound_tags``): the mean over ``descriptors.EXCERPTS``
+    evenly spaced 3 s patches of musicnn's log-mel (cached like every front end's)."""
+    return _musicnn_of(paths, 0, 50)
+
+
+def sound_embeddings(paths) -> np.ndarray:
+    """(tracks, 200) the same tagger's penultimate layer, mean over the same patches: what
+    musicnn hears, as a space for "sounds like" (``bench/bench_similarity.py``)."""
+    return _musicnn_of(paths, 1, 200)
+
+
+def _musicnn_of(paths, which: int, size: int) -> np.ndarray:
+    missing = [p for p in dict.fromkeys(paths) if p not in _sounds]
+    if missing:
+        import torch
+
+        from cuefinder.descriptors import EXCERPTS
+        from cuefinder.features import MUSICNN_FEATURES, even_patches
+        from cuefinder.model import musicnn, musicnn_tags
+        from cuefinder.train import featcache
+        from cuefinder.train.config import MAX_SECONDS
+
+        model = musicnn.load(musicnn_tags.SOUNDS)
+        cache = featcache.default_cache_dir()
+        for path in missing:
+            values = featcache.cached(path, MUSICNN_FEATURES, MAX_SECONDS, cache)
+            patches = even_patches(values.astype(np.float32), musicnn.PATCH_FRAMES, EXCERPTS)
+            with torch.inference_mode():
+                probabilities, hidden = model(torch.from_numpy(patches.transpose(0, 2, 1).copy()))
+            _sounds[path] = (probabilities.numpy().mean(axis=0), hidden.numpy().mean(axis=0))
+    if not len(paths):
+        return np.zeros((0, size), np.float32)
+    return np.stack([_sounds[p][which] for p in paths])
+
+
+_FEATURES = {
+    "mfcc": lambda data: track_statistics(data.features),
+    "sounds": lambda data: sound_tags(data.paths),
+}
