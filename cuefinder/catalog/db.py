@@ -18,7 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog.records import ScoreTable, StoredModel, Track, track_from_row
+from cuefinder.catalog.records import (
+    ScoreTable,
+    StoredModel,
+    Track,
+    descriptor_values,
+    mean_rows,
+    scores_json,
+    segment_matrix,
+    track_from_row,
+)
 from cuefinder.catalog.schema import GENRE_VIEW, MIGRATIONS, SCHEMA, SCHEMA_VERSION, genre_view
 from cuefinder.errors import CatalogError, QueryError
 
@@ -149,7 +158,7 @@ class Catalog:
             genres = self.model(model_id).genres
             scores = np.frombuffer(blob, np.float32)
             self.db.execute("UPDATE tracks SET genre_scores = ? WHERE id = ?",
-                            (_scores_json(genres, scores), track_id))  # fmt: skip
+                            (scores_json(genres, scores), track_id))  # fmt: skip
         active = self.db.execute("SELECT value FROM meta WHERE key = 'active_model'").fetchone()
         if active:
             self._make_genre_view(active[0])
@@ -231,16 +240,16 @@ class Catalog:
             a.model_id,
             a.segment_seconds,
             a.track_scores.astype(np.float32).tobytes(),
-            _segment_matrix(a).astype(np.float16).tobytes(),
+            segment_matrix(a).astype(np.float16).tobytes(),
             a.embedding.astype(np.float32).tobytes(),
         )
         tail = (
             a.segment_embeddings.astype(np.float16).tobytes(),
             None
             if a.segment_tag_scores is None
-            else _mean(a.segment_tag_scores).astype(np.float32).tobytes(),
-            _scores_json(self.model(a.model_id).genres, a.track_scores),
-            *_descriptor_values(getattr(a, "descriptors", None)),
+            else mean_rows(a.segment_tag_scores).astype(np.float32).tobytes(),
+            scores_json(self.model(a.model_id).genres, a.track_scores),
+            *descriptor_values(getattr(a, "descriptors", None)),
         )
         with self.transaction() as db:
             last = db.execute("SELECT value FROM meta WHERE key = 'written_at'").fetchone()
@@ -469,29 +478,6 @@ _TRACK_COLUMNS = (
 )
 
 
-def _descriptor_values(found) -> tuple:
-    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds,
-    waveform) of a descriptors.Descriptors, or NULLs."""
-    if found is None:
-        return (None,) * 9
-    curve = found.energy_curve
-    curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
-    sounds = None if found.sounds is None else np.asarray(found.sounds, np.float32).tobytes()
-    return (found.tempo, found.key, found.key_strength, found.loudness,
-            found.tempo_confidence, found.energy, curve, sounds, found.waveform)  # fmt: skip
-
-
-def _segment_matrix(a) -> np.ndarray:
-    """(segments, genres [+ tags]): what the segment_scores column stores."""
-    if a.segment_tag_scores is None:
-        return a.segment_scores
-    return np.concatenate([a.segment_scores, a.segment_tag_scores], axis=1)
-
-
-def _mean(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=0) if len(values) else np.zeros(values.shape[1], values.dtype)
-
-
 def _as_shown(text: str) -> str:
     """A path as the catalog stores it (``stages.display_path``): bytes that are not UTF-8
     as ``\\xNN``, any other lone surrogate as ``\\uNNNN``; SQLite takes only UTF-8."""
@@ -503,8 +489,3 @@ def _as_shown(text: str) -> str:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _scores_json(genres, scores) -> str:
-    """Track scores as the JSON object SQL readers see (six decimals)."""
-    return json.dumps({g: round(float(v), 6) for g, v in zip(genres, scores, strict=True)})

@@ -1,9 +1,11 @@
 """What the catalog hands out: a model as stored, a track with its scores, embeddings and
 descriptors, and the table of every track's scores that ranking reads (``db.Catalog``
-makes them; nothing here touches the database)."""
+makes them, and writes rows with the encoders at the end; nothing here touches the
+database)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,3 +155,34 @@ def track_from_row(row, model: StoredModel | None) -> Track:
         if row["waveform"] is None
         else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
     )
+
+
+# ---------------------------------------------------------------- writing rows
+
+
+def descriptor_values(found) -> tuple:
+    """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds,
+    waveform) of a descriptors.Descriptors, or NULLs."""
+    if found is None:
+        return (None,) * 9
+    curve = found.energy_curve
+    curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
+    sounds = None if found.sounds is None else np.asarray(found.sounds, np.float32).tobytes()
+    return (found.tempo, found.key, found.key_strength, found.loudness,
+            found.tempo_confidence, found.energy, curve, sounds, found.waveform)  # fmt: skip
+
+
+def segment_matrix(a) -> np.ndarray:
+    """(segments, genres [+ tags]): what the segment_scores column stores."""
+    if a.segment_tag_scores is None:
+        return a.segment_scores
+    return np.concatenate([a.segment_scores, a.segment_tag_scores], axis=1)
+
+
+def mean_rows(values: np.ndarray) -> np.ndarray:
+    return values.mean(axis=0) if len(values) else np.zeros(values.shape[1], values.dtype)
+
+
+def scores_json(genres, scores) -> str:
+    """Track scores as the JSON object SQL readers see (six decimals)."""
+    return json.dumps({g: round(float(v), 6) for g, v in zip(genres, scores, strict=True)})
