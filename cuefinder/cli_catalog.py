@@ -101,11 +101,22 @@ def _import(args) -> int:
 
 
 def _check(args) -> int:
-    from cuefinder.catalog import health
+    import sqlite3
 
-    with _catalog(args) as catalog:
+    from cuefinder.catalog import health
+    from cuefinder.errors import CatalogError
+
+    try:
+        catalog = _catalog(args)
+    except CatalogError as err:  # SQLite cannot read the file (a garbled header, cut short)
+        cause = err.__cause__  # the bare class: SQLITE_CORRUPT, SQLITE_NOTADB
+        if type(cause) is not sqlite3.DatabaseError:  # locked, unreadable: not damage
+            raise
+        print(f"the database itself is damaged ({cause}): restore a backup")  # as health.check
+        return EXIT_FAILED
+    with catalog:
         problems = health.check(catalog)
-        count = catalog.count()
+        count = None if problems else catalog.count()  # a damaged catalog may not count
     for line in problems:
         print(line)
     if not problems:

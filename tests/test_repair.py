@@ -82,7 +82,7 @@ def test_a_damaged_catalog_file_is_one_line_naming_it(catalog):
     data = bytearray(path.read_bytes())
     data[4096:] = b"\xff" * (len(data) - 4096)  # the schema page intact, every table garbled
     path.write_bytes(bytes(data))
-    for args in (["search", "action"], ["export"], ["catalog", "check"]):
+    for args in (["search", "action"], ["export"]):  # 'catalog check': the test below
         done = subprocess.run([sys.executable, "-m", "cuefinder", "--catalog", str(path), *args],
                               capture_output=True, text=True)  # fmt: skip
         lines = done.stderr.strip().splitlines()
@@ -91,6 +91,25 @@ def test_a_damaged_catalog_file_is_one_line_naming_it(catalog):
     with pytest.raises(Exception, match="damaged|not a usable catalog|malformed"):  # noqa: SIM117
         with Catalog(path, create=False) as again:  # opening may already refuse it
             health.repair(again)
+
+
+@pytest.mark.parametrize("damage", ["garbled header", "cut short", "tables garbled"])
+def test_check_of_a_catalog_sqlite_cannot_open_is_the_health_line(catalog, damage):
+    path = catalog.path
+    catalog.close()
+    data = path.read_bytes()
+    if damage == "garbled header":
+        data = b"not SQLite, sorry" + data[17:]
+    elif damage == "cut short":
+        data = data[: len(data) // 3]
+    else:
+        data = data[:4096] + b"\xff" * (len(data) - 4096)  # the schema page intact
+    path.write_bytes(data)
+    done = _cli(catalog, "catalog", "check")  # no advice to run itself again
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+    why = "file is not a database" if damage == "garbled header" else "database disk image is"
+    assert done.stdout.startswith(f"the database itself is damaged ({why}"), done.stdout
+    assert done.stdout.endswith("): restore a backup\n") and done.stdout.count("\n") == 1
 
 
 def test_two_saves_at_once_never_share_a_temporary_file(catalog):
