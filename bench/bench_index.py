@@ -75,11 +75,7 @@ def main() -> None:
     parser.add_argument("--without-descriptors", action="store_true",
                         help="also index without tempo, key, loudness, side by side")  # fmt: skip
     args = parser.parse_args()
-    if not args.paths:
-        from cuefinder.train import games
-
-        music = games.fetch_games(DEMO)
-        args.paths = [music / p for p in DEMO]
+    args.paths = args.paths or demo_paths()
     files = [t.path for t in stages.discover(args.paths).files]
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
     print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}")
@@ -100,9 +96,7 @@ def main() -> None:
                 f"{label:<44}{floors[info.features]:>9.1f}{seconds / floors[info.features]:>14.0f}"
             )
         for measure in (True, False) if args.without_descriptors else (True,):
-            with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "b.db") as catalog:
-                report = index(args.paths, catalog, model=model, jobs=args.jobs, progress=False,
-                               descriptors=measure)  # fmt: skip
+            report = local_run(args.paths, model, args.jobs, descriptors=measure)
             what = "" if measure else ", no descriptors"
             label = f"full index ({model.name}, {info.config.architecture}{what})"
             print(f"{label:<44}{report.wall_seconds:>9.1f}"
@@ -111,17 +105,38 @@ def main() -> None:
                   f"{len(report.failed)} failed")  # fmt: skip
             sys.stdout.flush()
         if args.ray:
-            from cuefinder.pipeline import ray_runner
-
-            with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "r.db") as catalog:
-                started = time.monotonic()
-                report = ray_runner.index(args.paths, catalog, model=model, progress=False)
-                wall = time.monotonic() - started  # Ray's start and stop included
+            report, wall = ray_run(args.paths, model)
             label = f"full index, Ray runner (local Ray, {os.cpu_count()} CPUs)"
             print(f"{label:<44}{wall:>9.1f}{report.audio_seconds / wall:>14.0f}")
             print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
                   f"{len(report.failed)} failed (Ray's start and stop included)")  # fmt: skip
             sys.stdout.flush()
+
+
+def demo_paths() -> list[Path]:
+    """The demo game soundtracks' folders (fetched into the games cache if missing)."""
+    from cuefinder.train import games
+
+    music = games.fetch_games(DEMO)
+    return [music / p for p in DEMO]
+
+
+def local_run(paths, model: Path | None, jobs: int | None, *, descriptors: bool = True):
+    """The local runner over ``paths`` into a fresh catalog; its IndexReport."""
+    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "b.db") as catalog:
+        return index(paths, catalog, model=model, jobs=jobs, progress=False,
+                     descriptors=descriptors)  # fmt: skip
+
+
+def ray_run(paths, model: Path | None):
+    """The Ray runner (a local Ray) over ``paths`` into a fresh catalog: (IndexReport,
+    wall seconds with Ray's start and stop included)."""
+    from cuefinder.pipeline import ray_runner
+
+    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "r.db") as catalog:
+        started = time.monotonic()
+        report = ray_runner.index(paths, catalog, model=model, progress=False)
+        return report, time.monotonic() - started
 
 
 def untrained(architecture: str, folder: Path) -> Path:
