@@ -101,18 +101,16 @@ def _import(args) -> int:
 
 
 def _check(args) -> int:
-    import sqlite3
-
     from cuefinder.catalog import health
     from cuefinder.errors import CatalogError
 
     try:
         catalog = _catalog(args)
-    except CatalogError as err:  # SQLite cannot read the file (a garbled header, cut short)
-        cause = err.__cause__  # the bare class: SQLITE_CORRUPT, SQLITE_NOTADB
-        if type(cause) is not sqlite3.DatabaseError:  # locked, unreadable: not damage
+    except CatalogError as err:
+        line = health.unopenable(err)
+        if line is None:
             raise
-        print(f"the database itself is damaged ({cause}): restore a backup")  # as health.check
+        print(line)
         return EXIT_FAILED
     with catalog:
         problems = health.check(catalog)

@@ -13,7 +13,7 @@ from cuefinder.features import FeatureConfig
 from cuefinder.model import build, checkpoint
 from cuefinder.model.config import ModelConfig
 from cuefinder.model.tagger import Tagger
-from cuefinder.train import dataset, games, trainer
+from cuefinder.train import dataset, games, loop, trainer
 from cuefinder.train.manifest import write_manifest
 
 TINY = trainer.TrainConfig(
@@ -40,7 +40,7 @@ def test_a_tiny_network_learns_real_patches(labelled):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     model = build(ModelConfig(genres=labelled.genres, channels=(4, 8, 8, 16), dropout=0.0))
-    by_group = trainer._index_by_group(labelled.groups)
+    by_group = loop.index_by_group(labelled.groups)
     x, y = trainer._batch(labelled, by_group, 96, dataclasses.replace(TINY, batch_size=16), rng)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = torch.nn.BCEWithLogitsLoss()

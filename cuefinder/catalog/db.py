@@ -341,9 +341,10 @@ class Catalog:
         ).fetchall()
         width = len(model.genres)
         with self._reading(f"a track row of model {model.model_id}"):
-            if any(len(r[3]) != 4 * width for r in rows):
+            blob = b"".join(r[3] for r in rows)
+            if len(blob) != 4 * width * len(rows):  # one length, not a loop: asked per search
                 raise ValueError("its scores do not have the model's size")
-            scores = np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(-1, width)
+            scores = np.frombuffer(blob, np.float32).reshape(-1, width)
             if model.tags:
                 blank = bytes(4 * len(model.tags))
                 tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
@@ -398,9 +399,10 @@ class Catalog:
             (model.model_id,),
         ).fetchall()
         with self._reading(f"a track row of model {model.model_id}"):
-            if any(len(r[1]) != 4 * model.embedding_dim for r in rows):
+            blob = b"".join(r[1] for r in rows)
+            if len(blob) != 4 * model.embedding_dim * len(rows):
                 raise ValueError("its embedding does not have the model's size")
-            vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
+            vectors = np.frombuffer(blob, np.float32)
         return np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, model.embedding_dim)
 
     def track(self, key: int | str) -> Track | None:

@@ -23,12 +23,24 @@ from cuefinder.catalog.vectors import VectorIndex, index_path
 from cuefinder.errors import CatalogError
 
 
+def unopenable(err: CatalogError) -> str | None:
+    """``check``'s line for a catalog that could not even be opened because SQLite finds
+    the file damaged (a garbled header, a file cut short); None when opening failed for
+    another reason (locked, unreadable), which is not damage."""
+    cause = err.__cause__  # the bare class: SQLITE_CORRUPT, SQLITE_NOTADB
+    return _damaged(cause) if type(cause) is sqlite3.DatabaseError else None
+
+
+def _damaged(err: sqlite3.DatabaseError) -> str:
+    return f"the database itself is damaged ({err}): restore a backup"
+
+
 def check(catalog: Catalog) -> list[str]:
     """One line per problem; empty when the catalog is sound."""
     try:
         integrity = [r[0] for r in catalog.db.execute("PRAGMA quick_check(20)")]
     except sqlite3.DatabaseError as err:
-        return [f"the database itself is damaged ({err}): restore a backup"]
+        return [_damaged(err)]
     if integrity != ["ok"]:
         return [f"the database itself is damaged: {line}" for line in integrity]
     problems = [f"track {i} ({path}): {why}" for i, path, why in damaged_rows(catalog)]

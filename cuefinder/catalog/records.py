@@ -120,7 +120,6 @@ def track_from_row(row, model: StoredModel | None) -> Track:
     # segment scores hold the genre columns, then the pretrained tags' (if any)
     segments = np.frombuffer(row["segment_scores"], np.float16).astype(np.float32)
     segments = segments.reshape(-1, width + len(model.tags))
-    tag_scores = row["tag_scores"]
     return Track(
         id=row["id"],
         path=row["path"],
@@ -139,7 +138,7 @@ def track_from_row(row, model: StoredModel | None) -> Track:
         .astype(np.float32)
         .reshape(-1, model.embedding_dim),
         tags=model.tags,
-        tag_scores=None if tag_scores is None else np.frombuffer(tag_scores, np.float32),
+        tag_scores=_array(row["tag_scores"], np.float32),
         segment_tag_scores=segments[:, width:] if model.tags else None,
         tempo=row["tempo"],
         key=row["key"],
@@ -147,14 +146,15 @@ def track_from_row(row, model: StoredModel | None) -> Track:
         loudness=row["loudness"],
         tempo_confidence=row["tempo_confidence"],
         energy=row["energy"],
-        energy_curve=None
-        if row["energy_curve"] is None
-        else np.frombuffer(row["energy_curve"], np.float16).astype(np.float32),
-        sounds=None if row["sounds"] is None else np.frombuffer(row["sounds"], np.float32),
-        waveform=None
-        if row["waveform"] is None
-        else np.frombuffer(row["waveform"], np.uint8).astype(np.float32) / 255,
+        energy_curve=_array(row["energy_curve"], np.float16),
+        sounds=_array(row["sounds"], np.float32),
+        waveform=_array(row["waveform"], np.uint8, full_scale=255),
     )
+
+
+def _array(blob: bytes | None, dtype, full_scale: float = 1.0) -> np.ndarray | None:
+    """A nullable column's array as float32 (divided by ``full_scale``), or None."""
+    return None if blob is None else np.frombuffer(blob, dtype).astype(np.float32) / full_scale
 
 
 # ---------------------------------------------------------------- writing rows

@@ -34,8 +34,7 @@ from cuefinder.model.config import MUSICNN_MODES, NETWORKS, POOLED_MODES, TRAINA
 from cuefinder.train import dataset, metrics, state
 from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.loop import index_by_group as _index_by_group
-from cuefinder.train.loop import pos_weight, run_epochs, smoothed
+from cuefinder.train.loop import index_by_group, pos_weight, run_epochs, smoothed
 from cuefinder.train.splits import split_groups
 
 __all__ = ["TRAINABLE", "TrainConfig", "embed", "fit", "fit_ensemble", "predict", "train"]
@@ -214,7 +213,7 @@ def fit(
             resumed = state.load(state_path, model, optimiser, schedule, rng)
         save = partial(_save_state, state_path, model, optimiser, schedule, rng)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
-    by_group = _index_by_group(train_set.groups)
+    by_group = index_by_group(train_set.groups)
 
     def batch_loss() -> torch.Tensor:
         return _batch_loss(model, loss_fn, train_set, by_group, config, rng)
