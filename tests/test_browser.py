@@ -554,6 +554,10 @@ def test_a_brief_is_kept_on_the_server_and_exports_m3u(page, site, catalog, brow
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#brief-delete")
     page.wait_for_selector("#brief-body", state="hidden")
+    # the body hides before the list is refreshed and the status set (briefs.js remove)
+    page.wait_for_function(
+        "document.getElementById('brief-status').textContent.startsWith('Deleted')"
+    )
     assert page.locator("#brief-status").inner_text() == "Deleted “Adventure picks”."
     assert httpx.get(f"{site[0]}/api/briefs/{brief}").status_code == 404
     assert page.locator(f'#brief-select option[value="{brief}"]').count() == 0
