@@ -23,6 +23,8 @@ from cuefinder.errors import CuefinderError
 MIN_SECONDS = 1.0  # shorter clips carry no usable genre information
 MAX_SECONDS = 6 * 3600.0  # longer files are refused while decoding: the log-mel held between
 # decoding and tagging costs about 0.4 GB an hour, and a small file may decode for hours
+MAX_DECODE_SECONDS = 600.0  # a file still decoding after this long is refused: a 6 h file
+# decodes and is measured in under a minute, so only a hostile or pathological one gets here
 SILENCE_DBFS = -60.0  # a track whose peak stays below this is silent
 HASH_BLOCK = 1 << 20
 
@@ -99,7 +101,8 @@ def display_path(path: str) -> str:
 def discover(roots: Iterable[str | os.PathLike], within=None) -> Discovery:
     """Walk files and folders; audio files by extension, symlink loops broken. With
     ``within`` (folders, resolved), a file whose real path is outside all of them (reached
-    through a symbolic link) is a failure, never read, and the link's target is not named."""
+    through a symbolic link) is a failure, never read, and the link's target is not named;
+    so is a file with more hard links than the walk found inside them (``_hard_links``)."""
     inside = None if within is None else [os.path.realpath(w) for w in within]
     found = Discovery()
     seen_dirs: set[tuple[int, int]] = set()
@@ -121,8 +124,43 @@ def discover(roots: Iterable[str | os.PathLike], within=None) -> Discovery:
                 found.failures.append(task)
             elif task is not None:
                 found.files.append(task)
+    if inside is not None:
+        _hard_links(found)
     found.files.sort(key=lambda t: t.path)
     return found
+
+
+def _hard_links(found: Discovery) -> None:
+    """Move to the failures each file with more hard links than the walk met. A hard link
+    has no target to resolve: each of a file's names is the file, and the others cannot be
+    listed, so one of them may lie outside the index roots (linked in where the system lets
+    users link files they do not own). From the web, a file is indexed only when all its
+    names are in the folders walked; ``cuefinder index`` indexes it as before."""
+    names: dict[tuple[int, int], set[str]] = {}
+    links: dict[str, tuple[tuple[int, int], int]] = {}
+    for task in found.files:
+        try:
+            info = os.stat(task.path)
+        except OSError:
+            continue  # gone since the walk: decoding says so
+        if info.st_nlink > 1:
+            key = (info.st_dev, info.st_ino)
+            names.setdefault(key, set()).add(os.path.realpath(task.path))
+            links[task.path] = key, info.st_nlink
+    kept = []
+    for task in found.files:
+        key, count = links.get(task.path, (None, 1))
+        unseen = count - len(names[key]) if key else 0
+        if unseen > 0:
+            reason = (
+                f"a file with {count} hard links, {unseen} of them not in the folders indexed "
+                "(perhaps outside the index roots): not indexed from the web ('cuefinder "
+                "index' indexes it)"
+            )
+            found.failures.append(Failure(display_path(task.path), reason, task.size, task.mtime))
+        else:
+            kept.append(task)
+    found.files = kept
 
 
 def _under(path: str, folders: list[str]) -> bool:
@@ -203,10 +241,15 @@ def _os_reason(err: OSError) -> str:
 
 def content_hash(path: str) -> str:
     """BLAKE2b digest of the file's bytes (identifies a track across renames)."""
-    digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
+        return stream_hash(handle)
+
+
+def stream_hash(handle) -> str:
+    """``content_hash`` of an open binary file, read from where it stands to its end."""
+    digest = hashlib.blake2b(digest_size=16)
+    while block := handle.read(HASH_BLOCK):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -280,7 +323,8 @@ def task_for(path: str | os.PathLike) -> FileTask:
 def analyse(task: FileTask, tagger, *, measure: bool = True,
             max_seconds: float = MAX_SECONDS) -> Result:  # fmt: skip
     """Decode, compute features (and descriptors, with ``measure``) and tag one file; a
-    Failure instead of raising (one for a file longer than ``max_seconds``)."""
+    Failure instead of raising (one for a file longer than ``max_seconds``, or whose
+    decoding runs past ``MAX_DECODE_SECONDS``)."""
     decoded = decode(task, tagger.features, measure=measure, max_seconds=max_seconds)
     return tag(decoded, tagger) if isinstance(decoded, Decoded) else decoded
 
@@ -303,14 +347,24 @@ class _TooLong(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 def decode(task: FileTask, features, *, measure: bool = True,
            max_seconds: float = MAX_SECONDS) -> Decoded | Unchanged | Failure:  # fmt: skip
     """Hash, decode and compute the log-mel of one file (features.FeatureConfig), and its
     descriptors (tempo, key, loudness) unless ``measure`` is False; Unchanged when its
-    content is what the catalog holds, a Failure instead of raising."""
+    content is what the catalog holds, a Failure instead of raising.
+
+    Decoding is bounded in length (``max_seconds`` of audio) and in time
+    (``MAX_DECODE_SECONDS``, read when called): both are checked as each chunk of audio
+    arrives (every 30 s of it), and either stops the decoder there, closing the file.
+    """
     from cuefinder.features import stream_log_mel
 
     name = display_path(task.path)
+    bound = MAX_DECODE_SECONDS
     try:
         digest = content_hash(task.path)
         if task.known_hash == digest:
@@ -319,11 +373,14 @@ def decode(task: FileTask, features, *, measure: bool = True,
             return Failure(name, "empty file (0 bytes)", task.size, task.mtime)
         level = [0, 0.0]  # samples, peak: read as the chunks pass (memory stays bounded)
         measures = descriptors.Accumulator(features.sample_rate) if measure else None
+        deadline = time.monotonic() + bound
 
         def watched():
             for chunk in audio.stream(task.path, sample_rate=features.sample_rate):
                 if level[0] + len(chunk) > max_seconds * features.sample_rate:
                     raise _TooLong  # stops the decoder: time and memory stay bounded
+                if time.monotonic() > deadline:
+                    raise _TooSlow
                 level[0] += len(chunk)
                 if len(chunk):
                     level[1] = max(level[1], float(np.abs(chunk).max()))
@@ -335,6 +392,10 @@ def decode(task: FileTask, features, *, measure: bool = True,
     except _TooLong:
         return Failure(name, f"longer than {_span(max_seconds)}, the most a file may be "
                        "(cut it, or index its parts)", task.size, task.mtime)  # fmt: skip
+    except _TooSlow:
+        heard = _span(level[0] // features.sample_rate)
+        why = f"decoding ran past {_span(bound)}, the most one file may take (stopped {heard} in)"
+        return Failure(name, why, task.size, task.mtime)
     except CuefinderError as err:
         return Failure(name, _strip_path(str(err), task.path), task.size, task.mtime)
     except OSError as err:

@@ -4,6 +4,13 @@ A file is served only by track id; its stored path is opened only when it is
 still an absolute, regular file whose resolved path is the stored path itself
 (a symlink put in its place, or a folder on the way swapped for one, is
 refused), and, on Linux, when the opened descriptor names that same path.
+
+It is served only while it is the file that was indexed: its size and modification time
+are the catalog's, and its bytes hash to the catalog's content hash. The hash is read once
+per state of the file, the state being its (device, inode, size, modification and change
+times): another file renamed over it (a copy, a hard link to a file elsewhere) is another
+inode, a rewrite in place with its old time restored moves the change time, which no one
+can set. Range requests after the first read no more than the bytes they send.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import hashlib
 import mimetypes
 import os
 import stat
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import BinaryIO
@@ -54,11 +63,14 @@ class OpenFile:
 
 
 def open_catalogued(
-    path: str, track_id: int, identity: tuple[int, float] | None = None
+    path: str,
+    track_id: int,
+    identity: tuple[int, float] | None = None,
+    content_hash: str | None = None,
 ) -> OpenFile:
     """Open a track's stored file for reading, or raise ApiError saying why it is refused:
-    among others when its size or modification time (``identity``) is not what indexing
-    saw (another file now sits under that name)."""
+    among others when its size or modification time (``identity``) or the hash of its bytes
+    (``content_hash``) is not what indexing saw (another file now sits under that name)."""
     where = f"track {track_id}'s file {path}"
     if not os.path.isabs(path) or os.path.normpath(path) != path:
         raise ApiError(403, f"{where} is not a plain absolute path; it is not served", "track_id")
@@ -85,7 +97,55 @@ def open_catalogued(
         os.close(fd)
         raise ApiError(409, f"{where} changed since it was indexed (size or time); index its "
                        "folder again", "track_id")  # fmt: skip
-    return OpenFile(os.fdopen(fd, "rb"), info.st_size, info.st_mtime, path)
+    opened = OpenFile(os.fdopen(fd, "rb"), info.st_size, info.st_mtime, path)
+    if content_hash is not None and _content_hash(opened.file, info) != content_hash:
+        opened.file.close()
+        raise ApiError(
+            409,
+            f"{where} changed since it was indexed (another file of the same size and time "
+            "now sits under its name); index its folder again",
+            "track_id",
+        )
+    return opened
+
+
+def indexed_hash(catalog, track_id: int) -> str | None:
+    """The content hash a track's file had when it was indexed (None for an unknown id)."""
+    row = catalog.db.execute("SELECT content_hash FROM tracks WHERE id = ?", (track_id,))
+    row = row.fetchone()
+    return None if row is None else row[0]
+
+
+_HASHES: OrderedDict[tuple[int, ...], str] = OrderedDict()  # file state -> its content hash
+_HASHES_KEPT = 16384  # about 2 MB; a state not kept is hashed again when next served
+_HASHES_LOCK = threading.Lock()
+
+
+def _state(info: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's bytes may have: another inode, or a write to it."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _content_hash(file: BinaryIO, info: os.stat_result) -> str | None:
+    """The content hash (as indexing computes it) of the open ``file`` whose fstat is
+    ``info``: read once per state of the file; None when it changed while being read."""
+    from cuefinder.pipeline.stages import stream_hash
+
+    key = _state(info)
+    with _HASHES_LOCK:
+        known = _HASHES.get(key)
+        if known is not None:
+            _HASHES.move_to_end(key)
+            return known
+    digest = stream_hash(file)
+    file.seek(0)
+    if _state(os.fstat(file.fileno())) != key:
+        return None  # written while it was read: not the file that was indexed either
+    with _HASHES_LOCK:
+        _HASHES[key] = digest
+        while len(_HASHES) > _HASHES_KEPT:
+            _HASHES.popitem(last=False)
+    return digest
 
 
 def _opened_path(fd: int) -> str | None:
