@@ -7,16 +7,25 @@ GAMES_CACHE ?= $(HOME)/.cache/cuefinder/games
 DEMO_CATALOG ?= $(HOME)/.cache/cuefinder/demo/catalog.db
 DEMO_QUERY ?= romance comedy -action horror:0.3
 
-.PHONY: setup browser demo test test-fast lint bench clean
+.PHONY: setup dev browser demo test test-fast lint bench clean
 
+# cuefinder itself (musicnn's weights ship in cuefinder/model/weights/)
 setup: $(VENV)/.installed
+
+# and what the tests, lint and tools need
+dev: $(VENV)/.dev-installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# musicnn's TensorFlow-1 checkpoints (ISC); its pins are obsolete and TensorFlow is not needed
+	# musicnn's TensorFlow-1 checkpoints (ISC), which tests/test_convert_musicnn.py checks the
+	# shipped weights against; its pins are obsolete and TensorFlow is not needed
 	$(BIN)/pip install --quiet --no-deps musicnn==0.1.0
 	touch $@
 
@@ -29,15 +38,15 @@ demo: setup
 	$(BIN)/cuefinder --catalog $(DEMO_CATALOG) index $(addprefix $(GAMES_CACHE)/music/,$(DEMO_PACKAGES))
 	$(BIN)/cuefinder --catalog $(DEMO_CATALOG) search "$(DEMO_QUERY)"
 
-lint: setup
-	$(BIN)/ruff check cuefinder tests bench docs
-	$(BIN)/ruff format --check cuefinder tests bench docs
+lint: dev
+	$(BIN)/ruff check cuefinder tests bench docs tools
+	$(BIN)/ruff format --check cuefinder tests bench docs tools
 
-test: setup browser lint
+test: dev browser lint
 	$(BIN)/pytest -q
 
 # the fast subset: no browser, no server, no training or cross-validation, no big catalogs
-test-fast: setup
+test-fast: dev
 	$(BIN)/pytest -q -m "not slow"
 
 bench: setup

@@ -16,7 +16,6 @@ import functools
 import importlib.util
 import json
 import shutil
-import struct
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 import torch
 
 from cuefinder.errors import FeatureError, ModelFileError
-from cuefinder.model import musicnn, tf_checkpoint
+from cuefinder.model import musicnn
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
 
@@ -72,14 +71,6 @@ def _provenance(samples: np.ndarray, source: dict) -> str:
 def _hop_frames(source: dict) -> int:
     hop = source["hop_seconds"]
     return musicnn.PATCH_FRAMES if hop is None else musicnn._seconds_to_frames(hop)
-
-
-def test_tag_lists_are_musicnns():
-    from musicnn import configuration  # plain constants, no TensorFlow
-
-    assert musicnn.TAGS["MSD_musicnn"] == tuple(configuration.MSD_LABELS)
-    assert musicnn.TAGS["MTT_musicnn"] == tuple(configuration.MTT_LABELS)
-    assert all(len(tags) == len(set(tags)) == 50 for tags in musicnn.TAGS.values())
 
 
 def test_features_match_the_extractor(excerpts, reference):
@@ -167,130 +158,57 @@ def test_unknown_model_name():
         musicnn.load("MSD_vggish")
 
 
-def test_musicnn_not_installed(monkeypatch):
+def test_weights_load_without_the_musicnn_wheel(monkeypatch):
+    """The shipped safetensors are all it reads: the wheel is a tool's, not the product's."""
     monkeypatch.setitem(sys.modules, "musicnn", None)  # makes `import musicnn` fail
-    with pytest.raises(ModelFileError, match="pip install --no-deps musicnn==0.1.0"):
-        musicnn.load()
+    model = musicnn.load("MTT_musicnn")
+    assert model.tags == musicnn.TAGS["MTT_musicnn"] and not model.training
+    assert sorted(p.name for p in musicnn.WEIGHTS.glob("*.safetensors")) == [
+        f"{name}.safetensors" for name in sorted(MODELS)
+    ]
+    assert (musicnn.WEIGHTS / "MUSICNN_LICENSE.md").is_file()
 
 
-def _copy_checkpoint(tmp_path: Path) -> Path:
-    source = Path(musicnn._wheel_checkpoint("MSD_musicnn"))
-    for suffix in (".index", ".data-00000-of-00001"):
-        shutil.copy(source / suffix, tmp_path / f"ckpt{suffix}")
-    return tmp_path / "ckpt"
+def _copy_weights(tmp_path: Path) -> Path:
+    path = tmp_path / "weights.safetensors"
+    shutil.copy(musicnn.WEIGHTS / "MSD_musicnn.safetensors", path)
+    return path
 
 
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def _flip_middle_byte(path: Path) -> None:
+def _garble_header(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    data[8:40] = b"#" * 32  # inside the JSON header that follows its 8-byte length
     path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(
-    "damage, suffix",
+    "damage",
+    [Path.unlink, _truncate, _garble_header, lambda path: path.write_bytes(b"not weights")],
+)
+def test_damaged_weights_name_the_file(tmp_path, damage):
+    path = _copy_weights(tmp_path)
+    damage(path)
+    with pytest.raises(ModelFileError, match="weights.safetensors"):
+        musicnn.load("MSD_musicnn", path=path)
+
+
+@pytest.mark.parametrize(
+    "change",
     [
-        (Path.unlink, ".index"),
-        (Path.unlink, ".data-00000-of-00001"),
-        (_truncate, ".index"),
-        (_truncate, ".data-00000-of-00001"),
-        (_flip_middle_byte, ".index"),
-        (lambda path: path.write_bytes(b"not a checkpoint"), ".index"),
+        lambda state: {},  # a network of another size
+        lambda state: {k: v for k, v in state.items() if k != "classifier.bias"},
+        lambda state: state | {"extra.weight": torch.zeros(1)},
     ],
 )
-def test_damaged_checkpoint_names_the_file(tmp_path, damage, suffix):
-    prefix = _copy_checkpoint(tmp_path)
-    damage(Path(f"{prefix}{suffix}"))
-    with pytest.raises(ModelFileError, match=f"ckpt{suffix}"):
-        musicnn.load("MSD_musicnn", path=prefix)
+def test_weights_of_another_network_are_refused(tmp_path, change):
+    from safetensors.torch import save_file
 
-
-def test_checkpoint_of_another_network_is_refused(tmp_path):
-    prefix = tmp_path / "vgg"
-    source = Path(musicnn._wheel_checkpoint("MSD_musicnn")).parent / "MSD_vgg"
-    for suffix in (".index", ".data-00000-of-00001"):
-        shutil.copy(source / suffix, f"{prefix}{suffix}")
-    with pytest.raises(ModelFileError, match="vgg.index"):
-        musicnn.load("MSD_musicnn", path=prefix)
-
-
-# --- the TensorBundle reader on a checkpoint written by hand --------------------------
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    return bytes(out + bytes([value]))
-
-
-def _field(number: int, value: int | bytes) -> bytes:
-    if isinstance(value, bytes):
-        return _varint(number << 3 | 2) + _varint(len(value)) + value
-    return _varint(number << 3) + _varint(value)
-
-
-def _block(records: list[tuple[bytes, bytes]]) -> bytes:
-    """A table block with prefix-compressed keys and one restart point."""
-    out, previous = bytearray(), b""
-    for key, value in records:
-        shared = len(next((p for p in (key[:n] for n in range(len(key), -1, -1))
-                           if previous.startswith(p)), b""))  # fmt: skip
-        out += _varint(shared) + _varint(len(key) - shared) + _varint(len(value))
-        out += key[shared:] + value
-        previous = key
-    return bytes(out + struct.pack("<II", 0, 1))
-
-
-def _with_trailer(block: bytes) -> bytes:
-    crc = tf_checkpoint.crc32c(block + b"\0")
-    masked = (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-    return block + struct.pack("<BI", 0, masked)
-
-
-def _write_bundle(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
-    """A one-shard TensorBundle: two data blocks and an index block, as TF lays them out."""
-    data, entries = b"", []
-    for name, (code, array) in sorted(tensors.items()):
-        shape = b"".join(_field(2, _field(1, n)) for n in array.shape)
-        entry = _field(1, code) + _field(2, shape) + _field(4, len(data))
-        entries.append((name.encode(), entry + _field(5, array.nbytes)))
-        data += array.tobytes()
-    header = _field(1, 1)  # num_shards
-    table, index = b"", []
-    for records in ([(b"", header), *entries[:2]], entries[2:]):
-        block = _block(records)
-        index.append((records[-1][0], _varint(len(table)) + _varint(len(block))))
-        table += _with_trailer(block)
-    index_block = _block(index)
-    footer = _varint(0) + _varint(0) + _varint(len(table)) + _varint(len(index_block))
-    table += _with_trailer(index_block)
-    table += footer.ljust(40, b"\0") + struct.pack("<Q", tf_checkpoint.TABLE_MAGIC)
-    Path(f"{prefix}.index").write_bytes(table)
-    Path(f"{prefix}.data-00000-of-00001").write_bytes(data)
-
-
-def test_reader_on_a_hand_made_bundle(tmp_path):
-    tensors = {
-        "layer/kernel": (1, np.arange(24, dtype="<f4").reshape(2, 3, 4) / 7),
-        "layer/bias": (1, np.array([1.5, -2.0], "<f4")),
-        "layer_1/moving_mean": (2, np.linspace(0, 1, 5)),
-        "step": (9, np.array(123456789012, "<i8")),
-    }
-    _write_bundle(tmp_path / "hand", tensors)
-    shards, index = tf_checkpoint.read_index(tmp_path / "hand")
-    assert shards == 1 and set(index) == set(tensors)
-    assert index["layer/kernel"].shape == (2, 3, 4) and index["step"].shape == ()
-    read = tf_checkpoint.read_checkpoint(tmp_path / "hand")
-    for name, (_, array) in tensors.items():
-        assert read[name].dtype == array.dtype and np.array_equal(read[name], array), name
-    with pytest.raises(ModelFileError, match="no tensor named nope"):
-        tf_checkpoint.read_checkpoint(tmp_path / "hand", ["nope"])
-
-
-def test_crc32c_known_value():
-    assert tf_checkpoint.crc32c(b"123456789") == 0xE3069283
+    state = musicnn.Musicnn("MSD_musicnn").state_dict()
+    other = change(state) or musicnn.Musicnn("MSD_musicnn", midend_filters=32).state_dict()
+    save_file(other, tmp_path / "other.safetensors")
+    with pytest.raises(ModelFileError, match="other.safetensors: not MSD_musicnn's weights"):
+        musicnn.load("MSD_musicnn", path=tmp_path / "other.safetensors")

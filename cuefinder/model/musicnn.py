@@ -2,9 +2,10 @@
 
 ``load("MSD_musicnn")`` (50 Last.fm tags: genres, moods, eras, instruments) or
 ``load("MTT_musicnn")`` (50 MagnaTagATune tags) builds the network of musicnn's
-``models.py`` (``build_musicnn``) and fills it from the TensorFlow-1 checkpoint that
-the ``musicnn`` wheel ships, read by ``tf_checkpoint`` (``pip install --no-deps
-musicnn==0.1.0``; the licence and provenance are in ``MUSICNN_LICENSE.md``).
+``models.py`` (``build_musicnn``) and fills it from ``weights/<name>.safetensors``:
+musicnn's own weights (ISC; licence and provenance in ``weights/MUSICNN_LICENSE.md``),
+converted once from the TensorFlow-1 checkpoints of the ``musicnn==0.1.0`` wheel by
+``tools/convert_musicnn.py``, so neither TensorFlow nor that wheel is needed.
 
 The network, on (batch, frames, mels) log-mel patches (musicnn's own layout):
 
@@ -30,10 +31,10 @@ in ``Musicnn.layers``.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +44,6 @@ from torch import nn
 from cuefinder.errors import FeatureError, ModelFileError
 from cuefinder.features import MUSICNN_FEATURES
 from cuefinder.model.musicnn_tags import TAGS
-from cuefinder.model.tf_checkpoint import read_checkpoint
 
 # musicnn's front end, stated once in features.MUSICNN_FEATURES
 SAMPLE_RATE = MUSICNN_FEATURES.sample_rate
@@ -52,9 +52,7 @@ HOP_LENGTH = MUSICNN_FEATURES.hop_length
 N_MELS = MUSICNN_FEATURES.n_mels
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
 TF_BN_EPSILON = 1e-3
-
-
-INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
+WEIGHTS = Path(__file__).with_name("weights")  # <name>.safetensors, from tools/convert_musicnn.py
 
 
 class _FrontBranch(nn.Module):
@@ -155,83 +153,38 @@ class Musicnn(nn.Module):
 
 
 def load(name: str = "MSD_musicnn", *, path: str | os.PathLike | None = None) -> Musicnn:
-    """A pretrained musicnn in eval mode, read from the installed ``musicnn`` wheel.
+    """A pretrained musicnn in eval mode, from the weights shipped with cuefinder.
 
     Parameters
     ----------
     name : "MSD_musicnn" or "MTT_musicnn"
-    path : a checkpoint prefix to read instead (the wheel's is ``musicnn/MSD_musicnn/``,
-        whose files are ``.index`` and ``.data-00000-of-00001``)
+    path : a safetensors file to read instead of ``weights/<name>.safetensors``
 
     Raises
     ------
     ModelFileError
-        when musicnn is not installed, or a checkpoint file is missing or corrupt
+        when the weights file is missing, corrupt or holds another network
         (the message names the file).
     """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     if name not in TAGS:
         raise ModelFileError(f"unknown musicnn model {name!r}; choose one of {', '.join(TAGS)}")
-    prefix = os.fspath(path) if path is not None else _wheel_checkpoint(name)
+    path = Path(path) if path is not None else WEIGHTS / f"{name}.safetensors"
     model = Musicnn(name)
-    weights = read_checkpoint(prefix, _TF_NAMES)
-    state = model.state_dict()
     try:
-        converted = _torch_state(weights)
-    except RuntimeError as err:  # a kernel of the wrong rank
-        raise ModelFileError(f"{prefix}.index: not a {name} checkpoint ({err})") from err
-    for key, value in converted.items():
-        if state[key].shape != value.shape:
-            raise ModelFileError(
-                f"{prefix}.index: {key} has shape {tuple(value.shape)}, "
-                f"expected {tuple(state[key].shape)} (not a {name} checkpoint)"
-            )
-        state[key] = value
-    model.load_state_dict(state)
+        state = load_file(path)
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read musicnn weights ({err.strerror})") from err
+    except SafetensorError as err:
+        raise ModelFileError(f"{path}: not a safetensors file ({err})") from err
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # missing, unexpected or misshapen tensors
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise ModelFileError(f"{path}: not {name}'s weights ({first})") from err
     return model.eval()
-
-
-def _wheel_checkpoint(name: str) -> str:
-    try:
-        folder = importlib.resources.files("musicnn") / name
-    except ModuleNotFoundError as err:
-        raise ModelFileError(f"musicnn is not installed: {INSTALL_HINT}") from err
-    return os.fspath(folder) + os.sep  # the wheel's prefix is the folder itself
-
-
-# TF variable scopes (in creation order, as musicnn's models.py makes them) -> modules
-_CONV_BN = [(f"conv2d_{i}" if i else "conv2d", f"batch_normalization_{i + 1}") for i in range(8)]
-_MODULES = [f"frontend.{i}" for i in range(5)] + [f"midend.{i}" for i in range(3)]
-_BN_FIELDS = {
-    "gamma": "weight",
-    "beta": "bias",
-    "moving_mean": "running_mean",
-    "moving_variance": "running_var",
-}
-_BATCH_NORMS = {"batch_normalization": "input_norm", "batch_normalization_9": "pool_norm"}
-_BATCH_NORMS |= {"batch_normalization_10": "dense_norm"}
-_BATCH_NORMS |= {bn: f"{module}.norm" for (_, bn), module in zip(_CONV_BN, _MODULES)}
-_LINEARS = {"dense": "dense", "dense_1": "classifier"}
-_CONVS = {conv: f"{module}.conv" for (conv, _), module in zip(_CONV_BN, _MODULES)}
-_TF_NAMES = [f"{scope}/{field}" for scope in _BATCH_NORMS for field in _BN_FIELDS]
-_TF_NAMES += [f"{scope}/{field}" for scope in (*_LINEARS, *_CONVS) for field in ("kernel", "bias")]
-
-
-def _torch_state(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """TF layouts to torch: conv (kh, kw, in, out) -> (out, in, kh, kw), dense (in, out) -> T."""
-    state = {}
-    for scope, module in _BATCH_NORMS.items():
-        for field, attr in _BN_FIELDS.items():
-            state[f"{module}.{attr}"] = torch.from_numpy(weights[f"{scope}/{field}"])
-    for scope, module in _LINEARS.items():
-        state[f"{module}.weight"] = torch.from_numpy(weights[f"{scope}/kernel"]).T.contiguous()
-        state[f"{module}.bias"] = torch.from_numpy(weights[f"{scope}/bias"])
-    for scope, module in _CONVS.items():
-        kernel = torch.from_numpy(weights[f"{scope}/kernel"]).permute(3, 2, 0, 1)
-        if module.startswith("midend"):  # a conv over (frames, all channels) is a 1-D conv
-            kernel = kernel.squeeze(1).permute(0, 2, 1)  # (out, 1, 7, in) -> (out, in, 7)
-        state[f"{module}.weight"] = kernel.contiguous()
-        state[f"{module}.bias"] = torch.from_numpy(weights[f"{scope}/bias"])
-    return state
 
 
 # --- musicnn's front end ---------------------------------------------------------

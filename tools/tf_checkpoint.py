@@ -1,5 +1,8 @@
 """Read TensorFlow checkpoints (TensorBundle V2) with numpy alone, no TensorFlow.
 
+A tool, not part of the package: ``convert_musicnn.py`` reads musicnn's checkpoints
+with it once, and cuefinder loads the safetensors files it writes.
+
 A checkpoint saved by ``tf.compat.v1.train.Saver`` under the prefix ``P`` is two files:
 
 - ``P.index``: a LevelDB-format sorted table (SSTable) mapping each tensor name to a
