@@ -2,12 +2,14 @@
 
 Two collections, side by side with exact (brute-force) search on the same vectors:
 
-* the real catalog: the track embeddings of a catalog made by ``cuefinder index``;
+* the real catalog: the track vectors of a catalog made by ``cuefinder index`` (the
+  model's and the sound embedding joined: ``catalog.vectors.joined``);
 * 1,000,000 SYNTHETIC vectors of the same dimension (labelled so in the output),
   drawn around the catalog's real *segment* embeddings (every ~3 s of every
-  track): each draw is a random real segment plus Gaussian jitter of half the
-  median distance between neighbouring real segments, so the collection has the
-  real embeddings' shape and local density; the queries are fresh draws that are
+  track), each joined with its track's sound embedding: each draw is a random
+  real segment plus Gaussian jitter of half the median distance between
+  neighbouring real segments, so the collection has the real embeddings' shape and
+  local density; the queries are fresh draws that are
   not in the index. (Resampling a few hundred track vectors with isotropic noise
   instead makes clusters of thousands of nearly equidistant points, where
   "the 10 nearest" is decided by noise: a test of ties, not of search.)
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog import Catalog
-from cuefinder.catalog.vectors import VectorIndex, new_index
+from cuefinder.catalog.vectors import VectorIndex, joined, new_index
 
 
 def rss_mb() -> float:
@@ -113,7 +115,7 @@ def main() -> None:
     model = catalog.active_model()
     vectors = VectorIndex(catalog, model)
     sync = vectors.sync()
-    ids, real = catalog.embeddings(model)
+    ids, real = vectors.vectors()  # what the index holds: model and sound embeddings
     path = vectors.path
     before = rss_mb()
     index = new_index(real.shape[1])
@@ -128,7 +130,7 @@ def main() -> None:
            len(real), real.shape[1], None, path.stat().st_size / 2**20, grown, m)  # fmt: skip
 
     n = args.million
-    segments = unit(np.concatenate([t.segment_embeddings for t in catalog.tracks()]))
+    segments = unit(np.concatenate([segment_vectors(t) for t in catalog.tracks()]))
     jitter = neighbour_scale(segments, rng) / 2
     print(f"\nbuilding {n:,} SYNTHETIC vectors around {len(segments):,} real segment "
           f"embeddings (jitter {jitter:.3f} per vector)...")  # fmt: skip
@@ -152,6 +154,14 @@ def main() -> None:
         queries = draw(segments, args.queries, jitter, rng)
         m = measure(index, synthetic, queries)
     report("SYNTHETIC", n, real.shape[1], build, size, grown, m)
+
+
+def segment_vectors(track) -> np.ndarray:
+    """A track's segment embeddings, each beside the track's sound embedding, joined."""
+    heard = track.sound_embedding
+    if heard is not None:
+        heard = np.repeat(heard[None], len(track.segment_embeddings), axis=0)
+    return joined(track.segment_embeddings, heard)
 
 
 class _Keyed:

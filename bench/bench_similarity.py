@@ -22,7 +22,8 @@ with new music would have). Spaces, all in the same folds and on the same querie
   evenly spaced 3 s patches that indexing already runs it on for the sound tags
   (``baselines.sound_embeddings``; trained on no game, no extra indexing cost);
 - ``sounds+recipe``: that fused with the trained network's embedding (each unit length,
-  concatenated), and ``sounds+random`` its control;
+  concatenated: ``catalog.vectors.joined``, the space ``cuefinder similar`` searches), and
+  ``sounds+random`` its control;
 - ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
@@ -49,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cuefinder.catalog.vectors import joined
 from cuefinder.features import FeatureConfig
 from cuefinder.train import baselines, dataset
 from cuefinder.train.config import MAX_SECONDS
@@ -141,9 +143,10 @@ def main() -> None:
         spaces["MFCC+recipe"].append(same_group_precision(fused, groups, K))
         rows = [data.paths.index(p) for p in test.paths]
         spaces["sounds"].append(same_group_precision(sounds[rows], groups, K))
-        fused = np.concatenate([unit(sounds[rows]), unit(control)], axis=1)
+        # the space `cuefinder similar` searches (catalog.vectors.joined), and its control
+        fused = joined(control, sounds[rows])
         spaces["sounds+random"].append(same_group_precision(fused, groups, K))
-        fused = np.concatenate([unit(sounds[rows]), unit(learned)], axis=1)
+        fused = joined(learned, sounds[rows])
         spaces["sounds+recipe"].append(same_group_precision(fused, groups, K))
         if musicnn is not None:
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))

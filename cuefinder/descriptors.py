@@ -9,7 +9,9 @@ decoded.
   ``CURVE_SECONDS`` (the energy curve): spectral activity, independent of level;
 - **sounds**: musicnn's MagnaTagATune tagger (instruments, voices, moods:
   ``model.musicnn_tags``) on ``EXCERPTS`` 3 s excerpts spread over the track, the
-  probabilities averaged: a few patches rather than every one keeps indexing fast;
+  probabilities averaged: a few patches rather than every one keeps indexing fast; and
+  the tagger's penultimate layer (``SOUND_DIM`` values) averaged over the same excerpts,
+  the **sound embedding** that "sounds like this" compares (``find.similar``);
 - **key**: the Krumhansl-Kessler key profiles correlated with the track's mean
   chroma (librosa's chroma filter bank on 4096-point Hann-windowed power spectra at
   the front end's rate, without overlap), the
@@ -48,6 +50,7 @@ TEMPO_SECONDS = 240.0  # the tempo is estimated on at most this much (the middle
 CURVE_SECONDS = 3.0  # one energy value per this much of a track
 WAVEFORM_POINTS = 400  # peaks kept per track, for drawing it
 EXCERPTS = 4  # 3 s excerpts of a track that musicnn's tagger hears
+SOUND_DIM = 200  # units of the tagger's penultimate layer: the sound embedding
 _KEPT = 16  # excerpts held while streaming (halved, evenly, when more arrive)
 
 
@@ -62,6 +65,7 @@ class Descriptors:
     energy_curve: tuple[float, ...] | None = None  # the same per CURVE_SECONDS
     sounds: tuple[float, ...] | None = None  # musicnn_tags.SOUNDS' tags, probabilities
     waveform: bytes | None = None  # peak |amplitude| per stretch of the track, 0-255
+    sound_embedding: np.ndarray | None = None  # (SOUND_DIM,) float32: the tagger's penultimate
 
 
 class Accumulator:
@@ -136,9 +140,9 @@ class Accumulator:
         envelope = onset_envelope(frames, self.sample_rate, hop_length)
         tempo, confidence = estimate_tempo(envelope, self.sample_rate, hop_length)
         energy, curve = estimate_energy(envelope, self.sample_rate / hop_length)
-        sounds = sound_tags(self.excerpts, self.sample_rate)
+        sounds, heard = sound_tags(self.excerpts, self.sample_rate)
         return Descriptors(tempo, key, strength, gated_loudness(block_loudness), confidence,
-                           energy, curve, sounds, waveform(self.peaks))  # fmt: skip
+                           energy, curve, sounds, waveform(self.peaks), heard)  # fmt: skip
 
 
 def waveform(peaks: list[float], points: int = WAVEFORM_POINTS) -> bytes | None:
@@ -151,18 +155,19 @@ def waveform(peaks: list[float], points: int = WAVEFORM_POINTS) -> bytes | None:
     return (loudest * 255).round().astype(np.uint8).tobytes()
 
 
-def sound_tags(excerpts: list[np.ndarray], sample_rate: int) -> tuple[float, ...] | None:
-    """musicnn's ``SOUNDS`` tagger on ``EXCERPTS`` of the excerpts (evenly spaced), its
-    probabilities averaged; None without a whole 3 s excerpt, audio not at musicnn's 16 kHz,
-    or musicnn's weights not installed."""
+def sound_tags(excerpts: list[np.ndarray], sample_rate: int):
+    """musicnn's ``SOUNDS`` tagger on ``EXCERPTS`` of the excerpts (evenly spaced):
+    (its tag probabilities, rounded, and its penultimate layer, float32), each averaged
+    over them; (None, None) without a whole 3 s excerpt, audio not at musicnn's 16 kHz, or
+    musicnn's weights not installed."""
     from cuefinder.model import musicnn_tags
 
     if not excerpts or sample_rate != 16000:
-        return None
+        return None, None
     try:
         model = _sound_model(musicnn_tags.SOUNDS)
     except Exception:  # ModelFileError: musicnn is not installed; the rest still works
-        return None
+        return None, None
     import torch
 
     from cuefinder.model import musicnn
@@ -170,8 +175,9 @@ def sound_tags(excerpts: list[np.ndarray], sample_rate: int) -> tuple[float, ...
     chosen = np.linspace(0, len(excerpts) - 1, min(EXCERPTS, len(excerpts))).round().astype(int)
     batch = np.stack([musicnn.patches(musicnn.musicnn_features(excerpts[i]))[0] for i in chosen])
     with torch.inference_mode():
-        probabilities, _ = model(torch.from_numpy(batch))
-    return tuple(round(float(p), 4) for p in probabilities.numpy().mean(axis=0))
+        probabilities, hidden = model(torch.from_numpy(batch))
+    tags = tuple(round(float(p), 4) for p in probabilities.numpy().mean(axis=0))
+    return tags, hidden.numpy().mean(axis=0).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)

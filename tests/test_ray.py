@@ -50,6 +50,7 @@ def test_ray_run_stores_what_the_local_runner_stores_and_writes_shards(
             local = expected[track.path]
             assert np.allclose(track.track_scores, local.track_scores, atol=1e-5)
             assert np.allclose(track.embedding, local.embedding, atol=1e-5)
+            assert np.allclose(track.sound_embedding, local.sound_embedding, atol=1e-5)
             assert track.segment_scores.shape == local.segment_scores.shape
         again = ray_runner.index([library], there, progress=False)
         assert (again.indexed, again.unchanged) == (0, 5)  # unchanged files skipped as locally

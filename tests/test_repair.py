@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cuefinder.catalog import Catalog, health
-from cuefinder.catalog.vectors import VectorIndex, index_path, new_index
+from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, new_index
 from cuefinder.pipeline.local import index
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -52,7 +52,7 @@ def test_a_garbled_vector_index_is_detected_and_rebuilt(catalog):
     done = _cli(catalog, "catalog", "check")
     assert done.returncode == 1 and "catalog repair" in done.stdout
     vectors = VectorIndex(catalog, model, exact_below=0)  # the HNSW index, not exact search
-    ids, embeddings = catalog.embeddings(model)
+    ids, embeddings = vectors.vectors()
     found, similarity = vectors.search(embeddings[0], 3)
     assert found[0] == ids[0] and similarity[0] > 0.99  # rebuilt from the catalog, not trusted
     assert health.check(catalog) == []
@@ -114,8 +114,8 @@ def test_check_of_a_catalog_sqlite_cannot_open_is_the_health_line(catalog, damag
 
 def test_two_saves_at_once_never_share_a_temporary_file(catalog):
     vectors = VectorIndex(catalog, catalog.active_model())
-    built = new_index(catalog.active_model().embedding_dim)
-    ids, embeddings = catalog.embeddings(catalog.active_model())
+    built = new_index(dimensions(catalog.active_model()))
+    ids, embeddings = vectors.vectors()
     built.add(ids, embeddings)
     errors = []
 

@@ -38,6 +38,8 @@ def test_export_then_import_gives_the_same_catalog_and_search(source, tmp_path):
             assert a.loudness is not None
             assert np.array_equal(a.track_scores, b.track_scores)
             assert np.array_equal(a.embedding, b.embedding)
+            assert a.sound_embedding is not None
+            assert np.array_equal(a.sound_embedding, b.sound_embedding)
             assert np.allclose(a.segment_scores, b.segment_scores, atol=1e-3)
             assert np.allclose(a.segment_embeddings, b.segment_embeddings, atol=1e-3)
         query = "comedy -war horror:0.3"

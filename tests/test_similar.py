@@ -14,7 +14,8 @@ from conftest import encode
 
 from cuefinder.catalog import Catalog
 from cuefinder.catalog.schema import SCHEMA_VERSION
-from cuefinder.catalog.vectors import VectorIndex, index_path
+from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, joined
+from cuefinder.descriptors import SOUND_DIM
 from cuefinder.errors import QueryError
 from cuefinder.find.similar import similar
 from cuefinder.pipeline.local import index
@@ -41,6 +42,60 @@ def test_every_tracks_nearest_neighbour_is_itself(catalog):
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         others = similar(track.path, catalog, limit=3)
         assert track.id not in [h.id for h in others]
+
+
+def test_results_rank_by_the_model_and_what_musicnn_hears_together(catalog):
+    tracks = list(catalog.tracks())
+    assert all(t.sound_embedding.shape == (SOUND_DIM,) for t in tracks)
+    assert all(np.isfinite(t.sound_embedding).all() and t.sound_embedding.any() for t in tracks)
+    space = joined(np.stack([t.embedding for t in tracks]),
+                   np.stack([t.sound_embedding for t in tracks]))  # fmt: skip
+    assert space.shape == (len(tracks), dimensions(catalog.active_model()))
+    model_only = np.stack([t.embedding for t in tracks])
+    differs = 0
+    for n, track in enumerate(tracks):
+        hits = similar(track.id, catalog, limit=len(tracks) - 1)
+        expected = [tracks[i].id for i in np.argsort(-(space @ space[n]), kind="stable")[1:]]
+        assert [h.id for h in hits] == expected
+        np.testing.assert_allclose([h.score for h in hits],
+                                   np.sort(space @ space[n])[::-1][1:], atol=1e-3)  # fmt: skip
+        by_model = [tracks[i].id for i in np.argsort(-(model_only @ model_only[n]))[1:]]
+        differs += by_model != expected
+    assert differs > 0  # the sound embedding takes part in the ranking
+
+
+def test_a_part_of_a_track_is_compared_on_the_models_segments_only(catalog):
+    track = max(catalog.tracks(), key=lambda t: t.duration)
+    hits = similar(track.id, catalog, start=0, end=30, limit=5, exclude_self=False)
+    part = track.segment_embeddings[: int(np.ceil(30 / track.segment_seconds))].mean(axis=0)
+    part /= np.linalg.norm(part)
+    for hit in hits:  # the part has no sound embedding: its sound block is empty
+        other = catalog.track(hit.id)
+        expected = float(joined(other.embedding, other.sound_embedding) @ joined(part, None))
+        assert hit.score == pytest.approx(expected, abs=1e-3)
+
+
+def test_tracks_indexed_before_the_sound_embedding_get_it_at_the_next_run(
+    music_root, tmp_path, copy_of
+):
+    copy_of(tmp_path / "lib", *sorted((music_root / "scorched3d-data").glob("*.ogg")))
+    catalog = Catalog(tmp_path / "c.db")
+    index([tmp_path / "lib"], catalog, progress=False)
+    model = catalog.active_model()
+    with catalog.transaction() as db:  # as schema 7 left them, with the index of then
+        db.execute("UPDATE tracks SET sound_embedding = NULL")
+        db.execute("INSERT INTO meta(key, value) VALUES (?, '{}')", (f"vectors:{model.model_id}",))
+    older = tmp_path / f"c.db.{model.model_id}.usearch"
+    older.write_bytes(b"an index of the model's embedding alone")
+    hits = similar(next(catalog.tracks()).id, catalog, limit=2)
+    assert len(hits) == 2  # searchable meanwhile, on the model's block
+    again = index([tmp_path / "lib"], catalog, progress=False)
+    assert again.indexed == 3 and again.vectors.added == 3
+    assert all(t.sound_embedding is not None for t in catalog.tracks())
+    assert not older.exists() and index_path(catalog, model).exists()
+    assert catalog.db.execute("SELECT count(*) FROM meta WHERE key = ?",
+                              (f"vectors:{model.model_id}",)).fetchone()[0] == 0  # fmt: skip
+    assert index([tmp_path / "lib"], catalog, progress=False).indexed == 0
 
 
 def _decoded(path: str) -> np.ndarray:
@@ -164,7 +219,7 @@ def test_duration_filters_and_limit(catalog):
 
 def test_the_ann_index_agrees_with_exact_search(catalog):
     vectors = VectorIndex(catalog, catalog.active_model(), exact_below=0)
-    ids, embeddings = catalog.embeddings(catalog.active_model())
+    ids, embeddings = vectors.vectors()
     recall = []
     for query in embeddings:
         exact_ids, exact_scores = vectors.search(query, 10, exact=True)
@@ -209,7 +264,8 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
                           ("tracks", "key"), ("tracks", "key_strength"),
                           ("tracks", "loudness"), ("tracks", "tempo_confidence"),
                           ("tracks", "energy"), ("tracks", "energy_curve"),
-                          ("tracks", "sounds"), ("tracks", "waveform")]:  # fmt: skip
+                          ("tracks", "sounds"), ("tracks", "waveform"),
+                          ("tracks", "sound_embedding")]:  # fmt: skip
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
     db.commit()

@@ -263,7 +263,8 @@ class Catalog:
                 " artist, album, model_id, segment_seconds, track_scores, segment_scores,"
                 " embedding, indexed_at, segment_embeddings, tag_scores, genre_scores, tempo, key,"
                 " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform,"
-                " missing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
+                " sound_embedding, missing)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)"
                 " ON CONFLICT(path) DO UPDATE SET path_bytes=excluded.path_bytes,"
                 " content_hash=excluded.content_hash, size=excluded.size, mtime=excluded.mtime,"
                 " duration=excluded.duration, title=excluded.title, artist=excluded.artist,"
@@ -275,7 +276,8 @@ class Catalog:
                 " tempo=excluded.tempo, key=excluded.key, key_strength=excluded.key_strength,"
                 " loudness=excluded.loudness, tempo_confidence=excluded.tempo_confidence,"
                 " energy=excluded.energy, energy_curve=excluded.energy_curve,"
-                " sounds=excluded.sounds, waveform=excluded.waveform, missing=0",
+                " sounds=excluded.sounds, waveform=excluded.waveform,"
+                " sound_embedding=excluded.sound_embedding, missing=0",
                 (*head, stamp, *tail),
             )
             db.execute("DELETE FROM failures WHERE path = ?", (a.path,))
@@ -315,11 +317,13 @@ class Catalog:
         return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
     def incomplete(self) -> set[str]:
-        """Paths of tracks stored without segment embeddings (by cuefinder 0.1, schema 1):
-        the next index run tags them again."""
+        """Paths of tracks stored without segment embeddings (by cuefinder 0.1, schema 1), or
+        with musicnn's tags but not its sound embedding (before schema 8): the next index
+        run analyses them again."""
         rows = self.db.execute(
             "SELECT path FROM tracks WHERE segment_embeddings IS NULL"
             " OR length(segment_embeddings) = 0"
+            " OR (sounds IS NOT NULL AND sound_embedding IS NULL)"
         )
         return {r[0] for r in rows}
 
@@ -476,7 +480,8 @@ class Catalog:
 _TRACK_COLUMNS = (
     "id, path, duration, title, artist, album, missing, model_id, track_scores,"
     " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
-    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform"
+    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform,"
+    " sound_embedding"
 )
 
 

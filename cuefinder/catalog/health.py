@@ -114,10 +114,10 @@ def repair(catalog: Catalog) -> tuple[Path, list[str]]:
         done.append(f"removed {len(damaged)} damaged rows (index their folders to tag them again)")
     model = catalog.active_model()
     if model is not None:
-        path = index_path(catalog, model)
-        path.unlink(missing_ok=True)
+        vectors = VectorIndex(catalog, model)
+        vectors.path.unlink(missing_ok=True)
         with catalog.transaction() as db:
-            db.execute("DELETE FROM meta WHERE key = ?", (f"vectors:{model.model_id}",))
-        report = VectorIndex(catalog, model).sync()
+            db.execute("DELETE FROM meta WHERE key = ?", (vectors.key,))
+        report = vectors.sync()
         done.append(f"rebuilt the vector index ({report.size} tracks)")
     return backup, done

@@ -50,6 +50,7 @@ class Track:
     energy_curve: np.ndarray | None = None  # (per 3 s,) mean onset strength
     sounds: np.ndarray | None = None  # (50,) musicnn's MagnaTagATune tags (musicnn_tags)
     waveform: np.ndarray | None = None  # (points,) peak |amplitude| 0-1 over the track
+    sound_embedding: np.ndarray | None = None  # (descriptors.SOUND_DIM,) what musicnn hears
 
     def descriptors(self) -> dict:
         """Tempo (BPM, with its confidence), key, loudness (LUFS) and energy, rounded, as
@@ -149,6 +150,7 @@ def track_from_row(row, model: StoredModel | None) -> Track:
         energy_curve=_array(row["energy_curve"], np.float16),
         sounds=_array(row["sounds"], np.float32),
         waveform=_array(row["waveform"], np.uint8, full_scale=255),
+        sound_embedding=_array(row["sound_embedding"], np.float32),
     )
 
 
@@ -162,14 +164,16 @@ def _array(blob: bytes | None, dtype, full_scale: float = 1.0) -> np.ndarray | N
 
 def descriptor_values(found) -> tuple:
     """(tempo, key, key_strength, loudness, tempo_confidence, energy, energy_curve, sounds,
-    waveform) of a descriptors.Descriptors, or NULLs."""
+    waveform, sound_embedding) of a descriptors.Descriptors, or NULLs."""
     if found is None:
-        return (None,) * 9
+        return (None,) * 10
     curve = found.energy_curve
     curve = None if curve is None else np.asarray(curve, np.float16).tobytes()
     sounds = None if found.sounds is None else np.asarray(found.sounds, np.float32).tobytes()
+    heard = found.sound_embedding
+    heard = None if heard is None else np.asarray(heard, np.float32).tobytes()
     return (found.tempo, found.key, found.key_strength, found.loudness,
-            found.tempo_confidence, found.energy, curve, sounds, found.waveform)  # fmt: skip
+            found.tempo_confidence, found.energy, curve, sounds, found.waveform, heard)  # fmt: skip
 
 
 def segment_matrix(a) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 TAUGHT = """
 CREATE TABLE taught (                 -- the library's own tags, and its corrections of genres
@@ -97,7 +97,8 @@ CREATE TABLE tracks (
     energy REAL,                      -- mean onset strength: spectral activity
     energy_curve BLOB,                -- float16, the same per 3 s (descriptors.CURVE_SECONDS)
     sounds BLOB,                      -- float32, musicnn's MagnaTagATune tags (musicnn_tags)
-    waveform BLOB                     -- uint8 peaks (0-255 of full scale) over the track
+    waveform BLOB,                    -- uint8 peaks (0-255 of full scale) over the track
+    sound_embedding BLOB              -- float32, musicnn's penultimate layer (descriptors.py)
 );
 CREATE INDEX tracks_by_model ON tracks(model_id, missing);
 CREATE INDEX tracks_by_hash ON tracks(content_hash);
@@ -138,6 +139,9 @@ MIGRATIONS = [
     ALTER TABLE tracks ADD COLUMN energy_curve BLOB;
     ALTER TABLE tracks ADD COLUMN sounds BLOB;
     ALTER TABLE tracks ADD COLUMN waveform BLOB;
+    """,
+    """
+    ALTER TABLE tracks ADD COLUMN sound_embedding BLOB;
     """,
 ]
 

@@ -1,8 +1,18 @@
-"""Nearest-neighbour search over track embeddings: an HNSW index (usearch) beside the catalog.
+"""Nearest-neighbour search over what tracks sound like: an HNSW index (usearch) beside the
+catalog.
+
+A track's vector joins two embeddings, each made unit length: the catalog model's
+(``embedding``) and musicnn's tagger's penultimate layer (``sound_embedding``,
+``descriptors.SOUND_DIM`` values; zeros for a track indexed without it), the whole made unit
+length again (``joined``): on games held out of training the two together find tracks of
+the same game more often than either alone or MFCC statistics
+(``bench/bench_similarity.py``, space ``sounds+recipe``).
 
 The catalog (SQLite) is the source of truth; the index is derived from it and
 can always be rebuilt. It lives next to the database as
-``<catalog>.<model id>.usearch``, one per model, keyed by track id. ``sync``
+``<catalog>.<model id>.sounds.usearch``, one per model, keyed by track id (an index of
+the model's embedding alone, ``<catalog>.<model id>.usearch``, from before, is removed
+when this one is built). ``sync``
 brings it up to date incrementally: tracks added, re-tagged (``indexed_at``
 newer than the last sync), vanished or deleted since. The file is replaced
 atomically (write, fsync, rename) and the sync point, with the file's checksum, is
@@ -30,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog.db import Catalog, StoredModel
+from cuefinder.descriptors import SOUND_DIM
 from cuefinder.errors import CatalogError
 
 EXACT_BELOW = 20_000
@@ -56,7 +67,26 @@ def file_digest(path: Path) -> str:
 
 
 def index_path(catalog: Catalog, model: StoredModel) -> Path:
-    return catalog.path.with_name(f"{catalog.path.name}.{model.model_id}.usearch")
+    return catalog.path.with_name(f"{catalog.path.name}.{model.model_id}.sounds.usearch")
+
+
+def dimensions(model: StoredModel) -> int:
+    """Length of a track's vector in the index: the model's embedding, then the sound one."""
+    return model.embedding_dim + SOUND_DIM
+
+
+def joined(embeddings: np.ndarray, sound_embeddings: np.ndarray | None) -> np.ndarray:
+    """(n, dimensions) unit vectors: each block made unit length (a missing or zero sound
+    embedding stays zeros), then the whole. Takes (n, dim) and (n, SOUND_DIM) or None, or
+    one vector of each."""
+    model = np.atleast_2d(np.asarray(embeddings, np.float32))
+    if sound_embeddings is None:
+        sound = np.zeros((len(model), SOUND_DIM), np.float32)
+    else:
+        sound = np.atleast_2d(np.asarray(sound_embeddings, np.float32))
+    whole = np.concatenate([_unit_rows(model), _unit_rows(sound)], axis=1)
+    whole = _unit_rows(whole)
+    return whole if np.ndim(embeddings) == 2 else whole[0]
 
 
 def new_index(ndim: int):
@@ -75,6 +105,7 @@ class VectorIndex:
         self.model = model
         self.exact_below = exact_below
         self.path = index_path(catalog, model)
+        self.key = f"vectors:{model.model_id}:sounds"  # its state in the catalog's meta table
         self._index = None
         self._synced: float | None = None
 
@@ -86,7 +117,7 @@ class VectorIndex:
         state = self._state()
         index = self._load() if state else None
         if index is None:
-            index, state, report.rebuilt = new_index(self.model.embedding_dim), {"at": 0.0}, True
+            index, state, report.rebuilt = new_index(dimensions(self.model)), {"at": 0.0}, True
         db = self.catalog.db
         present = {
             row[0]: row[1]
@@ -111,21 +142,36 @@ class VectorIndex:
         return report
 
     def _vectors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        out_ids, out = [], []
+        out_ids, embeddings, sounds = [], [], []
         for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
             chunk = ids[start : start + 900]
             rows = self.catalog.db.execute(
-                f"SELECT id, embedding FROM tracks WHERE id IN ({','.join('?' * len(chunk))})",
+                "SELECT id, embedding, sound_embedding FROM tracks"
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
             out_ids += [r[0] for r in rows]
-            out += [r[1] for r in rows]
-        vectors = np.frombuffer(b"".join(out), np.float32).reshape(-1, self.model.embedding_dim)
-        return np.array(out_ids, np.int64), vectors
+            embeddings += [r[1] for r in rows]
+            sounds += [r[2] for r in rows]
+        vectors = np.frombuffer(b"".join(embeddings), np.float32)
+        vectors = vectors.reshape(-1, self.model.embedding_dim)
+        return np.array(out_ids, np.int64), joined(vectors, _sound_rows(sounds))
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (n,), unit vectors (n, dimensions)) of the model's present tracks, by id: what
+        the index holds, read from the catalog."""
+        ids, embeddings = self.catalog.embeddings(self.model)
+        rows = self.catalog.db.execute(
+            "SELECT sound_embedding FROM tracks WHERE model_id = ? AND missing = 0 ORDER BY id",
+            (self.model.model_id,),
+        ).fetchall()
+        if len(rows) != len(ids):  # changed between the two reads: read both again
+            return self.vectors()
+        return ids, joined(embeddings, _sound_rows([r[0] for r in rows]))
 
     def _state(self) -> dict:
-        key = f"vectors:{self.model.model_id}"
-        row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (self.key,))
+        row = row.fetchone()
         return json.loads(row[0]) if row else {}
 
     def _load(self):
@@ -133,12 +179,12 @@ class VectorIndex:
         last saved (its checksum differs): then it is rebuilt from the catalog."""
         if not self.path.exists() or not self.intact():
             return None
-        index = new_index(self.model.embedding_dim)
+        index = new_index(dimensions(self.model))
         try:
             index.load(str(self.path))
         except (RuntimeError, ValueError, OSError):
             return None
-        return index if index.ndim == self.model.embedding_dim else None
+        return index if index.ndim == dimensions(self.model) else None
 
     def intact(self) -> bool:
         """Whether the index file is the one the catalog recorded (by checksum)."""
@@ -169,8 +215,8 @@ class VectorIndex:
             with self.catalog.transaction() as db:
                 os.replace(tmp, self.path)
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                           (f"vectors:{self.model.model_id}",
-                            json.dumps(state | {"digest": digest})))  # fmt: skip
+                           (self.key, json.dumps(state | {"digest": digest})))  # fmt: skip
+                self._remove_older(db)
         except (OSError, RuntimeError) as err:
             tmp.unlink(missing_ok=True)
             reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
@@ -180,6 +226,13 @@ class VectorIndex:
             tmp.unlink(missing_ok=True)
             raise
         return digest
+
+    def _remove_older(self, db) -> None:
+        """Remove the index of the model's embedding alone that catalogs had before the
+        sound embedding joined it (file and record)."""
+        old = self.catalog.path.with_name(f"{self.catalog.path.name}.{self.model.model_id}.usearch")
+        old.unlink(missing_ok=True)
+        db.execute("DELETE FROM meta WHERE key = ?", (f"vectors:{self.model.model_id}",))
 
     def _remove_orphans(self) -> None:
         """Remove temporary files of this index left by runs that were killed while saving
@@ -206,7 +259,7 @@ class VectorIndex:
         if exact is None:
             exact = self.catalog.count() < self.exact_below
         if exact:
-            ids, vectors = self.catalog.embeddings(self.model)
+            ids, vectors = self.vectors()
             similarity = vectors @ query
             order = np.argsort(-similarity, kind="stable")[:k]
             return ids[order], similarity[order]
@@ -214,6 +267,19 @@ class VectorIndex:
             self.sync()
         matches = self._index.search(query, min(k, len(self._index)))
         return np.asarray(matches.keys, np.int64), 1.0 - np.asarray(matches.distances, np.float32)
+
+
+def _sound_rows(blobs: list) -> np.ndarray:
+    """(n, SOUND_DIM) sound embeddings of stored blobs; zeros for NULL or a wrong size."""
+    rows = np.zeros((len(blobs), SOUND_DIM), np.float32)
+    for n, blob in enumerate(blobs):
+        if blob is not None and len(blob) == 4 * SOUND_DIM:
+            rows[n] = np.frombuffer(blob, np.float32)
+    return rows
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def _alive(pid: int) -> bool:

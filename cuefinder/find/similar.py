@@ -1,12 +1,16 @@
-""" "Sounds like this": tracks whose embeddings are nearest a reference track or clip.
+""" "Sounds like this": tracks whose vectors are nearest a reference track or clip.
 
 The reference is a catalogued track (by id or path) or any audio file outside
-the catalog (a temp track), which is tagged on the fly with the catalog's
-model. The query vector is the reference's track embedding, or, when a part of
-it is chosen (``start``/``end``), the mean of that part's segment embeddings.
+the catalog (a temp track), which is analysed on the fly by indexing's own stage.
+The query vector joins the reference's track embedding (the catalog's model) and
+its sound embedding (musicnn's tagger: ``descriptors``), each unit length, as the
+catalog's vector index does (``catalog.vectors.joined``); when a part of it is chosen
+(``start``/``end``), the model block is the mean of that part's segment embeddings and
+the sound block is left empty (it is measured per track, not per segment).
 Candidates come from the catalog's vector index (exact on small catalogs,
 HNSW on large ones); each result's best-matching segment is the window
-(30 s by default) whose segment embeddings are closest to the query on average.
+(30 s by default) whose segment embeddings are closest to the query's model block on
+average.
 Results have the shape of genre-search results: ``score`` is the cosine
 similarity, ``genres`` the result's probabilities on the reference's strongest
 genres (what the two share).
@@ -21,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog import Catalog, StoredModel, Track
-from cuefinder.catalog.vectors import VectorIndex
+from cuefinder.catalog.vectors import VectorIndex, joined
 from cuefinder.errors import CatalogError, QueryError
 from cuefinder.find.rank import WINDOW_SECONDS, Result, _model, fitted, window_bounds
 
@@ -42,6 +46,7 @@ class Reference:
     segment_scores: np.ndarray  # (segments, genres)
     embedding: np.ndarray  # (dim,), unit
     track_scores: np.ndarray  # (genres,)
+    sound_embedding: np.ndarray | None = None  # (descriptors.SOUND_DIM,) when measured
 
 
 def similar(
@@ -86,17 +91,21 @@ def similar(
     if len(refs) > 1 and (start is not None or end is not None):
         raise QueryError("--from/--to choose a part of one reference; give one track with them")
     parts = [query_vector(ref, start, end) for ref in refs]
-    query = _unit(np.mean([p[0] for p in parts], axis=0))
+    query = _unit(np.mean([p[0] for p in parts], axis=0))  # the model block: best windows
     query_scores = np.mean([p[1] for p in parts], axis=0)
+    heard = [p[2] for p in parts if p[2] is not None]
+    wanted = joined(query, np.mean(heard, axis=0) if heard else None)
     away = [resolve(r, catalog, model) for r in not_]
     if away:
+        shunned = np.mean([joined(r.embedding, r.sound_embedding) for r in away], axis=0)
+        wanted = _unit(wanted - AWAY * _unit(shunned))
         query = _unit(query - AWAY * _unit(np.mean([r.embedding for r in away], axis=0)))
     skip = {r.track_id for r in away} | ({r.track_id for r in refs} if exclude_self else set())
     index = index or VectorIndex(catalog, model)
     results: list[Result] = []
     want = limit * 4 + 10
     while True:
-        ids, scores = index.search(query, want)
+        ids, scores = index.search(wanted, want)
         results = []
         for track_id, score in zip(ids.tolist(), scores.tolist()):
             if track_id in skip:
@@ -143,7 +152,7 @@ def _from_track(track: Track, catalog: Catalog, model: StoredModel) -> Reference
         raise CatalogError(f"{track.path}: re-index it ('cuefinder index') to compare it")
     return Reference(track.path, track.id, track.duration, track.segment_seconds,
                      track.segment_embeddings, track.segment_scores, track.embedding,
-                     track.track_scores)  # fmt: skip
+                     track.track_scores, track.sound_embedding)  # fmt: skip
 
 
 def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None,
@@ -167,15 +176,17 @@ def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None,
         raise QueryError(f"{path}: {found.reason}")
     if len(found.segment_embeddings) == 0:
         raise QueryError(f"{path}: no audio to compare")
+    heard = found.descriptors.sound_embedding if found.descriptors is not None else None
     return Reference(str(path), track_id, found.duration, found.segment_seconds,
                      found.segment_embeddings, found.segment_scores, found.embedding,
-                     found.track_scores)  # fmt: skip
+                     found.track_scores, heard)  # fmt: skip
 
 
 def query_vector(ref: Reference, start: float | None, end: float | None):
-    """(unit query vector, genre profile) of the whole reference or of [start, end)."""
+    """(unit model-block query, genre profile, sound embedding or None) of the whole
+    reference or of [start, end) (which has no sound embedding of its own)."""
     if start is None and end is None:
-        return ref.embedding, ref.track_scores
+        return ref.embedding, ref.track_scores, ref.sound_embedding
     begin = 0.0 if start is None else float(start)
     stop = ref.duration if end is None else float(end)
     if not (np.isfinite(begin) and np.isfinite(stop)) or begin < 0:
@@ -190,7 +201,8 @@ def query_vector(ref: Reference, start: float | None, end: float | None):
     first = min(int(begin // seg), len(ref.segment_embeddings) - 1)
     last = max(first + 1, int(np.ceil(min(stop, ref.duration) / seg)))
     part = slice(first, min(last, len(ref.segment_embeddings)))
-    return _unit(ref.segment_embeddings[part].mean(axis=0)), ref.segment_scores[part].mean(axis=0)
+    profile = ref.segment_scores[part].mean(axis=0)
+    return _unit(ref.segment_embeddings[part].mean(axis=0)), profile, None
 
 
 def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int) -> int:

@@ -31,6 +31,8 @@ energy_curve                                             per 3 s; null where unk
 sounds              list<float32>                        musicnn's 50 MagnaTagATune tags
                                                          (``model/musicnn_tags.py``); null if none
 waveform            binary                               peak per stretch, uint8 of full scale
+sound_embedding     list<float32>                        musicnn's penultimate layer (200 values)
+                                                         that "sounds like" compares; null if none
 ==================  ===================================  ==========================================
 
 Reading back into a catalog is idempotent: a row whose path is already catalogued
@@ -88,7 +90,8 @@ def write(catalog: Catalog, path: str | os.PathLike) -> int:
               "loudness": t.loudness, "tempo_confidence": t.tempo_confidence,
               "energy": t.energy, "energy_curve": t.energy_curve,
               "sounds": t.sounds, "waveform": None if t.waveform is None
-              else (np.round(t.waveform * 255).astype(np.uint8).tobytes())})  # fmt: skip
+              else (np.round(t.waveform * 255).astype(np.uint8).tobytes()),
+              "sound_embedding": t.sound_embedding})  # fmt: skip
     _write_table(columns, model_meta(catalog, model.model_id), Path(path))
     return len(tracks)
 
@@ -133,7 +136,7 @@ def _add(columns, genres, path, digest, size, mtime, duration, tags, model_id, s
               else np.asarray(measures["energy_curve"], np.float32).tolist(),
               None if measures.get("sounds") is None
               else np.asarray(measures["sounds"], np.float32).tolist(),
-              measures.get("waveform"))  # fmt: skip
+              measures.get("waveform"), _floats(measures.get("sound_embedding")))  # fmt: skip
     for name, value in zip(_COLUMNS, values, strict=True):
         columns[name].append(value)
 
@@ -182,7 +185,7 @@ _COLUMNS = ("path", "content_hash", "size", "mtime", "duration", "title", "artis
             "model_id", "segment_seconds", "scores", "track_scores", "segment_scores",
             "embedding", "segment_embeddings", "tempo", "key", "key_strength",
             "loudness", "tempo_confidence", "energy", "energy_curve", "sounds",
-            "waveform")  # fmt: skip
+            "waveform", "sound_embedding")  # fmt: skip
 
 
 def _write_table(columns: dict, meta: dict, path: Path) -> None:
@@ -201,7 +204,8 @@ def _write_table(columns: dict, meta: dict, path: Path) -> None:
          ("tempo", pa.float64()), ("key", pa.string()), ("key_strength", pa.float64()),
          ("loudness", pa.float64()), ("tempo_confidence", pa.float64()),
          ("energy", pa.float64()), ("energy_curve", pa.list_(f32)),
-         ("sounds", pa.list_(f32)), ("waveform", pa.binary())],
+         ("sounds", pa.list_(f32)), ("waveform", pa.binary()),
+         ("sound_embedding", pa.list_(f32))],
         metadata={META_KEY: json.dumps(meta).encode()},
     )  # fmt: skip
     table = pa.table(columns, schema=schema)
@@ -235,8 +239,14 @@ def _analysis(row: dict, genres: int) -> stages.Analysis:
             row.get("tempo"), row.get("key"), row.get("key_strength"), row["loudness"],
             row.get("tempo_confidence"), row.get("energy"),
             None if row.get("energy_curve") is None else tuple(row["energy_curve"]),
-            None if row.get("sounds") is None else tuple(row["sounds"]), row.get("waveform")),
+            None if row.get("sounds") is None else tuple(row["sounds"]), row.get("waveform"),
+            None if row.get("sound_embedding") is None
+            else np.array(row["sound_embedding"], np.float32)),
     )  # fmt: skip
+
+
+def _floats(values) -> list | None:
+    return None if values is None else np.asarray(values, np.float32).tolist()
 
 
 def _one_line(err: Exception) -> str:
