@@ -28,7 +28,7 @@ _EXPORTS = {
     "interpret": ("cuefinder.find.text", "interpret"),
     "parse_query": ("cuefinder.find.grammar", "parse"),
     "teach": ("cuefinder.find.teach", "teach"),
-    "refine": ("cuefinder.find.teach", "refine"),
+    "refine": ("cuefinder.find.rank", "refine"),
     "Tagger": ("cuefinder.model.tagger", "Tagger"),
     "CuefinderError": ("cuefinder.errors", "CuefinderError"),
 }

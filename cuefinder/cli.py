@@ -11,9 +11,22 @@ import os
 import sys
 from pathlib import Path
 
+from cuefinder import cli_briefs as handing
+from cuefinder import cli_catalog as moving
+from cuefinder import cli_teach as teaching
+from cuefinder import cli_training as training
+from cuefinder.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    clock,
+    error,
+    open_catalog,
+    positive_int,
+    time_arg,
+    track_json,
+)
 from cuefinder.errors import CuefinderError, QueryError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     unknown = _unknown_command(argv, parser)
     if unknown:
-        _error(unknown)
+        error(unknown)
         return EXIT_USAGE
     args = parser.parse_args(_exclusions_as_words(_json_after_command(argv, parser), parser))
     if not getattr(args, "run", None):
@@ -31,16 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         _with_settings(args)
         return args.run(args)
     except QueryError as err:
-        _error(str(err))
+        error(str(err))
         if err.vocabulary:
             print("genres: " + ", ".join(err.vocabulary), file=sys.stderr)
             print("try 'cuefinder genres' for the synonyms", file=sys.stderr)
         return EXIT_USAGE
     except CuefinderError as err:
-        _error(str(err))
+        error(str(err))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        _error("interrupted (what was stored so far is kept; run again to resume)")
+        error("interrupted (what was stored so far is kept; run again to resume)")
         return 130
     except BrokenPipeError:
         return EXIT_OK
@@ -51,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from cuefinder.catalog import default_path  # a catalog damaged after it was opened
 
         where = getattr(args, "catalog", None) or default_path()
-        _error(f"{where}: the catalog is damaged ({err}); run 'cuefinder catalog check'")
+        error(f"{where}: the catalog is damaged ({err}); run 'cuefinder catalog check'")
         return EXIT_FAILED
 
 
@@ -126,15 +139,7 @@ def _version() -> str:
     return __version__
 
 
-def _error(message: str) -> None:
-    print(f"cuefinder: error: {message}", file=sys.stderr)
-
-
 def _parser() -> argparse.ArgumentParser:
-    from cuefinder import cli_briefs as handing
-    from cuefinder import cli_catalog as moving
-    from cuefinder import cli_teach as teaching
-    from cuefinder import cli_training as training
 
     parser = argparse.ArgumentParser(
         prog="cuefinder", description="Tag music by the film genres it suits; search by them."
@@ -150,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="tag audio files and folders into the catalog")
     p.add_argument("paths", nargs="+", type=Path, help="files or folders")
     p.add_argument("--model", type=Path, help="model file (default: the built-in model)")
-    p.add_argument("-j", "--jobs", type=_positive_int, help="worker processes (default: cores)")
+    p.add_argument("-j", "--jobs", type=positive_int, help="worker processes (default: cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-descriptors", dest="descriptors", action="store_false",
                    help="skip tempo, key, loudness, energy and sounds (faster)")  # fmt: skip
@@ -167,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="rank tracks for a genre query (or free text: --text)")
     p.add_argument("query", nargs="*", help='e.g. "romance comedy -action horror:0.3"')
     p.add_argument("--text", help='free text instead, e.g. "tense night chase through the city"')
-    p.add_argument("-n", "--limit", type=_positive_int, default=10)
+    p.add_argument("-n", "--limit", type=positive_int, default=10)
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
     p.add_argument(
@@ -179,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help='only tracks in this key, e.g. "A minor", Am, "F# major"')
     p.add_argument("--energy", choices=("low", "medium", "high"),
                    help="only tracks of this energy (a third of the catalog each)")  # fmt: skip
-    p.add_argument("--length", type=_time, metavar="TIME",
+    p.add_argument("--length", type=time_arg, metavar="TIME",
                    help="a cue of this length, e.g. 0:42: each track's best part that long "
                    "(shorter tracks are left out)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print results as JSON")
@@ -197,14 +202,14 @@ def _parser() -> argparse.ArgumentParser:
                    "several: tracks like all of them")  # fmt: skip
     p.add_argument("--not", dest="not_", nargs="+", default=[], metavar="TRACK",
                    help="and unlike these")  # fmt: skip
-    p.add_argument("--from", dest="start", type=_time, metavar="TIME", help="e.g. 0:45")
-    p.add_argument("--to", dest="end", type=_time, metavar="TIME", help="e.g. 1:15")
-    p.add_argument("-n", "--limit", type=_positive_int, default=10)
+    p.add_argument("--from", dest="start", type=time_arg, metavar="TIME", help="e.g. 0:45")
+    p.add_argument("--to", dest="end", type=time_arg, metavar="TIME", help="e.g. 1:15")
+    p.add_argument("-n", "--limit", type=positive_int, default=10)
     p.add_argument("--min-duration", type=float, metavar="SECONDS")
     p.add_argument("--max-duration", type=float, metavar="SECONDS")
     p.add_argument(
         "--length",
-        type=_time,
+        type=time_arg,
         metavar="TIME",
         help="a cue of this length, e.g. 0:42: each track's closest part that long",
     )
@@ -214,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="the web page and JSON API over the catalog")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=_positive_int, help="default: 8000")
+    p.add_argument("--port", type=positive_int, help="default: 8000")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="let pages from ORIGIN call the API (repeatable)")  # fmt: skip
     p.add_argument("--index-root", action="append", default=[], type=Path, metavar="DIR",
@@ -241,28 +246,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _catalog(args, *, create: bool = False):
-    from cuefinder.catalog import Catalog
-
-    return Catalog(args.catalog, create=create)
-
-
 def _index(args) -> int:
     from cuefinder.pipeline.local import index
 
     if args.engine == "local" and (args.address or args.shards):
         raise QueryError("--address and --shards need --engine ray")
-    with _catalog(args, create=True) as catalog:
+    with open_catalog(args, create=True) as catalog:
         if args.engine == "ray":
             from cuefinder.pipeline import ray_runner
 
@@ -289,9 +278,9 @@ def _search(args) -> int:
     from cuefinder.find.rank import parse_in, search
 
     if bool(args.query) == (args.text is not None):
-        _error("give a genre query or --text TEXT" + (", not both" if args.query else ""))
+        error("give a genre query or --text TEXT" + (", not both" if args.query else ""))
         return EXIT_USAGE
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         if args.query:
             query = parse_in(catalog, " ".join(args.query))
             read = [f"{v!r} as {'a name' if f == 'name' else f'the {f}'}" for f, v in query.names]
@@ -306,8 +295,6 @@ def _search(args) -> int:
         for line in _warnings(query, catalog, results):
             print(f"warning: {line}", file=sys.stderr)
     if args.export:
-        from cuefinder import cli_briefs as handing
-
         handing.export(results, args, " ".join(args.query) if args.query else args.text)
     return _print_results(results, args.json, "best", "why", "{:+.2f}")
 
@@ -322,7 +309,7 @@ def _similar(args) -> int:
     from cuefinder.find.similar import similar
 
     refs = [int(r) if r.isdigit() else r for r in args.reference]
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         results = similar(refs if len(refs) > 1 else refs[0], catalog, limit=args.limit,
                           not_=[int(r) if r.isdigit() else r for r in args.not_],
                           start=args.start, end=args.end,
@@ -341,10 +328,10 @@ def _print_results(results, as_json: bool, window: str, reason: str, number: str
         print("no tracks match")
     for n, r in enumerate(results, 1):
         why = ", ".join(f"{g} {number.format(v)}" for g, v in r.genres.items())
-        seg = f"{_clock(r.segment['start'])}-{_clock(r.segment['end'])}"
+        seg = f"{clock(r.segment['start'])}-{clock(r.segment['end'])}"
         fit = f"  fit {r.fit:.2f} {r.fit_level}" if getattr(r, "fit", None) is not None else ""
         print(f"{n:2d}. {r.score:.3f}  {r.path}{fit}")
-        print(f"     {window} {seg} of {_clock(r.duration)}   {reason}: {why or 'its name'}")
+        print(f"     {window} {seg} of {clock(r.duration)}   {reason}: {why or 'its name'}")
     return EXIT_OK
 
 
@@ -361,20 +348,6 @@ def _tempo(text: str) -> tuple[float, float]:
     raise argparse.ArgumentTypeError(f"not a tempo range: {text!r} (e.g. 90-120, or 120)")
 
 
-def _time(text: str) -> float:
-    """Seconds from "75", "1:15", "1:02:03" or "12.5"."""
-    try:
-        parts = [float(p) for p in text.strip().split(":")]
-    except ValueError:
-        parts = []
-    if not 1 <= len(parts) <= 3 or any(p < 0 or p != p for p in parts):
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or M:SS)")
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return seconds
-
-
 def _interpret(text: str, catalog, json_out: bool):
     """The genre query free text means, printed first (to stderr under --json)."""
     from cuefinder.find.rank import query_tags
@@ -388,13 +361,8 @@ def _interpret(text: str, catalog, json_out: bool):
     return meaning.query
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def _show(args) -> int:
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         key = int(args.track) if args.track.isdigit() else str(Path(args.track).absolute())
         track = catalog.track(key) or catalog.track(args.track)
     if track is None:
@@ -406,10 +374,10 @@ def _show(args) -> int:
             extra["tags"] = track.tag_profile()
         if track.sounds is not None:
             extra["sounds"] = track.sound_profile()
-        print(json.dumps(_track_json(track) | extra, indent=2))
+        print(json.dumps(track_json(track) | extra, indent=2))
         return EXIT_OK
     print(track.path)
-    print(f"{_clock(track.duration)}  {track.title or ''}  {track.artist or ''}".rstrip())
+    print(f"{clock(track.duration)}  {track.title or ''}  {track.artist or ''}".rstrip())
     found = track.descriptors()
     if found["loudness"] is not None:
         tempo = f"{found['tempo']:.0f} BPM" if found["tempo"] else "tempo unclear"
@@ -430,7 +398,7 @@ def _show(args) -> int:
     for seg in _timeline(track):
         tops = sorted(seg["genres"].items(), key=lambda kv: -kv[1])[:3]
         print(
-            f"  {_clock(seg['start'])}-{_clock(seg['end'])}  "
+            f"  {clock(seg['start'])}-{clock(seg['end'])}  "
             + "  ".join(f"{g} {s:.2f}" for g, s in tops)
         )
     return EXIT_OK
@@ -451,20 +419,6 @@ def _timeline(track, max_rows: int = 40) -> list[dict]:
             }
         )
     return rows
-
-
-def _track_json(track) -> dict:
-    return {
-        "id": track.id,
-        "path": track.path,
-        "duration": round(track.duration, 2),
-        "title": track.title,
-        "artist": track.artist,
-        "album": track.album,
-        "model": track.model_id,
-        "genres": track.genre_scores(),
-        **track.descriptors(),
-    }
 
 
 def _completion(args) -> int:

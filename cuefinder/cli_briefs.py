@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from cuefinder.cli import EXIT_OK, _catalog, _clock, _positive_int, _time
+from cuefinder.cli_common import EXIT_OK, clock, open_catalog, positive_int, time_arg
 
 
 def add_commands(sub) -> None:
@@ -24,12 +24,12 @@ def add_commands(sub) -> None:
     p.add_argument("name", nargs="?", help='the brief, e.g. "reel 3 chase" (or its id)')
     p.add_argument("--new", action="store_true", help="create the brief")
     p.add_argument("--add", metavar="TRACK", help="add a track (path, end of one, or id)")
-    p.add_argument("--from", dest="start", type=_time, metavar="TIME", help="its in point")
-    p.add_argument("--to", dest="stop", type=_time, metavar="TIME", help="its out point")
+    p.add_argument("--from", dest="start", type=time_arg, metavar="TIME", help="its in point")
+    p.add_argument("--to", dest="stop", type=time_arg, metavar="TIME", help="its out point")
     p.add_argument("--note", help="a note (with --add or --new)")
     p.add_argument("--by", default="", help="who adds it (with --add)")
-    p.add_argument("--remove", type=_positive_int, metavar="N", help="remove entry N")
-    p.add_argument("--move", type=_positive_int, nargs=2, metavar=("N", "M"),
+    p.add_argument("--remove", type=positive_int, metavar="N", help="remove entry N")
+    p.add_argument("--move", type=positive_int, nargs=2, metavar=("N", "M"),
                    help="move entry N to position M")  # fmt: skip
     p.add_argument("--rename", metavar="NEW", help="rename the brief")
     p.add_argument("--delete", action="store_true", help="delete the brief and its entries")
@@ -80,7 +80,7 @@ def _brief(args) -> int:
     from cuefinder.errors import QueryError
     from cuefinder.find import briefs
 
-    with _catalog(args, create=args.new or bool(args.add)) as catalog:
+    with open_catalog(args, create=args.new or bool(args.add)) as catalog:
         if args.name is None:
             found = store.all_briefs(catalog)
             if args.json:
@@ -135,8 +135,8 @@ def _brief(args) -> int:
     print(f"{held.name}{'  (' + held.note + ')' if held.note else ''}")
     for e in entries:
         track = tracks[e.id]
-        span = f"{_clock(e.start or 0)}-{_clock(e.stop)}" if e.stop is not None else (
-            f"{_clock(e.start or 0)}-end")  # fmt: skip
+        span = f"{clock(e.start or 0)}-{clock(e.stop)}" if e.stop is not None else (
+            f"{clock(e.start or 0)}-end")  # fmt: skip
         where = track.path if track else f"{e.path} (not in the catalog now)"
         who = f"  [{e.added_by}]" if e.added_by else ""
         print(f"{e.position:3d}. {span:<12} {where}{who}")

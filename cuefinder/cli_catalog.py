@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cuefinder.cli import EXIT_FAILED, EXIT_OK, _catalog, _error, _track_json
+from cuefinder.cli_common import EXIT_FAILED, EXIT_OK, error, open_catalog, track_json
 
 
 def add_commands(sub) -> None:
@@ -44,12 +44,12 @@ def _export(args) -> int:
 
         if not args.output:
             raise QueryError("export --format parquet needs a file: -o tracks.parquet")
-        with _catalog(args) as catalog:
+        with open_catalog(args) as catalog:
             rows = shards.write(catalog, args.output)
         print(f"wrote {rows} tracks to {args.output}", file=sys.stderr)
         return EXIT_OK
-    with _catalog(args) as catalog:
-        tracks = [_track_json(t) for t in catalog.tracks()]
+    with open_catalog(args) as catalog:
+        tracks = [track_json(t) for t in catalog.tracks()]
     if not args.output:
         _write_tracks(sys.stdout, tracks, args.format)
         return EXIT_OK
@@ -91,12 +91,12 @@ def _write_csv(out, tracks: list[dict]) -> None:
 def _import(args) -> int:
     from cuefinder.pipeline import shards
 
-    with _catalog(args, create=True) as catalog:
+    with open_catalog(args, create=True) as catalog:
         report = shards.read_into(catalog, args.sources)
     print(f"imported {report.added} tracks, {report.unchanged} already there, "
           f"from {report.files} files")  # fmt: skip
     for line in report.failed:
-        _error(line)
+        error(line)
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -105,7 +105,7 @@ def _check(args) -> int:
     from cuefinder.errors import CatalogError
 
     try:
-        catalog = _catalog(args)
+        catalog = open_catalog(args)
     except CatalogError as err:
         line = health.unopenable(err)
         if line is None:
@@ -125,7 +125,7 @@ def _check(args) -> int:
 def _repair(args) -> int:
     from cuefinder.catalog import health
 
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         _, done = health.repair(catalog)
     for line in done:
         print(line)

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cuefinder.cli import EXIT_OK, _catalog, _time
+from cuefinder.cli_common import EXIT_OK, open_catalog, time_arg
 
 
 def add_commands(sub) -> None:
@@ -35,9 +35,9 @@ def add_commands(sub) -> None:
                    help="tracks that are not NAME")  # fmt: skip
     p.add_argument("--remove", nargs="+", default=[], metavar="TRACK",
                    help="forget these tracks' examples of NAME")  # fmt: skip
-    p.add_argument("--from", dest="start", type=_time, metavar="TIME",
+    p.add_argument("--from", dest="start", type=time_arg, metavar="TIME",
                    help="the examples are this part of each track, e.g. 0:45")  # fmt: skip
-    p.add_argument("--to", dest="stop", type=_time, metavar="TIME", help="e.g. 1:15")
+    p.add_argument("--to", dest="stop", type=time_arg, metavar="TIME", help="e.g. 1:15")
     p.add_argument("--json", action="store_true", help="print the tag as JSON")
     p.set_defaults(run=_tag)
 
@@ -96,7 +96,7 @@ def _vocabulary(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _tag(args) -> int:
     from cuefinder.find.teach import teach
 
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         info = teach(args.name, catalog, add=args.add, not_=args.not_, remove=args.remove,
                      start=args.start, stop=args.stop)  # fmt: skip
     if args.json:
@@ -113,7 +113,7 @@ def _tags(args) -> int:
     if args.action != "list" and not args.target:
         what = "tag" if args.action == "delete" else "CSV file"
         raise QueryError(f"tags {args.action} needs a {what}")
-    with _catalog(args) as catalog:
+    with open_catalog(args) as catalog:
         if args.action == "export":
             rows = teach.export_csv(args.target, catalog)
             print(f"wrote {rows} examples to {args.target}", file=sys.stderr)

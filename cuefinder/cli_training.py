@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from cuefinder.cli import EXIT_OK, EXIT_USAGE, _error, _positive_int
+from cuefinder.cli_common import EXIT_OK, EXIT_USAGE, error, positive_int
 from cuefinder.model.config import DEFAULT_METHODS, TRAINABLE
 from cuefinder.model.config import METHODS as EVALUABLE
 from cuefinder.train.splits import SCHEMES, scheme_words
@@ -23,8 +23,8 @@ def add_commands(sub) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
     p.add_argument("--config", type=Path, help="TOML recipe ([train] table); flags override it")
     p.add_argument("--architecture", nargs="+", dest="architectures", choices=TRAINABLE)
-    p.add_argument("--members", type=_positive_int, help="networks in the ensemble")
-    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--members", type=positive_int, help="networks in the ensemble")
+    p.add_argument("--epochs", type=positive_int)
     p.add_argument("--seed", type=int)
     p.add_argument("--test-fraction", type=float, help="share of groups held out for the card")
     p.add_argument("--cache", type=Path, help="feature cache folder")
@@ -79,7 +79,7 @@ def add_commands(sub) -> None:
         default="kfold",
         help="grouped k-fold, or leave-one-group-out (the Ma et al. protocol)",
     )
-    p.add_argument("--folds", type=_positive_int, default=4)
+    p.add_argument("--folds", type=positive_int, default=4)
     p.add_argument("--config", type=Path, help="TOML recipe for the networks")
     p.add_argument("--recipe", action="append", default=[], metavar="NAME=RECIPE.toml",
                    help="also train this recipe in the same folds, reported as NAME "
@@ -91,7 +91,7 @@ def add_commands(sub) -> None:
         metavar="A+B",
         help="also report the mean probability of two methods or recipes",
     )
-    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--epochs", type=positive_int)
     p.add_argument("--cache", type=Path, help="feature cache folder")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=_evaluate)
@@ -141,7 +141,7 @@ def _card(args) -> int:
             found = [p for p in args.evaluation if args.estimate in json.loads(
                 p.read_text())["methods"]]  # fmt: skip
             if not found:
-                _error(f"--estimate: no evaluation has a method {args.estimate!r}")
+                error(f"--estimate: no evaluation has a method {args.estimate!r}")
                 return EXIT_USAGE
             annotation["estimate"] = estimate(found[0], args.estimate)
         checkpoint.annotate(args.model, cross_validation=annotation)
@@ -170,14 +170,14 @@ def _evaluate(args) -> int:
     for item in args.recipe:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            _error(f"--recipe wants NAME=RECIPE.toml, got {item!r}")
+            error(f"--recipe wants NAME=RECIPE.toml, got {item!r}")
             return EXIT_USAGE
         recipes[name] = TrainConfig.from_toml(path, **flags)
     fusions = []
     for item in args.fuse:
         a, sep, b = item.partition("+")
         if not sep or not a or not b:
-            _error(f"--fuse wants A+B (two method or recipe names), got {item!r}")
+            error(f"--fuse wants A+B (two method or recipe names), got {item!r}")
             return EXIT_USAGE
         fusions.append((a, b))
     report = evaluate.run(args.manifest, args.out, args.methods, args.scheme, args.folds, config,

@@ -17,15 +17,58 @@ PACKAGE = Path(cuefinder.__file__).parent
 MAX_LINES = 500
 
 
-def _imports(path: Path) -> set[str]:
-    """Every cuefinder module a file imports, at its top or inside a function."""
+def _imports(path: Path, *, lazy: bool = True, modules: set[str] | None = None) -> set[str]:
+    """Every cuefinder module a file imports: at its top, and (``lazy``) inside functions.
+
+    With ``modules`` (the package's), ``from P import n`` is module ``P.n`` where there is
+    one, else ``P``; without, both. Imports under ``if TYPE_CHECKING:`` never run and are
+    left out.
+    """
+    tree = ast.parse(path.read_text())
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _running(tree, lazy=lazy):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            named = {f"{node.module}.{a.name}" for a in node.names}
+            if modules is None:
+                out |= {node.module} | named
+            else:
+                out |= {name if name in modules else node.module for name in named}
     return {name for name in out if name.startswith("cuefinder.")}
+
+
+def _running(node: ast.AST, *, lazy: bool):
+    """The nodes that may run: all but ``if TYPE_CHECKING:`` blocks and (unless ``lazy``)
+    function bodies, which do not run when the module is imported."""
+    for child in ast.iter_child_nodes(node):
+        if not lazy and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
+            continue
+        yield child
+        yield from _running(child, lazy=lazy)
+
+
+def _module_name(path: Path, root: Path) -> str:
+    """``cuefinder.find.rank`` for .../cuefinder/find/rank.py, ``cuefinder.find`` for its
+    ``__init__.py``."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _graph(root: Path, *, lazy: bool) -> dict[str, set[str]]:
+    """Each module of the package at ``root`` -> the package's modules it imports."""
+    modules = {_module_name(p, root): p for p in root.rglob("*.py")}
+    names = set(modules)
+    return {m: _imports(p, lazy=lazy, modules=names) & names - {m} for m, p in modules.items()}
+
+
+def _circles(graph: dict[str, set[str]], within: str = "") -> list[str]:
+    """The modules (named from ``within``) that import themselves through others."""
+    names = {m for m in graph if m.startswith(within)}
+    local = {m: graph[m] & names for m in names}
+    return sorted(m for m in local if m in _reach(local, m))
 
 
 def _in_circles(folder: Path) -> list[str]:
@@ -47,6 +90,36 @@ def _reach(graph: dict, start: str) -> set[str]:
 @pytest.mark.parametrize("folder", ["train", "model"])
 def test_no_import_circles(folder):
     assert _in_circles(PACKAGE / folder) == []
+
+
+def test_no_module_level_import_circles_in_the_package():
+    assert _circles(_graph(PACKAGE, lazy=False)) == []
+
+
+@pytest.mark.parametrize("within", ["cuefinder.find", "cuefinder.serve", "cuefinder.cli"])
+def test_no_import_circles_in_search_and_the_edges(within):
+    """Lazy imports count: a function-level import back is the same circle, hidden."""
+    assert _circles(_graph(PACKAGE, lazy=True), within) == []
+
+
+def test_the_package_circle_finder_finds_them(tmp_path):
+    root = tmp_path / "cuefinder"
+    (root / "find").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "find" / "__init__.py").write_text("")
+    (root / "find" / "a.py").write_text("def f():\n    from cuefinder.find import b\n")
+    (root / "find" / "b.py").write_text("from cuefinder.find.a import f\n")
+    hint = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cuefinder import cli\n"
+    (root / "find" / "c.py").write_text(hint)  # a type hint's import never runs
+    (root / "cli.py").write_text("import cuefinder.find.c\n")
+    (root / "cli_x.py").write_text("from cuefinder.cli import main\n")
+    assert _circles(_graph(root, lazy=False)) == []
+    assert _circles(_graph(root, lazy=True)) == ["cuefinder.find.a", "cuefinder.find.b"]
+    (root / "cli.py").write_text("from cuefinder import cli_x\n")
+    assert _circles(_graph(root, lazy=False), "cuefinder.cli") == [
+        "cuefinder.cli",
+        "cuefinder.cli_x",
+    ]
 
 
 def test_the_circle_finder_finds_one(tmp_path):

@@ -18,7 +18,7 @@ from cuefinder.catalog.schema import SCHEMA_VERSION, genre_view
 from cuefinder.errors import QueryError
 from cuefinder.features import FeatureConfig
 from cuefinder.find import taught, teach
-from cuefinder.find.rank import search
+from cuefinder.find.rank import refine, search
 from cuefinder.find.similar import similar
 from cuefinder.model import checkpoint
 from cuefinder.model.cnn import GenreCNN
@@ -198,17 +198,17 @@ def test_parts_removal_and_sharing_as_csv(catalog, tmp_path):
 def test_refine_and_similar_from_several_tracks(catalog):
     bomber = _game(catalog, "xblast-tnt-musics")
     scorched = _game(catalog, "scorched3d-data")
-    results = teach.refine(catalog, kept=[bomber[0].id, bomber[1].id],
-                           rejected=[scorched[0].id], limit=catalog.count())  # fmt: skip
+    results = refine(catalog, kept=[bomber[0].id, bomber[1].id],
+                     rejected=[scorched[0].id], limit=catalog.count())  # fmt: skip
     ids = [r.id for r in results]
     assert scorched[0].id not in ids and len(ids) == catalog.count() - 1
     others = {t.id for t in bomber[2:]}
     assert _auc(ids, others, set(ids) - {bomber[0].id, bomber[1].id}) >= 0.75
     assert set(results[0].genres) == {teach.KEPT}
-    with_query = teach.refine(catalog, kept=[bomber[0].id], query="action", limit=3)
+    with_query = refine(catalog, kept=[bomber[0].id], query="action", limit=3)
     assert set(with_query[0].genres) == {"Action", teach.KEPT}
     with pytest.raises(QueryError, match="at least one kept"):
-        teach.refine(catalog, rejected=[bomber[0].id])
+        refine(catalog, rejected=[bomber[0].id])
     near = similar([bomber[0].id, bomber[1].id], catalog, not_=[scorched[0].id], limit=20)
     near_ids = [r.id for r in near]
     assert not {bomber[0].id, bomber[1].id, scorched[0].id} & set(near_ids)

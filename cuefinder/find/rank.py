@@ -17,14 +17,14 @@ tracks shorter than it are left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
 from cuefinder.errors import QueryError
-from cuefinder.find import caveats
-from cuefinder.find.grammar import GenreQuery, parse
+from cuefinder.find import caveats, teach
+from cuefinder.find.grammar import GenreQuery, Term, parse
 
 WINDOW_SECONDS = 30.0
 
@@ -209,8 +209,6 @@ def search(
     the catalog's own taught tags, ``find.teach``), optionally only those in a tempo range
     (BPM) or a key; with ``length`` (seconds), each result's window is its best part of
     exactly that length, and shorter tracks are left out."""
-    from cuefinder.find import teach
-
     if limit < 1:
         raise QueryError(f"limit must be at least 1, got {limit}")
     catalog = catalog or Catalog(create=False)
@@ -262,6 +260,58 @@ def ranked(
     return results
 
 
+def refine(
+    catalog: Catalog | None = None,
+    *,
+    kept=(),
+    rejected=(),
+    query=None,
+    limit: int = 10,
+    **options,
+) -> list[Result]:
+    """Re-rank the catalog from kept and rejected tracks (ids, paths): a scorer learned from
+    them (as a tag is, not stored) ranks alone or beside ``query``, at equal weight; the
+    rejected tracks are left out."""
+    from cuefinder.find import names as track_names
+
+    catalog = catalog or Catalog(create=False)
+    model = _model(catalog)
+    if not kept:
+        raise QueryError("refine needs at least one kept track")
+    examples = [teach.example_of(catalog, teach.KEPT, r, True, (0.0, 0.0)) for r in kept]
+    examples += [teach.example_of(catalog, teach.KEPT, r, False, (0.0, 0.0)) for r in rejected]
+    hashes = {}
+    for e in examples:
+        if hashes.setdefault(e.content_hash, e.positive) != e.positive:
+            raise QueryError(f"{e.path}: both kept and rejected")
+    scorer = teach.learn(catalog, model, examples, teach.KEPT, calibrate=False)
+    table = teach.extended(catalog, catalog.score_table(model))
+    vectors = table.cache.get("vectors")
+    if vectors is None:
+        vectors = catalog.embeddings(model)[1]
+    column = scorer.probability(vectors)[:, None]
+    scores = np.concatenate([table.scores, column], axis=1)
+    refined = replace(
+        table, scores=scores, taught=(*table.taught, teach.KEPT), cache=dict(table.cache)
+    )
+    refined.cache.pop("percentiles", None), refined.cache.pop("spread", None)
+    refined.cache["scorers"] = dict(table.cache.get("scorers", {})) | {teach.KEPT: scorer}
+    if isinstance(query, str):
+        text = query.strip()
+        known = track_names.known(table)
+        vocabulary = model.tags + table.sounds + table.taught
+        query = parse(text, model.genres, vocabulary, known) if text else None
+    terms = list(query.terms) if query is not None else []
+    weight = sum(t.weight for t in terms if not t.exclude) or 1.0
+    plan = GenreQuery(
+        tuple(terms) + (Term(teach.KEPT, weight),), names=query.names if query else ()
+    )
+    found = teach.example_tracks(catalog, model, examples)
+    rejected_ids = {track_id for example, track_id in found if not example.positive}
+    results = ranked(catalog, refined, plan, limit=limit + len(rejected_ids), **options)
+    return [r for r in results if r.id not in rejected_ids][:limit]
+
+
 def parse_in(catalog: Catalog, text: str, table: ScoreTable | None = None) -> GenreQuery:
     """Parse a query with everything this catalog answers to: its model's genres and tags,
     its own taught tags, and its tracks' names (a word that is none of those is an error)."""
@@ -280,8 +330,6 @@ def parse_in(catalog: Catalog, text: str, table: ScoreTable | None = None) -> Ge
 def query_tags(catalog: Catalog, model: StoredModel) -> tuple[str, ...]:
     """Every tag a query may name: the model's pretrained ones, musicnn's sound tags
     (when the catalog's tracks have them), then the catalog's own taught tags."""
-    from cuefinder.find import teach
-
     return model.tags + catalog.sound_tags(model) + teach.names(catalog)
 
 
@@ -329,8 +377,6 @@ def _result(catalog, table, row, score, shares, columns, signs, window_seconds,
         heard = track.sounds if track.sounds is not None else np.zeros(len(table.sounds))
         segments = np.concatenate([segments, np.tile(heard, (len(segments), 1))], axis=1)
     if table.taught or "corrections" in table.cache:  # then taught tags', corrections applied
-        from cuefinder.find import teach
-
         segments = teach.segment_scores(table, track, segments)
     profile = table.scores[row]
     first = best_window(segments, table, columns, signs, windows)
@@ -354,7 +400,5 @@ def _corrected(table: ScoreTable, row: int, labels) -> dict:
     """{"corrected": {genre: change}} when this catalog's corrections moved the track."""
     if "corrections" not in table.cache:
         return {}
-    from cuefinder.find import teach
-
     moved = teach.corrected(table, row, labels)
     return {"corrected": moved} if moved else {}

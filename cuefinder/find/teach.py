@@ -3,9 +3,9 @@
 ``teach`` records that tracks are (or are not) a tag, or corrects a model genre on
 them, learning the tag's scorer (``find.taught``) for the active model in the same
 transaction; ``taught_tags`` lists what a catalog was taught; ``extended`` gives
-search a score table with a column per taught tag and the corrections applied;
-``refine`` re-ranks from kept and rejected tracks; CSV export and import share a
-catalog's teaching with another.
+search (``find.rank``, which also re-ranks from kept and rejected tracks with ``learn``)
+a score table with a column per taught tag and the corrections applied; CSV export and
+import share a catalog's teaching with another.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cuefinder.find import taught
 from cuefinder.find.grammar import FILLER, NEGATORS, SOFTENERS, vocabulary
 
 CSV_FIELDS = ("tag", "kind", "positive", "content_hash", "path", "start", "stop")
-KEPT = "(kept)"  # the label of a refine's learned column in "why it matched"
+KEPT = "(kept)"  # the label of rank.refine's learned column in "why it matched"
 MAX_WORDS = 3  # the longest phrase the query grammar reads (grammar.match_phrase)
 
 
@@ -71,9 +71,9 @@ def teach(
     model = _model(catalog)
     name, kind = _check_name(name, catalog, model)
     span = _span(start, stop)
-    adds = [_example(catalog, name, ref, True, span) for ref in add]
-    nots = [_example(catalog, name, ref, False, span) for ref in not_]
-    removes = [_example(catalog, name, ref, True, (0.0, 0.0)) for ref in remove]
+    adds = [example_of(catalog, name, ref, True, span) for ref in add]
+    nots = [example_of(catalog, name, ref, False, span) for ref in not_]
+    removes = [example_of(catalog, name, ref, True, (0.0, 0.0)) for ref in remove]
     if not (adds or nots or removes):
         raise QueryError(f"nothing to teach '{name}': give tracks with --add, --not or --remove")
     new = {(e.content_hash, e.start, e.stop): e for e in adds}
@@ -94,7 +94,7 @@ def teach(
         raise QueryError(f"tag '{name}' needs at least one track that is it (--add)")
     scorer = None
     if kind == "tag" and after:
-        scorer = _learn(catalog, model, after, name)
+        scorer = learn(catalog, model, after, name)
     store.change(catalog, name, kind, add=list(new.values()), remove=removes,
                  scorer=scorer and (model.model_id, store.fingerprint(after),
                                     scorer.weights, scorer.meta()))  # fmt: skip
@@ -201,55 +201,6 @@ def corrected(table: ScoreTable, row: int, labels) -> dict[str, float]:
     return out
 
 
-def refine(
-    catalog: Catalog | None = None,
-    *,
-    kept=(),
-    rejected=(),
-    query=None,
-    limit: int = 10,
-    **options,
-):
-    """Re-rank the catalog from kept and rejected tracks (ids, paths): a scorer learned from
-    them (as a tag is, not stored) ranks alone or beside ``query``, at equal weight; the
-    rejected tracks are left out. Returns ``rank.Result`` s."""
-    from cuefinder.find import names as track_names
-    from cuefinder.find import rank
-    from cuefinder.find.grammar import GenreQuery, Term, parse
-
-    catalog = catalog or Catalog(create=False)
-    model = _model(catalog)
-    if not kept:
-        raise QueryError("refine needs at least one kept track")
-    examples = [_example(catalog, KEPT, r, True, (0.0, 0.0)) for r in kept]
-    examples += [_example(catalog, KEPT, r, False, (0.0, 0.0)) for r in rejected]
-    hashes = {}
-    for e in examples:
-        if hashes.setdefault(e.content_hash, e.positive) != e.positive:
-            raise QueryError(f"{e.path}: both kept and rejected")
-    scorer = _learn(catalog, model, examples, KEPT, calibrate=False)
-    table = extended(catalog, catalog.score_table(model))
-    vectors = table.cache.get("vectors")
-    if vectors is None:
-        vectors = catalog.embeddings(model)[1]
-    column = scorer.probability(vectors)[:, None]
-    refined = replace(table, scores=np.concatenate([table.scores, column], axis=1),
-                      taught=table.taught + (KEPT,), cache=dict(table.cache))  # fmt: skip
-    refined.cache.pop("percentiles", None), refined.cache.pop("spread", None)
-    refined.cache["scorers"] = dict(table.cache.get("scorers", {})) | {KEPT: scorer}
-    if isinstance(query, str):
-        text = query.strip()
-        known = track_names.known(table)
-        vocabulary = model.tags + table.sounds + table.taught
-        query = parse(text, model.genres, vocabulary, known) if text else None
-    terms = list(query.terms) if query is not None else []
-    weight = sum(t.weight for t in terms if not t.exclude) or 1.0
-    plan = GenreQuery(tuple(terms) + (Term(KEPT, weight),), names=query.names if query else ())
-    rejected_ids = {tid for e, tid in _ids(catalog, model, examples) if not e.positive}
-    results = rank.ranked(catalog, refined, plan, limit=limit + len(rejected_ids), **options)
-    return [r for r in results if r.id not in rejected_ids][:limit]
-
-
 # -- sharing -------------------------------------------------------------------------------
 
 
@@ -301,7 +252,7 @@ def import_csv(path: str | os.PathLike, catalog: Catalog | None = None) -> dict[
         current = {(e.content_hash, e.start, e.stop): e for e in store.examples(catalog, name)}
         fresh = [e for e in items if (e.content_hash, e.start, e.stop) not in current]
         after = list(current.values()) + fresh
-        scorer = _learn(catalog, model, after, name) if kind == "tag" else None
+        scorer = learn(catalog, model, after, name) if kind == "tag" else None
         store.change(catalog, name, kind, add=fresh,
                      scorer=scorer and (model.model_id, store.fingerprint(after),
                                         scorer.weights, scorer.meta()))  # fmt: skip
@@ -361,7 +312,8 @@ def _span(start, stop) -> tuple[float, float]:
     return begin, end if np.isfinite(end) else 0.0
 
 
-def _example(catalog: Catalog, name: str, ref, positive: bool, span) -> Example:
+def example_of(catalog: Catalog, name: str, ref, positive: bool, span) -> Example:
+    """An example of ``name`` (or, not ``positive``, of not ``name``): a track and a span."""
     track = track_of(catalog, ref)
     start, stop = span
     if (start, stop) != (0.0, 0.0):
@@ -389,7 +341,7 @@ def track_of(catalog: Catalog, ref) -> Track:
     return track
 
 
-def _ids(catalog: Catalog, model: StoredModel, items: list[Example]):
+def example_tracks(catalog: Catalog, model: StoredModel, items: list[Example]):
     """(example, track id) for each example whose track this model has tagged."""
     found = store.tracks_by_hash(catalog, sorted({e.content_hash for e in items}),
                                  model.model_id)  # fmt: skip
@@ -399,7 +351,7 @@ def _ids(catalog: Catalog, model: StoredModel, items: list[Example]):
 def _vectors(catalog: Catalog, model: StoredModel, items: list[Example]):
     """(examples found, (k, dim) unit embeddings of each, the model's genre scores (k, g))."""
     found, vectors, scores = [], [], []
-    for e, track_id in _ids(catalog, model, items):
+    for e, track_id in example_tracks(catalog, model, items):
         track = catalog.track(track_id)
         vector, genre_scores = track.embedding, track.track_scores
         if not e.whole and len(track.segment_embeddings):
@@ -425,12 +377,13 @@ def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: s
     return vectors[keep]
 
 
-def _learn(catalog, model, items, name, *, calibrate: bool = True) -> taught.Scorer:
+def learn(catalog, model, items, name, *, calibrate: bool = True) -> taught.Scorer:
+    """The scorer of tag ``name`` learned from ``items``, its examples and counter-examples."""
     found, vectors, _ = _vectors(catalog, model, items)
     positive = np.array([e.positive for e in found], bool)
     if not positive.any():
         raise QueryError(f"tag '{name}': none of the tracks that are it is in the catalog now")
-    exclude = {tid for _, tid in _ids(catalog, model, items)}
+    exclude = {tid for _, tid in example_tracks(catalog, model, items)}
     background = _background(catalog, model, exclude, name)
     return taught.learn(vectors[positive], vectors[~positive], background, calibrate=calibrate)
 
@@ -443,7 +396,7 @@ def _scorer(catalog, model, name, items) -> taught.Scorer | None:
     if held is not None and held[0] == current:
         return taught.Scorer.from_stored(held[1], held[2])
     try:
-        scorer = _learn(catalog, model, items, name)
+        scorer = learn(catalog, model, items, name)
     except QueryError:  # none of its tracks is in the catalog now
         return None
     with contextlib.suppress(CatalogError):  # a read-only catalog searches all the same
@@ -461,7 +414,7 @@ def _correction(catalog, model, genre, items) -> taught.Correction | None:
 
 
 def _info(catalog, model, name, kind, items, scorer) -> TagInfo:
-    present = {e.content_hash for e, _ in _ids(catalog, model, items)} if model else set()
+    present = {e.content_hash for e, _ in example_tracks(catalog, model, items)} if model else set()
     return TagInfo(
         name=name,
         kind=kind,

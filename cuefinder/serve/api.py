@@ -17,7 +17,6 @@ from pydantic import Field
 from cuefinder.errors import DecodeError, QueryError
 from cuefinder.find.caveats import query_warnings
 from cuefinder.serve import media, uploads
-from cuefinder.serve.app import Server
 from cuefinder.serve.errors import ApiError
 from cuefinder.serve.schemas import (
     MAX_ID,
@@ -31,6 +30,7 @@ from cuefinder.serve.schemas import (
     TrackDetail,
     Vocabulary,
 )
+from cuefinder.serve.state import Server
 
 router = APIRouter(prefix="/api")
 ERRORS = {code: {"model": ErrorBody} for code in (404, 422, 503)}

@@ -93,7 +93,7 @@ def refine(server: ServerDep, request: RefineRequest):
     left out. Each result's ``genres`` has the learned part as "(kept)"."""
     from cuefinder.find import teach
     from cuefinder.find.grammar import GenreQuery, Term
-    from cuefinder.find.rank import parse_in
+    from cuefinder.find.rank import parse_in, refine
 
     check_durations(request.min_duration, request.max_duration)
     catalog = server.pool.catalog()
@@ -112,14 +112,13 @@ def refine(server: ServerDep, request: RefineRequest):
         except QueryError as err:
             raise ApiError.from_library(err, "q") from None
     try:
-        found = teach.refine(catalog, kept=request.kept, rejected=request.rejected, query=query,
-                             limit=request.limit, min_duration=request.min_duration,
-                             max_duration=request.max_duration,
-                             length=request.length)  # fmt: skip
+        found = refine(catalog, kept=request.kept, rejected=request.rejected, query=query,
+                       limit=request.limit, min_duration=request.min_duration,
+                       max_duration=request.max_duration, length=request.length)  # fmt: skip
     except QueryError as err:
         raise ApiError.from_library(err) from None
     terms = list(query.terms) if query is not None else []
-    weight = sum(t.weight for t in terms if not t.exclude) or 1.0  # as teach.refine ranks
+    weight = sum(t.weight for t in terms if not t.exclude) or 1.0  # as rank.refine ranks
     plan = GenreQuery((*terms, Term(teach.KEPT, weight)), names=query.names if query else ())
     results = results_json(found)
     fits = [r["fit"] for r in results]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,24 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
-from cuefinder.serve import errors
+from cuefinder.serve import api, api_briefs, api_teach, errors
 from cuefinder.serve.jobs import Indexer
-from cuefinder.serve.state import CatalogPool
+from cuefinder.serve.state import MAX_UPLOAD_BYTES, CatalogPool, Server
 
 STATIC = Path(__file__).parent / "static"
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024  # any other request body (JSON)
 UPLOAD_PATHS = ("/api/similar/upload",)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the Host names a server on loopback answers
-
-
-@dataclass
-class Server:
-    """What the endpoints share: the catalog readers, the indexer, the limits."""
-
-    pool: CatalogPool
-    indexer: Indexer
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
 
 
 def create_app(
@@ -56,7 +45,6 @@ def create_app(
     """
     from cuefinder import __version__
     from cuefinder.catalog import Catalog
-    from cuefinder.serve import api, api_briefs, api_teach
 
     if index_roots:
         Catalog(catalog_path, create=True).close()

@@ -1,4 +1,5 @@
-"""The server's hold on its catalog: one read connection per thread, one shared score table.
+"""The server's hold on its catalog: one read connection per thread, one shared score table;
+and ``Server``, what the endpoints share (those readers, the indexer, the limits).
 
 Ranking needs every track's genre scores; reading them back from SQLite costs
 about a quarter of a second at 100,000 tracks, so the table is kept in memory
@@ -14,10 +15,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
 from cuefinder.catalog.db import connect
+from cuefinder.serve.jobs import Indexer
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 class CatalogPool:
@@ -96,3 +101,12 @@ class ResultCache:
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+@dataclass
+class Server:
+    """What the endpoints share: the catalog readers, the indexer, the limits."""
+
+    pool: CatalogPool
+    indexer: Indexer
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
