@@ -59,6 +59,12 @@ def test_training_helpers_weigh_rare_genres_and_index_groups():
     assert np.allclose(loop.pos_weight(data, 3.0).numpy(), [1.0, np.sqrt(3)])
     assert np.allclose(loop.pos_weight(data, 1.5).numpy(), [1.0, 1.5])
     assert [g.tolist() for g in loop.index_by_group(data.groups)] == [[0, 2], [1], [3]]
+    loss_fn, by_group, rng = loop.setup(data, TrainConfig(pos_weight_cap=3.0), seed=7)
+    assert np.allclose(loss_fn.pos_weight.numpy(), [1.0, np.sqrt(3)])
+    assert [g.tolist() for g in by_group] == [[0, 2], [1], [3]]
+    first = (torch.rand(3), rng.random(3))
+    _, _, rng = loop.setup(data, TrainConfig(), seed=7)  # the same seed, the same draws
+    assert torch.equal(torch.rand(3), first[0]) and np.array_equal(rng.random(3), first[1])
 
 
 def test_heads_train_through_the_shared_loop_with_their_own_recipe_fields():

@@ -25,7 +25,7 @@ from cuefinder.model.config import ModelConfig
 from cuefinder.train import metrics
 from cuefinder.train.config import TrainConfig
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.loop import index_by_group, pos_weight, run_epochs, smoothed
+from cuefinder.train.loop import run_epochs, setup, smoothed
 
 PATCHES_PER_TRACK = TrainConfig.head_patches  # evenly spaced 3 s patches per track
 _memo: dict[tuple[int, str, int], tuple] = {}
@@ -77,15 +77,12 @@ def fit(
     """Train the head (and the dense top for mode "backend"); (model, history) like
     ``trainer.fit``, through the same loop (``loop.run_epochs``), with the recipe's
     ``head_steps_per_epoch`` and ``head_patches``."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    loss_fn, by_group, rng = setup(train_set, config, seed)
     model = build(model_config, pretrained=True)
     train_rows = pooled(model, train_set.features, config.head_patches)
     val_rows = pooled(model, val_set.features, config.head_patches)
     groups = model.parameter_groups(config.learning_rate)
     optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
-    by_group = index_by_group(train_set.groups)
 
     def batch_loss() -> torch.Tensor:
         x, y = _batch(train_rows, train_set.labels, by_group, config.batch_size, rng)

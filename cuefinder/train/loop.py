@@ -3,7 +3,8 @@ each epoch scored on validation groups, early stopping, the best epoch's weights
 
 What differs between a network on log-mel patches (``trainer.fit``) and a genre head on
 pooled musicnn features (``heads.fit``) is how a batch's loss is made and how validation
-tracks are scored; those come in as functions. Also here: the batch helpers both use.
+tracks are scored; those come in as functions. Also here: what both set up before the
+loop (``setup``) and the batch helpers both use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ import torch
 from cuefinder.train import state
 from cuefinder.train.config import TrainConfig
 from cuefinder.train.dataset import LabelledSet
+
+
+def setup(
+    train_set: LabelledSet, config: TrainConfig, seed: int
+) -> tuple[torch.nn.BCEWithLogitsLoss, list[np.ndarray], np.random.Generator]:
+    """What a fit sets up before it builds its model: seeds torch (the model's initial
+    weights), and returns the loss (BCE on logits, rare genres weighted by ``pos_weight``),
+    the training tracks by group (for group-balanced batches) and the batches' generator."""
+    torch.manual_seed(seed)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
+    return loss_fn, index_by_group(train_set.groups), np.random.default_rng(seed)
 
 
 def run_epochs(

@@ -34,7 +34,7 @@ from cuefinder.model.config import MUSICNN_MODES, NETWORKS, POOLED_MODES, TRAINA
 from cuefinder.train import dataset, metrics, state
 from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.loop import index_by_group, pos_weight, run_epochs, smoothed
+from cuefinder.train.loop import run_epochs, setup, smoothed
 from cuefinder.train.splits import split_groups
 
 __all__ = ["TRAINABLE", "TrainConfig", "embed", "fit", "fit_ensemble", "predict", "train"]
@@ -194,8 +194,7 @@ def fit(
         from cuefinder.train import heads
 
         return heads.fit(train_set, val_set, model_config, config, progress=progress, seed=seed)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    loss_fn, by_group, rng = setup(train_set, config, seed)
     model = build(model_config, pretrained=True)
     groups = (
         model.parameter_groups(config.learning_rate)
@@ -212,8 +211,6 @@ def fit(
         if Path(state_path).exists():
             resumed = state.load(state_path, model, optimiser, schedule, rng)
         save = partial(_save_state, state_path, model, optimiser, schedule, rng)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight(train_set, config.pos_weight_cap))
-    by_group = index_by_group(train_set.groups)
 
     def batch_loss() -> torch.Tensor:
         return _batch_loss(model, loss_fn, train_set, by_group, config, rng)
