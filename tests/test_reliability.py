@@ -14,6 +14,7 @@ import contextlib
 import os
 import random
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,13 +49,13 @@ def small_library(folder: Path, pool: list[Path], n: int = 3) -> Path:
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str):
     """A tmpfs of ``size`` mounted at ``folder`` for the test, unmounted after it."""
-    why = suite._mount(folder, f"size={size}")
+    why = suite.mount(folder, f"size={size}")
     if why:
         needs_root(f"a {size} tmpfs could not be mounted ({why})")
     try:
         yield folder
     finally:
-        suite.subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 def needs_root(why: str) -> None:
@@ -298,7 +299,7 @@ def test_a_catalog_on_a_read_only_disk_is_still_searched_and_served(pool, tmp_pa
         library = small_library(tmp_path / "library", pool)
         db = disk / "c.db"
         suite.command("index", "-q", "-j", "1", library, catalog=db)
-        remount = suite.subprocess.run(["mount", "-o", "remount,ro", str(disk)])
+        remount = subprocess.run(["mount", "-o", "remount,ro", str(disk)])
         assert remount.returncode == 0
         for args in (["search", "action"], ["show", "1"], ["similar", "1"], ["export"],
                      ["catalog", "check"]):  # fmt: skip
@@ -354,3 +355,13 @@ def test_the_python_api_refuses_such_a_name_with_a_cuefinder_error(sound):
                      lambda: catalog.track("\ud800")):  # fmt: skip
             with contextlib.suppress(cuefinder.CuefinderError):
                 call()
+
+
+def test_the_suite_is_split_into_modules_of_at_most_500_lines():
+    """The house bound (``tests/test_house.py`` holds the package to it) on the suite too."""
+    bench = Path(suite.__file__).parent
+    modules = [bench / "reliability.py", *sorted((bench / "faults").glob("*.py"))]
+    long = {p.name: n for p in modules if (n := len(p.read_text().splitlines())) > 500}
+    assert len(modules) >= 10 and long == {}
+    sections = {"kills", "concurrent", "disk", "damage", "grammar", "api", "probes", "bomb"}
+    assert set(suite.SECTIONS) == sections
