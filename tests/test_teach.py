@@ -235,8 +235,9 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
         "energy",
         "energy_curve",
         "sounds",
-        "waveform",
-    ):  # schema 7's
+        "waveform",  # schema 7's
+        "sound_embedding",  # schema 8's
+    ):
         db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
     view = genre_view(model_id, genres).replace(
         ", tempo, tempo_confidence, key, loudness, energy", ""
@@ -247,7 +248,7 @@ def test_a_version_3_catalog_migrates_and_keeps_its_tracks(catalog, tmp_path):
     db.commit()
     db.close()
     with Catalog(path) as again:
-        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert again.count() == count
         rows = again.db.execute("SELECT path, tempo, energy, Horror FROM track_genres").fetchall()
         assert len(rows) == count and all(r[1] is r[2] is None for r in rows)  # until re-indexed
