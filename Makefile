@@ -29,9 +29,12 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet --no-deps musicnn==0.1.0
 	touch $@
 
-# Debian's chromium for the browser tests (Playwright drives it; its own download fails here)
+# Debian's chromium for the browser tests (Playwright drives it; its own download fails here),
+# and openmpt123 (libopenmpt), which renders tracker modules and plays them row by row for
+# bench/bench_tempo.py and its test
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+	command -v chromium >/dev/null && command -v openmpt123 >/dev/null || (apt-get update -qq \
+	  && apt-get install -y -qq --no-install-recommends chromium openmpt123)
 
 demo: setup
 	$(BIN)/cuefinder dataset games --cache $(GAMES_CACHE) --packages $(DEMO_PACKAGES)

@@ -1,11 +1,11 @@
 """The tempo benchmark's reference (``bench/bench_tempo.py``): the speed, tempo and rows
 per beat a tracker module states, read from its header, on headers made here and on two
 real modules of the game packages (their .debs, fetched as ``cuefinder dataset games``
-fetches them; no rendering needed); and libopenmpt's row-by-row playback, where installed."""
+fetches them; no rendering needed); and libopenmpt's row-by-row playback (``make test``
+installs openmpt123)."""
 
 from __future__ import annotations
 
-import ctypes.util
 import struct
 import sys
 from pathlib import Path
@@ -53,7 +53,6 @@ def test_real_headers(real_modules):
     assert bench.read_header(real_modules["corpses.mod"]) == bench.Header("mod", 3, 125)
 
 
-@pytest.mark.skipif(not ctypes.util.find_library("openmpt"), reason="libopenmpt not installed")
 def test_playback_follows_the_rows(real_modules):
     lib = bench._Lib.load()
     steady = lib.play(real_modules["finalman-quickie.xm"], 600.0)
