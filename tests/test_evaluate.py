@@ -101,6 +101,9 @@ def test_baselines_on_real_features(small_set):
     np.testing.assert_array_equal(decided[0], train.labels.mean(axis=0) > 0.5)
     stats = baselines.track_statistics(small_set.features)
     assert stats.shape == (len(small_set), 94) and np.isfinite(stats).all()
+    heard = baselines.sound_embeddings(small_set.paths)  # heard-logreg's features
+    assert heard.shape == (len(small_set), 200) and np.isfinite(heard).all() and heard.any()
+    assert baselines.fit("heard-logreg", train).features == "heard"
 
 
 def test_cross_validate_end_to_end(evaluation, small_set):

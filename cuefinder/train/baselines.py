@@ -25,6 +25,9 @@
     track (``sound_tags``: its 50 tag probabilities, averaged over ``descriptors.EXCERPTS``
     evenly spaced 3 s patches): the ``sounds`` every catalog already stores, so a genre
     read from them costs nothing more at indexing time. Needs musicnn's weights.
+``heard-logreg``
+    The same on the tagger's penultimate layer over the same patches (``sound_embeddings``,
+    200 values): the sound embedding every catalog stores for "sounds like".
 
 A predictor whose ``thresholds`` attribute is None has its F1 thresholds chosen on
 validation data by the caller; otherwise those fixed thresholds are its decisions.
@@ -82,7 +85,7 @@ class Majority:
 class LogRegs:
     """Standardised track features and one logistic regression per genre."""
 
-    features: str  # "mfcc" (``track_statistics``) or "sounds" (``sound_tags``)
+    features: str  # "mfcc" (``track_statistics``), "sounds" (``sound_tags``) or "heard"
     mean: np.ndarray  # (features,)
     scale: np.ndarray  # (features,)
     models: list  # per genre: a fitted LogisticRegression, or a float prevalence
@@ -101,7 +104,7 @@ def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
     prevalence = train_set.labels.mean(axis=0).astype(np.float64)
     if method == "majority":
         return Majority(prevalence)
-    if method in ("mfcc-logreg", "sounds-logreg"):
+    if method in ("mfcc-logreg", "sounds-logreg", "heard-logreg"):
         return _fit_logreg(method.split("-")[0], train_set, prevalence, seed)
     raise ConfigError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
 
@@ -235,7 +238,8 @@ def sound_tags(paths) -> np.ndarray:
 
 def sound_embeddings(paths) -> np.ndarray:
     """(tracks, 200) the same tagger's penultimate layer, mean over the same patches: what
-    musicnn hears, as a space for "sounds like" (``bench/bench_similarity.py``)."""
+    musicnn hears: the space "sounds like" joins (``bench/bench_similarity.py``), and the
+    features of ``heard-logreg``."""
     return _musicnn_of(paths, 1, 200)
 
 
@@ -266,4 +270,5 @@ def _musicnn_of(paths, which: int, size: int) -> np.ndarray:
 _FEATURES = {
     "mfcc": lambda data: track_statistics(data.features),
     "sounds": lambda data: sound_tags(data.paths),
+    "heard": lambda data: sound_embeddings(data.paths),
 }
