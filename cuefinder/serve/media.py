@@ -98,7 +98,12 @@ def open_catalogued(
         raise ApiError(409, f"{where} changed since it was indexed (size or time); index its "
                        "folder again", "track_id")  # fmt: skip
     opened = OpenFile(os.fdopen(fd, "rb"), info.st_size, info.st_mtime, path)
-    if content_hash is not None and _content_hash(opened.file, info) != content_hash:
+    try:
+        same = content_hash is None or _content_hash(opened.file, info) == content_hash
+    except OSError as err:  # a failing disk: as unreadable as a refused open
+        opened.file.close()
+        raise ApiError(403, f"{where} cannot be read ({err.strerror})", "track_id") from None
+    if not same:
         opened.file.close()
         raise ApiError(
             409,
