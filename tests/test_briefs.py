@@ -141,3 +141,21 @@ def test_cli_brief(catalog, tmp_path):
     cli("reel 1", "--delete")
     assert "no briefs yet" in cli().stdout
     cli("nothing", code=2)
+
+
+def test_a_brief_edit_keeps_the_servers_score_table_and_a_track_change_does_not(catalog):
+    from cuefinder.serve.state import CatalogPool
+
+    pool = CatalogPool(catalog.path)
+    model = pool.catalog().active_model()
+    table, version = pool.catalog().score_table(model), pool.version()
+    track = next(catalog.tracks())
+    held = store.create(catalog, "Reel 1", "opening titles")  # another connection writes
+    briefs.add(catalog, "Reel 1", track.id, start=2.0, stop=20.0, note="maybe", by="ana")
+    store.update(catalog, held.id, name="Reel 1 titles")
+    assert pool.version() == version
+    assert pool.catalog().score_table(model) is table  # not read again for a brief
+    catalog.set_missing([track.path])  # what search reads changed
+    assert pool.version() != version
+    fresh = pool.catalog().score_table(model)
+    assert fresh is not table and track.id not in fresh.ids.tolist()

@@ -28,7 +28,7 @@ from cuefinder.catalog.records import (
     segment_matrix,
     track_from_row,
 )
-from cuefinder.catalog.schema import GENRE_VIEW, MIGRATIONS, SCHEMA, SCHEMA_VERSION, genre_view
+from cuefinder.catalog.schema import GENRE_VIEW, SCHEMA_VERSION, genre_view, upgrade
 from cuefinder.errors import CatalogError, QueryError
 
 ENV_VAR = "CUEFINDER_CATALOG"
@@ -133,10 +133,8 @@ class Catalog:
             # another process may have migrated while this one waited for the lock
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
-                script = SCHEMA if version == 0 else "".join(MIGRATIONS[version - 1 :])
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in upgrade(version):
+                    self.db.execute(statement)
                 if 0 < version < 3:
                     self._fill_genre_scores()
                 elif version > 0:  # the view gains the columns added since

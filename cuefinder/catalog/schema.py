@@ -1,5 +1,7 @@
 """The catalog's tables. ``PRAGMA user_version`` holds SCHEMA_VERSION."""
 
+import sqlite3
+
 SCHEMA_VERSION = 8
 
 TAUGHT = """
@@ -52,6 +54,18 @@ CREATE TABLE brief_entries (
     added_at REAL NOT NULL
 )
 """
+
+# ``meta.search_version`` counts changes to what search reads (tracks, models, what was
+# taught), not to briefs or failures: a server keys its score table and result cache on it,
+# so editing a brief keeps them (``serve/state.py``).
+SEARCH_VERSION = "".join(
+    f"CREATE TRIGGER IF NOT EXISTS search_version_{table}_{event.lower()} AFTER {event}"
+    f" ON {table} BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+    " WHERE key = 'search_version'; END;\n"
+    for table in ("tracks", "models", "taught", "examples", "scorers")
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
+SEARCH_VERSION += "INSERT OR IGNORE INTO meta(key, value) VALUES ('search_version', '0');\n"
 
 SCHEMA = (
     """
@@ -113,6 +127,8 @@ CREATE TABLE failures (
     + TAUGHT
     + ";"
     + BRIEFS
+    + ";\n"
+    + SEARCH_VERSION
 )
 
 # Each step takes the catalog from version (index + 1) to (index + 2), in one transaction.
@@ -142,8 +158,27 @@ MIGRATIONS = [
     """,
     """
     ALTER TABLE tracks ADD COLUMN sound_embedding BLOB;
-    """,
+    """
+    + SEARCH_VERSION,
 ]
+
+
+def upgrade(version: int):
+    """The SQL statements that take a catalog from ``version`` (0: none) to SCHEMA_VERSION."""
+    return statements(SCHEMA if version == 0 else "".join(MIGRATIONS[version - 1 :]))
+
+
+def statements(script: str):
+    """The SQL statements of a script, one by one (a trigger's body kept whole)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
 
 # The view SQL readers (datasette, DuckDB, sqlite3) filter on: one column per genre of the
 # active model, e.g. SELECT path FROM track_genres WHERE Horror > 0.5 ORDER BY Horror DESC.

@@ -3,11 +3,14 @@ and ``Server``, what the endpoints share (those readers, the indexer, the limits
 
 Ranking needs every track's genre scores; reading them back from SQLite costs
 about a quarter of a second at 100,000 tracks, so the table is kept in memory
-and reloaded only when the catalog changes. ``PRAGMA data_version`` on a
+and reloaded only when what search reads changes. ``PRAGMA data_version`` on a
 connection of our own that never writes tells, for a few microseconds, whether
-any other connection (an indexer in this process or another) has committed.
-The same version keys a small cache of recent search results, so a repeated
-query (the page re-asks as chips are toggled back and forth) costs a lookup.
+any other connection (an indexer in this process or another) has committed; only
+then is the catalog's ``search_version`` read, which its triggers count up on changes
+to tracks, models and taught tags, and not on briefs (``catalog/schema.py``). The same
+version keys a small cache of recent search results, so a repeated query (the page
+re-asks as chips are toggled back and forth) costs a lookup, and editing a brief
+keeps both.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ class CatalogPool:
         self._watch = connect(self.path, check_same_thread=False)  # read-only where need be
         self._watch_lock = threading.Lock()
         self._table_lock = threading.Lock()
-        self._table: tuple[tuple[str, int], ScoreTable] | None = None
+        self._table: tuple[tuple, ScoreTable] | None = None
+        self._seen: tuple = (None, None)  # (data_version, the version it gave)
         self.results = ResultCache()
 
     def catalog(self) -> Catalog:
@@ -55,10 +59,16 @@ class CatalogPool:
             held = self._local.vectors = VectorIndex(self.catalog(), model)
         return held
 
-    def version(self) -> int:
-        """A number that changes whenever another connection commits to the catalog."""
+    def version(self) -> tuple:
+        """A value that changes whenever another connection commits a change that search
+        reads (a catalog too old to count them: any change)."""
         with self._watch_lock:
-            return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            seen = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            if seen != self._seen[0]:
+                row = self._watch.execute(
+                    "SELECT value FROM meta WHERE key = 'search_version'").fetchone()  # fmt: skip
+                self._seen = (seen, ("search", row[0]) if row else ("any", seen))
+            return self._seen[1]
 
     def score_table(self, model: StoredModel, load: Callable[[StoredModel], ScoreTable]):
         """The cached table for ``model`` if the catalog has not changed, else a fresh one."""
