@@ -199,7 +199,15 @@ def _similarity_lines(sim: dict | None, timbre: bool) -> list[str]:
         half = " (and the same timbre half)" if timbre else ""
         text += (f" and {sim['random']:.3f} for the same network with random weights{half} "
                  f"({versus('vs_random')})")  # fmt: skip
-    return [text + ".", ""]
+    catalog = (
+        "In a catalog, `similar` searches this embedding joined at equal weight with what "
+        "musicnn's MagnaTagATune tagger hears (its penultimate layer, stored for every track): "
+        "on held-out games that finds tracks of the same game more often than this embedding "
+        "alone, MFCC statistics or random weights, though no more often than the tagger with "
+        "random weights beside it (`python bench/bench_similarity.py`, space `sounds+recipe`; "
+        "figures in the README)."
+    )
+    return [text + ".", "", catalog, ""]
 
 
 def _thin_section(thin: dict[str, int]) -> list[str]:
