@@ -30,7 +30,7 @@ def build(config: ModelConfig, *, pretrained: bool = False):
         return MusicnnGenre(config, pretrained=pretrained)
     from cuefinder.model.ensemble import Ensemble
 
-    return Ensemble(config)
+    return Ensemble(config, [build(m) for m in config.members])
 
 
 def features_for(config: ModelConfig):

@@ -83,9 +83,12 @@ class ModelConfig:
     def output_dim(self) -> int:
         """Size of the embedding the network outputs: the similarity head's if it has one,
         else the genre head's; plus the timbre statistics if attached."""
-        from cuefinder.model.timbre import SIZE
+        learned = self.similarity_dim or self.embedding_dim
+        if not self.timbre:
+            return learned
+        from cuefinder.model.timbre import SIZE  # torch: only for a model that has it
 
-        return (self.similarity_dim or self.embedding_dim) + (SIZE if self.timbre else 0)
+        return learned + SIZE
 
     def to_dict(self) -> dict:
         values = asdict(self)

@@ -90,10 +90,9 @@ def attach(model, features: list[np.ndarray]):
     from dataclasses import replace
 
     from cuefinder.features import even_patches
-    from cuefinder.model import build
 
     config = replace(model.config, timbre=True)
-    fused = build(config)
+    fused = type(model)(config)  # the same network (a cnn), with the timbre half
     fused.load_state_dict(model.state_dict(), strict=False)
     patches = [even_patches(v, config.patch_frames, FIT_PATCHES) for v in features]
     with torch.inference_mode():
