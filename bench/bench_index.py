@@ -1,7 +1,7 @@
 """Index throughput: seconds of audio tagged per wall-clock second, beside the decode+log-mel floor.
 
     python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N] [--model M.safetensors ...]
-        [--without-descriptors] [--ray]
+        [--without-descriptors] [--ray] [--repeat N]
 
 Default input: the demo game soundtracks (fetched by `make demo`). Both runs
 use the same files and the same number of worker processes; the index run
@@ -11,7 +11,11 @@ files (default: the built-in model), each beside the floor of its own front end.
 ``--architecture musicnn-frozen`` (repeatable) adds a network of that recipe
 with the built-in model's genres and an untrained genre head: what indexing
 with such a model costs, whatever its head learnt (the head is a few hundred
-of its weights).
+of its weights). ``--ray`` adds the Ray runner twice: on a local Ray it starts and
+stops (both timed, as ``cuefinder index --engine ray`` does), and on a Ray already
+running (as on a cluster: ``ray.init`` and ``ray.shutdown`` not timed).
+``--repeat N`` runs the index rows N times, interleaved, each line with the load
+average (1 min) before it: a shared machine is noisy.
 """
 
 from __future__ import annotations
@@ -74,11 +78,12 @@ def main() -> None:
                         help="also the Ray runner on a local Ray, side by side")  # fmt: skip
     parser.add_argument("--without-descriptors", action="store_true",
                         help="also index without tempo, key, loudness, side by side")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, help="index rows N times, interleaved")
     args = parser.parse_args()
     args.paths = args.paths or demo_paths()
     files = [t.path for t in stages.discover(args.paths).files]
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
-    print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}")
+    print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}   load average before")
     floors: dict[FeatureConfig, float] = {}
     models = args.model or ([] if args.architecture else [checkpoint.default_model_path()])
     scratch = tempfile.TemporaryDirectory()
@@ -86,31 +91,43 @@ def main() -> None:
     for model in models:
         info = checkpoint.read_info(model)
         if info.features not in floors:
-            started = time.monotonic()
+            load, started = os.getloadavg()[0], time.monotonic()
             with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
                 work = [(f, info.features) for f in files]
                 seconds = sum(pool.map(floor_one, work, chunksize=1))
             floors[info.features] = time.monotonic() - started
             label = f"decode + log-mel (floor, {info.features.n_fft}/{info.features.scale})"
-            print(
-                f"{label:<44}{floors[info.features]:>9.1f}{seconds / floors[info.features]:>14.0f}"
-            )
-        for measure in (True, False) if args.without_descriptors else (True,):
-            report = local_run(args.paths, model, args.jobs, descriptors=measure)
-            what = "" if measure else ", no descriptors"
-            label = f"full index ({model.name}, {info.config.architecture}{what})"
-            print(f"{label:<44}{report.wall_seconds:>9.1f}"
-                  f"{report.audio_seconds / report.wall_seconds:>14.0f}")  # fmt: skip
-            print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
-                  f"{len(report.failed)} failed")  # fmt: skip
-            sys.stdout.flush()
-        if args.ray:
-            report, wall = ray_run(args.paths, model)
-            label = f"full index, Ray runner (local Ray, {os.cpu_count()} CPUs)"
-            print(f"{label:<44}{wall:>9.1f}{report.audio_seconds / wall:>14.0f}")
-            print(f"  audio: {report.audio_seconds / 60:.1f} min, {report.indexed} indexed, "
-                  f"{len(report.failed)} failed (Ray's start and stop included)")  # fmt: skip
-            sys.stdout.flush()
+            speed = seconds / floors[info.features]
+            print(f"{label:<44}{floors[info.features]:>9.1f}{speed:>14.0f}   load {load:.1f}")
+        for _ in range(args.repeat):
+            index_rows(args, model, info)
+
+
+def index_rows(args, model: Path, info) -> None:
+    """One round of the index rows: local (with and without descriptors), Ray (twice)."""
+    for measure in (True, False) if args.without_descriptors else (True,):
+        load = os.getloadavg()[0]
+        report = local_run(args.paths, model, args.jobs, descriptors=measure)
+        what = "" if measure else ", no descriptors"
+        label = f"full index ({model.name}, {info.config.architecture}{what})"
+        row(label, report, report.wall_seconds, load)
+    if args.ray:
+        load = os.getloadavg()[0]
+        report, wall = ray_run(args.paths, model)
+        label = f"full index, Ray runner (local Ray, {os.cpu_count()} CPUs)"
+        row(label, report, wall, load, "Ray's start and stop included")
+        load = os.getloadavg()[0]
+        report, wall = ray_run(args.paths, model, running=True)
+        note = "Ray started before, stopped after: not timed"
+        row("full index, Ray runner (Ray already running)", report, wall, load, note)
+
+
+def row(label: str, report, wall: float, load: float, note: str = "") -> None:
+    print(f"{label:<44}{wall:>9.1f}{report.audio_seconds / wall:>14.0f}   load {load:.1f}")
+    note = f" ({note})" if note else ""
+    minutes, failed = report.audio_seconds / 60, len(report.failed)
+    print(f"  audio: {minutes:.1f} min, {report.indexed} indexed, {failed} failed{note}")
+    sys.stdout.flush()
 
 
 def demo_paths() -> list[Path]:
@@ -128,15 +145,24 @@ def local_run(paths, model: Path | None, jobs: int | None, *, descriptors: bool 
                      descriptors=descriptors)  # fmt: skip
 
 
-def ray_run(paths, model: Path | None):
+def ray_run(paths, model: Path | None, *, running: bool = False):
     """The Ray runner (a local Ray) over ``paths`` into a fresh catalog: (IndexReport,
-    wall seconds with Ray's start and stop included)."""
+    wall seconds with Ray's start and stop included; with ``running``, Ray is started
+    before and stopped after, untimed, as a cluster's Ray outlives an index run)."""
+    import ray
+
     from cuefinder.pipeline import ray_runner
 
-    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "r.db") as catalog:
-        started = time.monotonic()
-        report = ray_runner.index(paths, catalog, model=model, progress=False)
-        return report, time.monotonic() - started
+    if running:
+        ray.init(num_cpus=os.cpu_count(), **ray_runner.INIT_OPTIONS)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "r.db") as catalog:
+            started = time.monotonic()
+            report = ray_runner.index(paths, catalog, model=model, progress=False)
+            return report, time.monotonic() - started
+    finally:
+        if running:
+            ray.shutdown()
 
 
 def untrained(architecture: str, folder: Path) -> Path:

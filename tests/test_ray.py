@@ -97,3 +97,18 @@ def test_ray_options_need_the_ray_engine(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip() == "cuefinder: error: --address and --shards need --engine ray"
+
+
+def test_decode_tasks_take_several_files_and_the_actor_pool_leaves_the_cpus_to_them():
+    assert ray_runner.files_per_task(44, 2) == 5  # make bench's files on 2 cores
+    assert ray_runner.files_per_task(3, 2) == 1
+    assert ray_runner.files_per_task(1_000_000, 64) == ray_runner.MAX_FILES_PER_TASK
+
+    def strategy(**sizes):
+        return sizes
+
+    assert ray_runner._actor_pool(strategy, 2.0, 0, None) == {"size": 1}
+    assert ray_runner._actor_pool(strategy, 16.0, 0, None) == {"min_size": 1, "max_size": 4}
+    assert ray_runner._actor_pool(strategy, 16.0, 2, None) == {"size": 2}  # one per GPU
+    assert ray_runner._actor_pool(strategy, 16.0, 0, 3) == {"size": 3}  # --jobs
+    assert ray_runner.TAG_CPUS == 0 < ray_runner.DECODE_CPUS  # different: never fused

@@ -4,7 +4,10 @@ Only the driver differs from the local runner. This process walks the folders an
 plans the work exactly as ``local.prepare`` does (unchanged files are skipped, the
 model is checked before it is trusted), then hands the files to Ray Data:
 
-1. ``stages.decode`` in CPU tasks (hash, decode, log-mel; ``DECODE_CPUS`` each);
+1. ``stages.decode`` in CPU tasks (hash, decode, log-mel, descriptors; one CPU each),
+   several files to a task (``files_per_task``: the gap between one task and the next on
+   a worker, 0.15-0.2 s measured on a loaded 2-core machine, is paid per task, not per
+   file), the largest files first (the run ends on small ones);
 2. ``stages.tag`` in a pool of model actors, each loading the model once
    (``map_batches`` with a callable class and ``ActorPoolStrategy``; a GPU each
    when the cluster has them), so decoding and tagging overlap;
@@ -14,8 +17,11 @@ model is checked before it is trusted), then hands the files to Ray Data:
    with ``shards``, also writes them as Parquet shards (``pipeline.shards``) that
    ``cuefinder catalog import`` merges into any catalog.
 
-Actors never take every CPU: with ``C`` CPUs the pool has at most ``C - 1`` actors,
-leaving the decoding tasks at least one (Ray Data's reads starve otherwise).
+Actors never take a CPU from the decoding tasks (Ray Data's reads starve otherwise): a
+model actor reserves none (``TAG_CPUS``; with the built-in model, tagging costs about
+an eighth of decoding, so one actor per ``CPUS_PER_ACTOR`` CPUs at most, from one up as
+Ray Data sees them wait), and the decoding tasks reserve one CPU each, so on ``C`` CPUs
+``C`` files decode at once beside the actors.
 """
 
 from __future__ import annotations
@@ -32,8 +38,14 @@ from cuefinder.catalog import Catalog
 from cuefinder.pipeline import shards, stages
 from cuefinder.pipeline.local import IndexReport, prepare
 
-DECODE_CPUS = 0.5  # not the actors' 1: Ray would fuse the stages (no overlap)
+DECODE_CPUS = 1.0  # a decode task is one thread: one CPU each
+TAG_CPUS = 0.0  # model actors reserve none (not the decoders' 1, or Ray fuses the stages)
+CPUS_PER_ACTOR = 4  # the most model actors: one per this many CPUs (at least one)
+TASKS_PER_SLOT = 4  # decode tasks per task slot, at least (a short tail)
+MAX_FILES_PER_TASK = 8  # files per decode task, at most
 SHARD_ROWS = 256  # tracks per Parquet shard
+# a local Ray's settings: no dashboard, workers' logs not streamed to this terminal
+INIT_OPTIONS = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
 
 
 def index(
@@ -65,27 +77,28 @@ def _results(tasks, info, address, actors, measure) -> Iterator[stages.Result]:
     started_here = not ray.is_initialized()
     if started_here:
         options = {"address": address} if address else {"num_cpus": os.cpu_count() or 1}
-        ray.init(**options, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)  # fmt: skip
+        ray.init(**options, **INIT_OPTIONS)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = ray.cluster_resources().get("CPU", 1)
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        pool = actors or max(1, gpus or cpus - 1)
+        pool = _actor_pool(ray.data.ActorPoolStrategy, cpus, gpus, actors)
+        slots = max(1, int(cpus // DECODE_CPUS))  # decode tasks at once
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the runner's own bar and summary
+        tasks = sorted(tasks, key=lambda t: -t.size)  # the longest first: a short tail
         items = [{"task": pickle.dumps(t)} for t in tasks]
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
         dataset = dataset.map_batches(
             _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
-            batch_size=1, num_cpus=DECODE_CPUS,
+            batch_size=files_per_task(len(items), slots), num_cpus=DECODE_CPUS,
         )  # fmt: skip
         dataset = dataset.map_batches(
             _Tag,
             fn_constructor_args=(str(info.path), info.model_id),
             batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=pool),
-            num_cpus=0 if gpus else 1,
+            compute=pool,
+            num_cpus=0 if gpus else TAG_CPUS,
             num_gpus=1 if gpus else 0,
         )
         for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
@@ -96,12 +109,28 @@ def _results(tasks, info, address, actors, measure) -> Iterator[stages.Result]:
             ray.shutdown()
 
 
+def _actor_pool(strategy, cpus: float, gpus: int, actors: int | None):
+    """``actors`` model actors, or one per GPU; without GPUs, from one up to one per
+    ``CPUS_PER_ACTOR`` CPUs as Ray Data sees them wait (the built-in model's tagging
+    costs about an eighth of decoding; a heavier model's pool grows)."""
+    if actors or gpus:
+        return strategy(size=actors or gpus)
+    most = max(1, int(cpus // CPUS_PER_ACTOR))
+    return strategy(size=1) if most == 1 else strategy(min_size=1, max_size=most)
+
+
+def files_per_task(files: int, slots: int) -> int:
+    """Files per decode task: about ``TASKS_PER_SLOT`` tasks for each task slot (a short
+    tail), at most ``MAX_FILES_PER_TASK`` (each result waits for its task's last file)."""
+    return max(1, min(MAX_FILES_PER_TASK, files // (TASKS_PER_SLOT * slots)))
+
+
 def _decode(batch: dict, features: dict, measure: bool) -> dict:
     """Decode stage (CPU tasks): ``stages.decode`` of each file."""
     from cuefinder.features import FeatureConfig
     from cuefinder.processes import limit_threads
 
-    limit_threads(1)  # a task of half a CPU: no thread pools of its own
+    limit_threads(1)  # a task of one CPU: no thread pools of its own
     config = FeatureConfig.from_dict(features)
     out = [pickle.dumps(stages.decode(pickle.loads(blob), config, measure=measure))
            for blob in batch["task"]]  # fmt: skip
