@@ -46,7 +46,8 @@ def export_options(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--export", type=Path, metavar="FILE",
                    help=f"{what} for the edit: .csv (timecode, notes), .edl (CMX 3600), "
                    ".fcpxml (Final Cut Pro), .xml (Premiere, Resolve), .otio, .m3u or .xspf "
-                   "(players)")  # fmt: skip
+                   "(players), .markers.edl (a marker list for Resolve) or .markers.xml "
+                   "(a marker list for Premiere)")  # fmt: skip
     p.add_argument("--format", choices=sorted(cuesheet.MEDIA_TYPES),
                    help="the export's format, whatever the file's name")  # fmt: skip
     p.add_argument("--fps", type=_rate, default=cuesheet.FPS, metavar="RATE",
@@ -54,6 +55,12 @@ def export_options(p: argparse.ArgumentParser, what: str) -> None:
                    "59.94 drop frames)")  # fmt: skip
     p.add_argument("--relative-to", type=Path, metavar="DIR",
                    help="playlists name files relative to this folder")  # fmt: skip
+    p.add_argument(
+        "--start-tc",
+        metavar="TIMECODE",
+        help="marker lists: the timeline's first timecode (default 01:00:00:00 in the "
+        ".markers.edl, Resolve's default; 00:00:00:00 in the .markers.xml, Premiere's)",
+    )
 
 
 def _rate(text: str):
@@ -67,11 +74,12 @@ def _rate(text: str):
 
 
 def export(results, args, query: str) -> None:
-    """Write results as ``args`` ask (--export, --format, --fps, --relative-to)."""
+    """Write results as ``args`` ask (--export, --format, --fps, --relative-to, --start-tc)."""
     from cuefinder.find import cuesheet
 
     written = cuesheet.write(results, args.export, fps=args.fps, query=query,
-                             format=args.format, root=args.relative_to)  # fmt: skip
+                             format=args.format, root=args.relative_to,
+                             start=args.start_tc)  # fmt: skip
     print(f"wrote {len(results)} cues to {written}", file=sys.stderr)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 import pytest
@@ -159,3 +162,189 @@ def test_a_brief_edit_keeps_the_servers_score_table_and_a_track_change_does_not(
     assert pool.version() != version
     fresh = pool.catalog().score_table(model)
     assert fresh is not table and track.id not in fresh.ids.tolist()
+
+
+# -- marker lists ----------------------------------------------------------------------------
+
+RESOLVE_EVENT = re.compile(
+    r"(\d{3,})  001      V     C        "
+    r"(\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d) (\d\d:\d\d:\d\d[:;]\d\d) "
+    r"(\d\d:\d\d:\d\d[:;]\d\d)"
+)
+RESOLVE_MARKER = re.compile(r"([^|]*) \|C:(ResolveColor[A-Z][a-z]+) \|M:([^|]*) \|D:(\d+)")
+
+
+def parse_resolve_markers(text: str) -> tuple[str, str, list[dict]]:
+    """A strict reader of Resolve's timeline-marker EDL: TITLE, FCM, a blank line, then per
+    marker a one-frame event (source = record), its marker line and a blank line."""
+    lines = text.split("\n")
+    assert text.endswith("\n") and lines[0].startswith("TITLE: ") and lines[2] == ""
+    assert lines[1] in ("FCM: DROP FRAME", "FCM: NON-DROP FRAME")
+    body, markers = lines[3:-1], []
+    assert len(body) % 3 == 0, body
+    for number, (event, marker, blank) in enumerate(zip(*[iter(body)] * 3), 1):
+        found, named = RESOLVE_EVENT.fullmatch(event), RESOLVE_MARKER.fullmatch(marker)
+        assert found and named and blank == "", (event, marker, blank)
+        number_of, *times = found.groups()
+        assert int(number_of) == number and times[:2] == times[2:]  # source = record
+        note, color, name, length = named.groups()
+        markers.append(
+            {
+                "in": found[4],
+                "out": found[5],
+                "note": note.strip(),
+                "color": color,
+                "name": name,
+                "frames": int(length),
+            }
+        )
+    return lines[0].removeprefix("TITLE: "), lines[1], markers
+
+
+def smpte(frame: int, fps: str) -> str:
+    """SMPTE timecode of a frame count, written out here apart from cuesheet: 29.97 drops
+    frame numbers 0 and 1 at each minute but every tenth (SMPTE 12M)."""
+    if fps == "29.97":
+        tens, rest = divmod(frame, 17982)
+        frame += 18 * tens + (2 * ((rest - 2) // 1798) if rest >= 2 else 0)
+        nominal, sep = 30, ";"
+    else:
+        nominal, sep = {"23.976": 24, "25": 25}[fps], ":"
+    seconds, ff = divmod(frame, nominal)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{sep}{ff:02d}"
+
+
+def test_marker_lists_for_resolve_and_premiere(catalog, tmp_path):
+    """A brief as a marker list: Resolve's marker EDL and Premiere's FCP 7 XML sequence of
+    markers, one marker per cue where the EDL places it, at 23.976, 25 and 29.97 DF."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    import pycmx
+
+    found = list(catalog.tracks())[:3]
+    points = [(1.0, 3.52), (12.4, 40.0), (0.0, 601.7 / 30)]
+    notes = ["42 s | under\nthe chase", "", "*quiet*, ü\x07 <b>&"]
+    store.create(catalog, "Reel 9 | spot")
+    for track, (start, stop), note in zip(found, points, notes):
+        stop = min(stop, track.duration)
+        briefs.add(catalog, "Reel 9 | spot", track.id, start=start, stop=stop, note=note)
+    cues = briefs.results(catalog, "Reel 9 | spot")
+    catalog.close()
+    run = [sys.executable, "-m", "cuefinder", "--catalog", str(catalog.path), "brief"]
+
+    def cli(*args, code=0):
+        done = subprocess.run([*run, "Reel 9 | spot", *args], capture_output=True, text=True)
+        assert done.returncode == code, done.stderr
+        return done
+
+    for fps, nominal in (("23.976", 24000 / 1001), ("25", 25), ("29.97", 30000 / 1001)):
+        lengths = [
+            round(Fraction(x.segment["end"]) * Fraction(nominal).limit_denominator(1001))
+            - round(Fraction(x.segment["start"]) * Fraction(nominal).limit_denominator(1001))
+            for x in cues
+        ]
+        places = [sum(lengths[:i]) for i in range(len(cues))]  # back to back, as in the EDL
+        hour = 3600 * 30 - 108 if fps == "29.97" else 3600 * round(nominal)  # 01:00:00:00
+        cli("--export", str(tmp_path / "r.markers.edl"), "--fps", fps)
+        text = (tmp_path / "r.markers.edl").read_text(encoding="utf-8")
+        title, fcm, markers = parse_resolve_markers(text)
+        assert title == "cuefinder: Reel 9 / spot"
+        assert fcm == ("FCM: DROP FRAME" if fps == "29.97" else "FCM: NON-DROP FRAME")
+        assert [m["in"] for m in markers] == [smpte(hour + p, fps) for p in places]
+        assert [m["out"] for m in markers] == [smpte(hour + p + 1, fps) for p in places]
+        assert [m["frames"] for m in markers] == lengths
+        assert {m["color"] for m in markers} == {"ResolveColorBlue"}
+        titles = [x.title or Path(x.path).stem for x in cues]
+        assert [m["name"] for m in markers] == [f"{i}. {t}" for i, t in enumerate(titles, 1)]
+        # line breaks, control characters and | (which ends a field) are gone; a note that
+        # would start like an event line (a number, a * remark) is set off by "- "
+        assert [m["note"] for m in markers] == ["- 42 s / under the chase", "", "- *quiet*, ü <b>&"]
+        # pycmx reads the same events, and keeps each marker line with its event
+        events = list(pycmx.parse_cmx3600(io.StringIO(text)).events)
+        assert [e.edits[0].record_in for e in events] == [m["in"] for m in markers]
+        assert [e.edits[0].source_in for e in events] == [m["in"] for m in markers]
+        kept = [
+            [s.content for s in e.unrecognized_statements if "|C:" in s.content] for e in events
+        ]
+        assert [len(k) for k in kept] == [1, 1, 1] and "|M:2. " in kept[1][0]
+
+        # Premiere: a Final Cut Pro 7 XML sequence of markers over the cues' length
+        cli("--export", str(tmp_path / "p.markers.xml"), "--fps", fps)
+        sequence = ET.parse(tmp_path / "p.markers.xml").getroot().find("project/children/sequence")
+        assert sequence.findtext("rate/timebase") == str(round(nominal))
+        assert sequence.findtext("rate/ntsc") == ("FALSE" if fps == "25" else "TRUE")
+        assert int(sequence.findtext("duration")) == sum(lengths)
+        assert sequence.findtext("timecode/displayformat") == ("DF" if fps == "29.97" else "NDF")
+        assert sequence.findtext("timecode/frame") == "0"
+        assert not list(sequence.iter("clipitem"))  # markers only
+        marks = sequence.findall("marker")
+        assert [(int(m.findtext("in")), int(m.findtext("out"))) for m in marks] == [
+            (p, p + n) for p, n in zip(places, lengths)
+        ]
+        assert [m.findtext("name") for m in marks] == [m["name"] for m in markers]
+        assert [m.findtext("comment") for m in marks] == [
+            "42 s | under the chase",
+            None,
+            "*quiet*, ü <b>&",
+        ]
+        back = otio.adapters.read_from_file(str(tmp_path / "p.markers.xml"), "fcp_xml")
+        assert [m.name for m in back.tracks.markers] == [m["name"] for m in markers]
+
+    # the timeline's first timecode: Resolve's 01:00:00:00 unless given
+    cli("--export", str(tmp_path / "z.markers.edl"), "--fps", "29.97", "--start-tc", "00:50:00:00")
+    _, _, markers = parse_resolve_markers((tmp_path / "z.markers.edl").read_text())
+    assert markers[0]["in"] == "00:50:00;00"
+    bad = cli(
+        "--export",
+        str(tmp_path / "y.markers.edl"),
+        "--fps",
+        "29.97",
+        "--start-tc",
+        "00:59:00;00",
+        code=2,
+    ).stderr
+    assert "'00:59:00;00' is not a drop-frame timecode at 29.97 fps" in bad
+    cli("--export", str(tmp_path / "z.markers.xml"), "--fps", "25", "--start-tc", "10:00:00:00")
+    sequence = ET.parse(tmp_path / "z.markers.xml").getroot().find("project/children/sequence")
+    assert sequence.findtext("timecode/string") == "10:00:00:00"
+    assert sequence.find("marker/in").text == "0"  # marker places count from the start
+    bad = cli("--export", str(tmp_path / "y.markers.edl"), "--start-tc", "1:00", code=2).stderr
+    assert "--start-tc must be a timecode HH:MM:SS:FF at 25 fps, got '1:00'" in bad
+    bad = cli("--export", str(tmp_path / "y.markers.edl"), "--start-tc", "01:00:00:25", code=2)
+    assert "--start-tc must be a timecode" in bad.stderr
+    bad = cli("--export", str(tmp_path / "y.csv"), "--start-tc", "01:00:00:00", code=2).stderr
+    assert "--start-tc is for the marker lists (markers, markers-xml), not csv" in bad
+    assert not (tmp_path / "y.csv").exists() and not (tmp_path / "y.markers.edl").exists()
+    cli("--export", str(tmp_path / "named.txt"), "--format", "markers")
+    assert parse_resolve_markers((tmp_path / "named.txt").read_text())[2][0]["frames"] > 0
+
+
+def test_search_results_export_as_a_marker_list(catalog, tmp_path):
+    import json
+
+    catalog.close()
+    run = [sys.executable, "-m", "cuefinder", "--catalog", str(catalog.path), "search"]
+    done = subprocess.run(
+        [
+            *run,
+            "action",
+            "-n",
+            "3",
+            "--json",
+            "--export",
+            str(tmp_path / "s.markers.edl"),
+            "--fps",
+            "23.976",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    _, _, markers = parse_resolve_markers((tmp_path / "s.markers.edl").read_text())
+    assert len(markers) == len(results) == 3
+    assert markers[0]["in"] == "01:00:00:00"
+    window = results[0]["segment"]["end"] - results[0]["segment"]["start"]
+    assert markers[0]["frames"] == pytest.approx(window * 24000 / 1001, abs=1)
+    assert markers[1]["in"] == smpte(86400 + markers[0]["frames"], "23.976")

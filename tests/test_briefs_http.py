@@ -346,6 +346,59 @@ def test_exports_have_timecode_notes_and_windows(http, tracks):
     error_of(http.get(url, params={"fps": 121}), 422, "fps")
 
 
+def test_marker_lists_for_resolve_and_premiere_over_http(http, tracks):
+    """The brief as a marker list: Resolve's marker EDL (at 01:00:00:00 unless start_tc
+    says otherwise) and Premiere's FCP 7 XML sequence of markers, named for the brief."""
+    import opentimelineio as otio
+    import pycmx
+
+    boat = tracks["JDruid-Trip_on_the_Funny_Boat.ogg"]
+    loop = tracks["mix3_loop2.ogg"]
+    brief = new_brief(http, "Reel 8 spot/ü")
+    add(http, brief, loop["id"], start=3, end=9.5, note="under | the chase\nloud")
+    add(http, brief, boat["id"], start=12.4, end=40)
+    url = f"/api/briefs/{brief['id']}/export"
+
+    edl = http.get(url, params={"format": "markers", "fps": "29.97"})
+    assert edl.status_code == 200 and edl.headers["content-type"].startswith("text/plain")
+    disposition = edl.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="Reel-8-spot.markers.edl"')
+    assert "filename*=UTF-8''Reel%208%20spot%2F%C3%BC.markers.edl" in disposition
+    lines = edl.text.splitlines()
+    assert lines[:3] == ["TITLE: cuefinder: Reel 8 spot/ü", "FCM: DROP FRAME", ""]
+    # 6.5 s is 194.8 frames at 29.97, to 195: the second cue's marker 195 frames later
+    assert lines[3:] == [
+        "001  001      V     C        01:00:00;00 01:00:00;01 01:00:00;00 01:00:00;01",
+        "under / the chase loud |C:ResolveColorBlue |M:1. mix3_loop2 |D:195",
+        "",
+        "002  001      V     C        01:00:06;15 01:00:06;16 01:00:06;15 01:00:06;16",
+        " |C:ResolveColorBlue |M:2. Trip on the Funny Boat |D:827",
+        "",
+    ]
+    events = list(pycmx.parse_cmx3600(io.StringIO(edl.text)).events)
+    assert [e.edits[0].record_in for e in events] == ["01:00:00;00", "01:00:06;15"]
+    at23 = http.get(url, params={"format": "markers", "fps": "23.976", "start_tc": "00:00:00:00"})
+    assert "002  001      V     C        00:00:06:12 00:00:06:13" in at23.text  # 155.8 -> 156
+
+    xml = http.get(url, params={"format": "markers-xml", "fps": "25"})
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
+    assert 'filename="Reel-8-spot.markers.xml"' in xml.headers["content-disposition"]
+    sequence = ET.fromstring(xml.content).find("project/children/sequence")
+    assert [(m.findtext("in"), m.findtext("out")) for m in sequence.findall("marker")] == [
+        ("0", "163"),  # at 25: 3 s is frame 75, 9.5 s frame 238 (237.5, to the even)
+        ("163", "853"),  # 12.4 s to 40 s: frames 310 to 1000
+    ]
+    assert sequence.find("marker/comment").text == "under | the chase loud"
+    back = otio.adapters.read_from_string(xml.text, "fcp_xml")
+    assert [m.name for m in back.tracks.markers] == ["1. mix3_loop2", "2. Trip on the Funny Boat"]
+
+    assert "start_tc" in error_of(
+        http.get(url, params={"format": "markers", "start_tc": "1 hour"}), 422, "start_tc"
+    )
+    error_of(http.get(url, params={"format": "csv", "start_tc": "01:00:00:00"}), 422, "start_tc")
+    error_of(http.get(url, params={"format": "markers", "start_tc": "0" * 12}), 422, "start_tc")
+
+
 def test_the_read_only_page_has_a_stable_address(http):
     brief = new_brief(http, "Reel 7 shared")
     page = http.get(brief["url"])

@@ -715,7 +715,17 @@ def test_a_brief_is_built_edited_exported_and_shared(page, site, catalog, browse
         exports = view.locator("#brief-view-exports a")
         assert exports.evaluate_all("n => n.map(a => a.getAttribute('href'))") == [
             f"/api/briefs/{brief}/export?format={f}&fps=25"
-            for f in ("csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf")
+            for f in (
+                "csv",
+                "edl",
+                "fcpxml",
+                "xml",
+                "otio",
+                "markers",
+                "markers-xml",
+                "m3u",
+                "xspf",
+            )
         ]
         with view.expect_download() as done:
             exports.nth(0).click()

@@ -12,6 +12,18 @@ The format follows the file's extension (or ``format``):
 - ``.xml``: Final Cut Pro 7 XML (xmeml, OpenTimelineIO's FCP adapter), which Premiere
   Pro and Resolve import: the cues on an audio track, each note a marker on its clip;
 - ``.otio``: an OpenTimelineIO timeline (Resolve imports it; OTIO converts it further);
+- ``.markers.edl`` (``markers``): a marker list in the EDL DaVinci Resolve writes and reads
+  for timeline markers (Timelines > Import > Timeline Markers from EDL): one event a
+  frame long per cue at its place on the record side (back to back, as in the EDL), and
+  a line ``NOTE |C:ResolveColorBlue |M:NAME |D:FRAMES`` (the note, the colour, the
+  marker's name, its length in frames); the record side starts at ``start``
+  (01:00:00:00, Resolve's default timeline start, unless given);
+- ``.markers.xml`` (``markers-xml``): the same markers for Premiere Pro, which has no
+  marker-list import of its own: a Final Cut Pro 7 XML sequence holding only sequence
+  markers (name, note as comment, in and out in frames from the sequence's start) over an
+  empty audio track of the cues' length; Premiere (File > Import) and Resolve open it as a
+  new sequence with the markers, whose timecode starts at ``start`` (00:00:00:00 unless
+  given);
 - ``.m3u`` / ``.xspf``: playlists whose entries start and stop at each cue's in and
   out (VLC's options), the paths as they are, relative to ``root``, or URLs.
 
@@ -26,6 +38,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,12 +47,17 @@ from pathlib import Path
 from cuefinder.errors import QueryError
 
 FORMATS = {".csv": "csv", ".edl": "edl", ".fcpxml": "fcpxml", ".xml": "xml", ".otio": "otio",
-           ".m3u": "m3u", ".m3u8": "m3u", ".xspf": "xspf"}  # fmt: skip
+           ".m3u": "m3u", ".m3u8": "m3u", ".xspf": "xspf", ".markers.edl": "markers",
+           ".markers.xml": "markers-xml"}  # fmt: skip
 MEDIA_TYPES = {"csv": "text/csv", "edl": "text/plain", "fcpxml": "application/xml",
                "xml": "application/xml",
                "otio": "application/json", "m3u": "audio/x-mpegurl",
-               "xspf": "application/xspf+xml"}  # fmt: skip
+               "xspf": "application/xspf+xml", "markers": "text/plain",
+               "markers-xml": "application/xml"}  # fmt: skip
+SUFFIXES = {kind: suffix for suffix, kind in reversed(FORMATS.items())}  # a file name's ending
 FPS = "25"
+MARKER_STARTS = {"markers": "01:00:00:00", "markers-xml": "00:00:00:00"}  # record side's start
+RESOLVE_COLOR = "ResolveColorBlue"  # Resolve's default marker colour
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,38 @@ def timecode(seconds: float, fps: str | int | Rate = FPS) -> str:
     return otio.opentime.RationalTime(frames(seconds, r), r.fps).to_timecode(r.fps, r.drop)
 
 
+def frame_timecode(count: int, fps: str | int | Rate = FPS) -> str:
+    """Frame ``count`` (from 00:00:00:00) as timecode at the rate."""
+    import opentimelineio as otio
+
+    r = rate(fps)
+    return otio.opentime.RationalTime(count, r.fps).to_timecode(r.fps, r.drop)
+
+
+_TIMECODE = re.compile(r"(\d{2}):(\d{2}):(\d{2})[:;.](\d{2})")
+
+
+def start_frame(text: str, fps: str | int | Rate = FPS) -> int:
+    """The frame a timecode such as ``01:00:00:00`` names at the rate (drop-frame rates
+    count it as drop-frame timecode, whatever its separator); QueryError if it is none."""
+    import opentimelineio as otio
+
+    r = rate(fps)
+    found = _TIMECODE.fullmatch(str(text).strip())
+    nominal = round(r.frames)
+    if found is None or int(found[2]) > 59 or int(found[3]) > 59 or int(found[4]) >= nominal:
+        raise QueryError(f"--start-tc must be a timecode HH:MM:SS:FF at {r.name} fps, got {text!r}")
+    hours, minutes, secs, count = found.groups()
+    label = f"{hours}:{minutes}:{secs}{';' if r.drop else ':'}{count}"
+    frame = otio.opentime.from_timecode(label, r.fps).to_frames()
+    if frame_timecode(frame, r) != label:  # drop frame skips this label (00:59:00;00)
+        raise QueryError(
+            f"--start-tc {text!r} is not a drop-frame timecode at {r.name} fps: "
+            "each minute but every tenth starts at frame 02"
+        )
+    return frame
+
+
 def frames(seconds: float, fps: str | int | Rate) -> int:
     """Whole frames nearest to ``seconds`` at the rate."""
     return int(round(Fraction(seconds) * rate(fps).frames))
@@ -105,7 +155,8 @@ def format_of(path: str | os.PathLike, format: str | None = None) -> str:
         if format not in MEDIA_TYPES:
             raise QueryError(f"--format must be one of {', '.join(MEDIA_TYPES)}, got {format!r}")
         return format
-    found = FORMATS.get(Path(path).suffix.lower())
+    endings = "".join(Path(path).suffixes[-2:]).lower()  # .markers.edl before .edl
+    found = FORMATS.get(endings) or FORMATS.get(Path(path).suffix.lower())
     if found is None:
         raise QueryError(f"--export {path}: the name must end in {', '.join(FORMATS)} "
                          "(or give --format)")  # fmt: skip
@@ -114,15 +165,16 @@ def format_of(path: str | os.PathLike, format: str | None = None) -> str:
 
 def write(results, path: str | os.PathLike, *, fps: str | int | Rate = FPS, query: str = "",
           format: str | None = None, root: str | os.PathLike | None = None,
-          urls: dict[int, str] | None = None) -> Path:  # fmt: skip
+          urls: dict[int, str] | None = None, start: str | None = None) -> Path:  # fmt: skip
     """Write results (``rank.Result``; a brief's entries as results) to ``path``.
 
     ``root``: playlists name files relative to this folder; ``urls``: playlists name each
-    track by this URL (track id -> URL) instead of its path.
+    track by this URL (track id -> URL) instead of its path; ``start``: the marker lists'
+    first timecode (``MARKER_STARTS`` unless given).
     """
     path = Path(path)
     kind = format_of(path, format)
-    text = render(results, kind, fps=fps, query=query, root=root, urls=urls)
+    text = render(results, kind, fps=fps, query=query, root=root, urls=urls, start=start)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         handle.write(text)
@@ -131,10 +183,20 @@ def write(results, path: str | os.PathLike, *, fps: str | int | Rate = FPS, quer
 
 
 def render(results, kind: str, *, fps: str | int | Rate = FPS, query: str = "", root=None,
-           urls: dict[int, str] | None = None) -> str:  # fmt: skip
-    """The file's text in format ``kind`` (``MEDIA_TYPES``)."""
+           urls: dict[int, str] | None = None, start: str | None = None) -> str:  # fmt: skip
+    """The file's text in format ``kind`` (``MEDIA_TYPES``); ``start`` only for the marker
+    lists (QueryError for another format)."""
     r = rate(fps)
     title = f"cuefinder: {query}" if query else "cuefinder"
+    if start is not None and kind not in MARKER_STARTS:
+        raise QueryError(
+            f"--start-tc is for the marker lists ({', '.join(MARKER_STARTS)}), not {kind}"
+        )
+    if kind in MARKER_STARTS:
+        first = start_frame(MARKER_STARTS[kind] if start is None else start, r)
+        if kind == "markers":
+            return _resolve_markers(results, r, title, first)
+        return _premiere_markers(results, r, title, first)
     if kind == "csv":
         return _csv(results, r)
     if kind == "edl":
@@ -204,6 +266,78 @@ def _timeline(results, r: Rate, title: str, *, video_track: bool = False):
                                       "note": note}  # fmt: skip
         track.append(clip)
     return timeline
+
+
+def _marker_spans(results, r: Rate):
+    """Each cue's place on the record side, back to back as in the EDL: (rank, result,
+    first frame from the timeline's start, length in frames)."""
+    at = 0
+    for rank, x in enumerate(results, 1):
+        length = frames(x.segment["end"], r) - frames(x.segment["start"], r)
+        yield rank, x, at, length
+        at += length
+
+
+_EDL_KEYWORDS = re.compile(r"(\d|\*|>>>|TITLE:|FCM:|AUD|EFFECTS NAME|SPLIT:|M2 )", re.I)
+
+
+def _marker_text(text: str) -> str:
+    """A name or note for a Resolve marker line: one line, no ``|`` (which ends a field)."""
+    return " ".join(_clean(text).replace("|", "/").split())
+
+
+def _resolve_markers(results, r: Rate, title: str, first: int) -> str:
+    """DaVinci Resolve's timeline-marker EDL (what Timelines > Export > Timeline Markers to
+    EDL writes, and Import reads): a one-frame video event per marker, source and record
+    alike, then ``NOTE |C:COLOUR |M:NAME |D:FRAMES``."""
+    lines = [
+        f"TITLE: {_marker_text(title)}",
+        "FCM: DROP FRAME" if r.drop else "FCM: NON-DROP FRAME",
+        "",
+    ]
+    for rank, x, at, length in _marker_spans(results, r):
+        tc_in, tc_out = frame_timecode(first + at, r), frame_timecode(first + at + 1, r)
+        note = _marker_text(x.extra.get("note", ""))
+        if _EDL_KEYWORDS.match(note):  # a line that Resolve or a reader takes for an event
+            note = f"- {note}"
+        lines += [
+            f"{rank:03d}  001      V     C        {tc_in} {tc_out} {tc_in} {tc_out}",
+            f"{note} |C:{RESOLVE_COLOR} |M:{_marker_text(_name(x, rank))} |D:{max(length, 1)}",
+            "",
+        ]
+    return "\n".join(lines) + "\n"  # each marker, the last too, ends with a blank line
+
+
+def _premiere_markers(results, r: Rate, title: str, first: int) -> str:
+    """Final Cut Pro 7 XML (OpenTimelineIO's FCP adapter): a sequence with sequence markers
+    only, over an empty audio track as long as the cues."""
+    import opentimelineio as otio
+
+    def t(count: int):
+        return otio.opentime.RationalTime(count, r.fps)
+
+    timeline = otio.schema.Timeline(
+        name=_clean(title),
+        global_start_time=t(first),
+        metadata={"fcp_xml": {"timecode": {"displayformat": "DF" if r.drop else "NDF"}}},
+    )
+    track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
+    timeline.tracks.append(track)
+    total = 0
+    for rank, x, at, length in _marker_spans(results, r):
+        note = " ".join(_clean(x.extra.get("note", "")).split())
+        timeline.tracks.markers.append(
+            otio.schema.Marker(
+                name=_name(x, rank),
+                marked_range=otio.opentime.TimeRange(t(at), t(length)),
+                color=otio.schema.MarkerColor.BLUE,
+                metadata={"fcp_xml": {"comment": note}} if note else None,
+            )
+        )
+        total = at + length
+    if total:
+        track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(t(0), t(total))))
+    return otio.adapters.write_to_string(timeline, "fcp_xml")
 
 
 def _edl(results, r: Rate, title: str) -> str:

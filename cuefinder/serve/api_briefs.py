@@ -4,8 +4,6 @@ out points and notes, and their export for the edit (``find.cuesheet``)."""
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path as FilePath
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -37,10 +35,16 @@ router = APIRouter(prefix="/api")
 
 BriefId = Annotated[int, Path(ge=1, le=MAX_ID, description="the brief's id")]
 EntryId = Annotated[int, Path(ge=1, le=MAX_ID, description="the entry's id (in its brief)")]
-ExportFormat = Literal["csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf"]  # cuesheet's
+ExportFormat = Literal[
+    "csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf", "markers", "markers-xml"
+]  # cuesheet's
 _RATES = (
     "timecode rate: 23.976, 24, 25, 29.97 (drop frame), 29.97ndf, 30, 48, 50, 59.94 "
     "(drop frame), 59.94ndf, 60"
+)
+_START = (
+    "marker lists only: the timeline's first timecode, HH:MM:SS:FF (default 01:00:00:00 for "
+    "markers, Resolve's default start; 00:00:00:00 for markers-xml, Premiere's)"
 )
 _EXPORT_TYPES = ("text/csv", "text/plain", "application/xml", "application/json",
                  "audio/x-mpegurl", "application/xspf+xml")  # fmt: skip
@@ -174,9 +178,12 @@ def export_brief(
         ExportFormat,
         Query(alias="format", description="csv (timecode and notes), edl (CMX 3600), fcpxml "
               "(Final Cut Pro XML 1.10), xml (Final Cut Pro 7 XML: Premiere, Resolve), otio, "
-              "m3u or xspf (playlists of this server's audio URLs)"),
+              "m3u or xspf (playlists of this server's audio URLs), markers (a marker list: "
+              "Resolve's timeline-marker EDL), markers-xml (a marker list: a Final Cut Pro 7 "
+              "XML sequence of markers, for Premiere)"),
     ] = "csv",
     fps: Annotated[str, Query(max_length=10, description=_RATES)] = "25",
+    start_tc: Annotated[str | None, Query(max_length=11, description=_START)] = None,
 ):  # fmt: skip
     """The brief as a file for the edit: its entries' in/out windows back to back, with
     their notes (entries whose track is gone are left out)."""
@@ -193,13 +200,18 @@ def export_brief(
     def urls(found) -> dict[int, str]:  # playlists play from this server
         return {r.id: f"{base}/api/tracks/{r.id}/audio" for r in found}
 
-    with tempfile.TemporaryDirectory(prefix="cuefinder-brief-") as folder:
-        written = briefs.export(catalog, held.id, FilePath(folder) / f"brief.{format_}",
-                                fps=rate, format=format_, urls=urls)  # fmt: skip
-        data = written.read_bytes()
+    found = briefs.results(catalog, held)
+    try:
+        text = cuesheet.render(
+            found, format_, fps=rate, query=held.name, urls=urls(found), start=start_tc
+        )
+    except QueryError as err:
+        raise ApiError(422, str(err).replace("--start-tc", "start_tc"), "start_tc") from None
+    data = text.encode("utf-8")
+    suffix = cuesheet.SUFFIXES[format_]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", held.name).strip("-.") or f"brief-{held.id}"
-    disposition = (f'attachment; filename="{stem}.{format_}"; '
-                   f"filename*=UTF-8''{quote(held.name, safe='')}.{format_}")  # fmt: skip
+    disposition = (f'attachment; filename="{stem}{suffix}"; '
+                   f"filename*=UTF-8''{quote(held.name, safe='')}{suffix}")  # fmt: skip
     return Response(data, media_type=cuesheet.MEDIA_TYPES[format_],
                     headers={"content-disposition": disposition})  # fmt: skip
 

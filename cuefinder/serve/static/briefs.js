@@ -6,7 +6,7 @@ import { clock, el, nameAmong, trackName } from "./format.js";
 
 const CHOSEN = "cuefinder.brief"; // the brief this browser last worked on
 const BY = "cuefinder.by"; // who adds entries from this browser
-export const EXPORT_FORMATS = ["csv", "edl", "fcpxml", "xml", "otio", "m3u", "xspf"];
+export const EXPORT_FORMATS = ["csv", "edl", "fcpxml", "xml", "otio", "markers", "markers-xml", "m3u", "xspf"];
 const $ = (id) => document.getElementById(id);
 
 // An entry as the player plays it (null when its track is gone).

@@ -30,7 +30,7 @@ export async function showBrief(id, player, onError) {
   list.replaceChildren(...brief.entries.map((entry) => item(entry, player, brief.entries)));
   if (!brief.entries.length) list.append(el("li", { class: "muted empty", text: "This brief is empty." }));
   const names = { csv: "CSV (timecode, notes)", edl: "EDL (CMX 3600)", fcpxml: "FCPXML", xml: "XML (Premiere, Resolve)", otio: "OpenTimelineIO",
-    m3u: "M3U playlist", xspf: "XSPF playlist" };
+    markers: "Markers (Resolve EDL)", "markers-xml": "Markers (Premiere XML)", m3u: "M3U playlist", xspf: "XSPF playlist" };
   const links = Object.entries(names).map(([format, text]) =>
     el("a", { class: "button", id: `brief-view-export-${format}`, href: api.exportUrl(brief.id, format), download: true, text }),
   );
