@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog.records import (
+    SCORE_COLUMNS,
+    TRACK_COLUMNS,
     ScoreTable,
     StoredModel,
     Track,
     descriptor_values,
     mean_rows,
+    score_table_from_rows,
     scores_json,
     segment_matrix,
     track_from_row,
@@ -336,41 +339,11 @@ class Catalog:
         """Scores of every present track tagged by ``model``: its genres' columns, then its
         pretrained tags' (``ScoreTable.labels``)."""
         rows = self.db.execute(
-            "SELECT id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album,"
-            " energy, sounds FROM tracks"
-            " WHERE model_id = ? AND missing = 0 ORDER BY id",
+            f"SELECT {SCORE_COLUMNS} FROM tracks WHERE model_id = ? AND missing = 0 ORDER BY id",
             (model.model_id,),
         ).fetchall()
-        width = len(model.genres)
         with self._reading(f"a track row of model {model.model_id}"):
-            blob = b"".join(r[3] for r in rows)
-            if len(blob) != 4 * width * len(rows):  # one length, not a loop: asked per search
-                raise ValueError("its scores do not have the model's size")
-            scores = np.frombuffer(blob, np.float32).reshape(-1, width)
-            if model.tags:
-                blank = bytes(4 * len(model.tags))
-                tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
-                scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
-        sounds: tuple[str, ...] = ()
-        if not model.tags and any(r[11] is not None for r in rows):  # musicnn's, per track
-            from cuefinder.model.musicnn_tags import SOUNDS, TAGS
-
-            sounds = TAGS[SOUNDS]
-            blank = bytes(4 * len(sounds))  # tracks indexed before: 0, the bottom of each
-            heard = np.frombuffer(b"".join(r[11] or blank for r in rows), np.float32)
-            scores = np.concatenate([scores, heard.reshape(-1, len(sounds))], axis=1)
-        return ScoreTable(
-            model,
-            np.array([r[0] for r in rows], np.int64),
-            [r[1] for r in rows],
-            np.array([r[2] for r in rows], np.float64),
-            scores,
-            tempos=np.array([np.nan if r[5] is None else r[5] for r in rows], np.float64),
-            keys=[r[6] for r in rows],
-            names=[(r[7], r[8], r[9]) for r in rows],
-            energies=np.array([np.nan if r[10] is None else r[10] for r in rows], np.float64),
-            sounds=sounds,
-        )
+            return score_table_from_rows(rows, model)
 
     def sound_tags(self, model: StoredModel) -> tuple[str, ...]:
         """musicnn's sound tags when ``model`` has no tags of its own and some present track
@@ -417,12 +390,12 @@ class Catalog:
         if isinstance(key, str):
             key = _as_shown(key)
         where, arg = ("id = ?", key) if isinstance(key, int) else ("path = ?", str(key))
-        row = self.db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE {where}", (arg,))
+        row = self.db.execute(f"SELECT {TRACK_COLUMNS} FROM tracks WHERE {where}", (arg,))
         row = row.fetchone()
         if row is None and isinstance(key, str):
             pattern = ("%" + _like_escape(key),)
             matches = self.db.execute(
-                f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path LIKE ? ESCAPE '\\' "
+                f"SELECT {TRACK_COLUMNS} FROM tracks WHERE path LIKE ? ESCAPE '\\' "
                 "ORDER BY path LIMIT 2", pattern,
             ).fetchall()  # fmt: skip
             if len(matches) > 1:
@@ -439,7 +412,7 @@ class Catalog:
         return self._track(row) if row else None
 
     def tracks(self, *, include_missing: bool = False) -> Iterator[Track]:
-        sql = f"SELECT {_TRACK_COLUMNS} FROM tracks"
+        sql = f"SELECT {TRACK_COLUMNS} FROM tracks"
         sql += ("" if include_missing else " WHERE missing = 0") + " ORDER BY path"
         for row in self.db.execute(sql):
             yield self._track(row)
@@ -464,6 +437,26 @@ class Catalog:
         row = self.db.execute("SELECT size, mtime FROM tracks WHERE id = ?", (track_id,)).fetchone()
         return None if row is None else (row[0], row[1])
 
+    def content_hash(self, track_id: int) -> str | None:
+        """The hash of a track's file content when it was indexed (None for an unknown id):
+        what briefs and taught examples keep, and what serving the file checks against."""
+        row = self.db.execute("SELECT content_hash FROM tracks WHERE id = ?", (track_id,))
+        row = row.fetchone()
+        return None if row is None else row[0]
+
+    def present_track(self, content_hash: str, path: str) -> Track | None:
+        """The present track with this content (the first by id), else the present one at
+        ``path``: where a kept reference (a brief's entry) now points; None if neither."""
+        row = self.db.execute(
+            "SELECT id FROM tracks WHERE content_hash = ? AND missing = 0 ORDER BY id LIMIT 1",
+            (content_hash,),
+        ).fetchone()
+        if row is None:
+            row = self.db.execute(
+                "SELECT id FROM tracks WHERE path = ? AND missing = 0", (path,)
+            ).fetchone()
+        return self.track(row[0]) if row else None
+
     def file_path(self, track_id: int) -> str | None:
         """The file-system name of a track's file (its stored bytes when the name is not
         UTF-8), or None for an unknown id."""
@@ -473,14 +466,6 @@ class Catalog:
         if row is None:
             return None
         return os.fsdecode(row["path_bytes"]) if row["path_bytes"] is not None else row["path"]
-
-
-_TRACK_COLUMNS = (
-    "id, path, duration, title, artist, album, missing, model_id, track_scores,"
-    " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
-    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform,"
-    " sound_embedding"
-)
 
 
 def _as_shown(text: str) -> str:

@@ -110,6 +110,18 @@ class ScoreTable:
         return self.model.genres + self.model.tags + self.sounds + self.taught
 
 
+# the tracks columns that track_from_row and score_table_from_rows read (the latter by place)
+TRACK_COLUMNS = (
+    "id, path, duration, title, artist, album, missing, model_id, track_scores,"
+    " segment_seconds, segment_scores, embedding, segment_embeddings, tag_scores, tempo, key,"
+    " key_strength, loudness, tempo_confidence, energy, energy_curve, sounds, waveform,"
+    " sound_embedding"
+)
+SCORE_COLUMNS = (
+    "id, path, duration, track_scores, tag_scores, tempo, key, title, artist, album, energy, sounds"
+)
+
+
 def track_from_row(row, model: StoredModel | None) -> Track:
     """A catalog row (``sqlite3.Row``) as a Track; ValueError when its arrays do not fit
     ``model`` (a damaged row)."""
@@ -151,6 +163,40 @@ def track_from_row(row, model: StoredModel | None) -> Track:
         sounds=_array(row["sounds"], np.float32),
         waveform=_array(row["waveform"], np.uint8, full_scale=255),
         sound_embedding=_array(row["sound_embedding"], np.float32),
+    )
+
+
+def score_table_from_rows(rows, model: StoredModel) -> ScoreTable:
+    """Rows of SCORE_COLUMNS (``model``'s present tracks) as its ScoreTable; ValueError when
+    their scores do not fit ``model`` (a damaged row)."""
+    width = len(model.genres)
+    blob = b"".join(r[3] for r in rows)
+    if len(blob) != 4 * width * len(rows):  # one length, not a loop: asked per search
+        raise ValueError("its scores do not have the model's size")
+    scores = np.frombuffer(blob, np.float32).reshape(-1, width)
+    if model.tags:
+        blank = bytes(4 * len(model.tags))
+        tags = np.frombuffer(b"".join(r[4] or blank for r in rows), np.float32)
+        scores = np.concatenate([scores, tags.reshape(-1, len(model.tags))], axis=1)
+    sounds: tuple[str, ...] = ()
+    if not model.tags and any(r[11] is not None for r in rows):  # musicnn's, per track
+        from cuefinder.model.musicnn_tags import SOUNDS, TAGS
+
+        sounds = TAGS[SOUNDS]
+        blank = bytes(4 * len(sounds))  # tracks indexed before: 0, the bottom of each
+        heard = np.frombuffer(b"".join(r[11] or blank for r in rows), np.float32)
+        scores = np.concatenate([scores, heard.reshape(-1, len(sounds))], axis=1)
+    return ScoreTable(
+        model,
+        np.array([r[0] for r in rows], np.int64),
+        [r[1] for r in rows],
+        np.array([r[2] for r in rows], np.float64),
+        scores,
+        tempos=np.array([np.nan if r[5] is None else r[5] for r in rows], np.float64),
+        keys=[r[6] for r in rows],
+        names=[(r[7], r[8], r[9]) for r in rows],
+        energies=np.array([np.nan if r[10] is None else r[10] for r in rows], np.float64),
+        sounds=sounds,
     )
 
 

@@ -35,9 +35,7 @@ def add(catalog: Catalog, brief, track, *, start: float | None = None,
     """Add a track (id, path or unique end of one) to a brief, with in/out points."""
     found = track_of(catalog, track)
     start, stop = _points(start, stop, found.duration, found.path)
-    content_hash = catalog.db.execute(
-        "SELECT content_hash FROM tracks WHERE id = ?", (found.id,)
-    ).fetchone()[0]
+    content_hash = catalog.content_hash(found.id)
     return store.add_entry(catalog, brief_of(catalog, brief).id, content_hash, found.path,
                            start, stop, note, by)  # fmt: skip
 
@@ -68,14 +66,7 @@ def set_points(catalog: Catalog, brief, entry_id: int, start=None, stop=None, no
 
 def current_track(catalog: Catalog, entry: Entry):
     """The present track an entry points at (by content, else by path), or None."""
-    row = catalog.db.execute(
-        "SELECT id FROM tracks WHERE content_hash = ? AND missing = 0 ORDER BY id LIMIT 1",
-        (entry.content_hash,),
-    ).fetchone()
-    if row is None:
-        row = catalog.db.execute("SELECT id FROM tracks WHERE path = ? AND missing = 0",
-                                 (entry.path,)).fetchone()  # fmt: skip
-    return catalog.track(row[0]) if row else None
+    return catalog.present_track(entry.content_hash, entry.path)
 
 
 def results(catalog: Catalog, brief) -> list[Result]:

@@ -321,9 +321,7 @@ def example_of(catalog: Catalog, name: str, ref, positive: bool, span) -> Exampl
             raise QueryError(f"--from {start:g} s is past the end of {track.path} "
                              f"({track.duration:.1f} s long)")  # fmt: skip
         stop = stop if stop > 0 else track.duration
-    content_hash = catalog.db.execute(
-        "SELECT content_hash FROM tracks WHERE id = ?", (track.id,)
-    ).fetchone()[0]
+    content_hash = catalog.content_hash(track.id)
     return Example(name, content_hash, track.path, positive, start, min(stop, track.duration))
 
 

@@ -249,7 +249,7 @@ def audio(server: ServerDep, track_id: TrackId, request: Request):
     path = catalog.file_path(track_id)
     if path is None:
         raise ApiError(404, f"no track {track_id} in the catalog", "track_id")
-    identity, indexed = catalog.file_identity(track_id), media.indexed_hash(catalog, track_id)
+    identity, indexed = catalog.file_identity(track_id), catalog.content_hash(track_id)
     opened = media.open_catalogued(path, track_id, identity, indexed)
     return media.file_response(opened, request.method, request.headers)
 

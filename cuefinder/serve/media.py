@@ -114,13 +114,6 @@ def open_catalogued(
     return opened
 
 
-def indexed_hash(catalog, track_id: int) -> str | None:
-    """The content hash a track's file had when it was indexed (None for an unknown id)."""
-    row = catalog.db.execute("SELECT content_hash FROM tracks WHERE id = ?", (track_id,))
-    row = row.fetchone()
-    return None if row is None else row[0]
-
-
 _HASHES: OrderedDict[tuple[int, ...], str] = OrderedDict()  # file state -> its content hash
 _HASHES_KEPT = 16384  # about 2 MB; a state not kept is hashed again when next served
 _HASHES_LOCK = threading.Lock()
