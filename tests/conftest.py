@@ -3,6 +3,9 @@
 The small Debian packages are fetched by ``cuefinder.train.games`` into the
 user cache (``$CUEFINDER_GAMES_CACHE`` or ~/.cache/cuefinder/games) and reused
 across runs. Formats the set lacks are made by transcoding a real track.
+
+Catalogs that several modules only read are indexed once per run (``five_tracks``,
+``game_catalog``); a test that writes to one works on a copy (``copy_catalog``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,45 @@ def short_tracks(music_root) -> list[Path]:
     found += sorted((music_root / "scorched3d-data").rglob("*.ogg"))[:2]
     assert len(found) == 4, found
     return found
+
+
+def _indexed(path: Path, sources: list[Path]) -> Path:
+    """A catalog at ``path`` of ``sources`` (files or folders, at their own paths), its
+    log checkpointed into the file (so that copying the files copies the catalog)."""
+    from cuefinder.catalog import Catalog
+    from cuefinder.pipeline.local import index
+
+    with Catalog(path) as catalog:
+        index(sources, catalog, jobs=1, progress=False)
+        catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def five_tracks(tmp_path_factory, short_tracks, funnyboat) -> Path:
+    """A catalog of ``short_tracks`` and ``funnyboat``, indexed once per run: read only
+    (test_shards, test_repair's copies)."""
+    path = tmp_path_factory.mktemp("five-tracks") / "catalog.db"
+    return _indexed(path, [*short_tracks, funnyboat])
+
+
+@pytest.fixture(scope="session")
+def game_catalog(tmp_path_factory, music_root) -> Path:
+    """A catalog of scorched3d's three loops and funnyboat's track, indexed once per run:
+    read only (test_search, test_cli)."""
+    sources = [music_root / "scorched3d-data", music_root / "funnyboat"]
+    return _indexed(tmp_path_factory.mktemp("games") / "catalog.db", sources)
+
+
+def copy_catalog(source: Path, target: Path) -> Path:
+    """A writable copy of the catalog at ``source``: its database and the files beside it
+    named after it (its log, the vector index; not SQLite's shared-memory index, which a
+    connection rebuilds), renamed after ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for file in source.parent.iterdir():
+        if file.name.startswith(source.name) and not file.name.endswith("-shm"):
+            shutil.copy(file, target.with_name(target.name + file.name[len(source.name) :]))
+    return target
 
 
 @pytest.fixture(scope="session")

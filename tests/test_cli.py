@@ -25,12 +25,9 @@ def cuefinder(*args, check_code: int | None = 0) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory, music_root):
-    db = tmp_path_factory.mktemp("cli") / "c.db"
-    cuefinder(
-        "--catalog", db, "index", "-q", music_root / "scorched3d-data", music_root / "funnyboat"
-    )
-    return db
+def db(game_catalog):
+    """scorched3d's loops and funnyboat's track: the run's shared catalog (conftest)."""
+    return game_catalog
 
 
 def test_index_summary_and_exit_code_say_that_some_failed(tmp_path, short_tracks, copy_of):

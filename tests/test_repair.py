@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
 
 import numpy as np
 import pytest
+from conftest import copy_catalog
 
 from cuefinder.catalog import Catalog, health
 from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, new_index
@@ -17,21 +17,10 @@ from cuefinder.pipeline.local import index
 pytestmark = pytest.mark.slow  # not in `make test-fast`
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory, short_tracks, funnyboat):
-    folder = tmp_path_factory.mktemp("repair")
-    with Catalog(folder / "made.db") as catalog:
-        index([*short_tracks, funnyboat], catalog, jobs=1, progress=False)
-        catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return folder
-
-
 @pytest.fixture
-def catalog(made, tmp_path):
-    for file in made.iterdir():
-        if file.name.startswith("made.db"):
-            shutil.copy(file, tmp_path / file.name.replace("made.db", "c.db"))
-    with Catalog(tmp_path / "c.db") as db:
+def catalog(five_tracks, tmp_path):
+    """A copy of the run's shared catalog of five tracks (conftest), this test's to damage."""
+    with Catalog(copy_catalog(five_tracks, tmp_path / "c.db")) as db:
         yield db
 
 

@@ -13,7 +13,6 @@ from cuefinder.catalog import Catalog
 from cuefinder.errors import QueryError
 from cuefinder.find.grammar import Term, parse
 from cuefinder.find.rank import percentiles, search
-from cuefinder.pipeline.local import index
 
 GENRES = ("Action", "Adventure", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War")
 
@@ -85,10 +84,9 @@ def test_percentiles_rank_within_each_column():
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory, music_root):
-    folder = music_root / "scorched3d-data"
-    db = Catalog(tmp_path_factory.mktemp("search") / "c.db")
-    index([folder, next((music_root / "funnyboat").rglob("*.ogg"))], db, jobs=1, progress=False)
+def catalog(game_catalog):
+    """scorched3d's loops and funnyboat's track: the run's shared catalog (conftest)."""
+    db = Catalog(game_catalog, create=False)
     yield db
     db.close()
 

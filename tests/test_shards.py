@@ -13,14 +13,12 @@ from cuefinder.catalog import Catalog
 from cuefinder.find.rank import search
 from cuefinder.find.similar import similar
 from cuefinder.pipeline import shards
-from cuefinder.pipeline.local import index
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory, short_tracks, funnyboat):
-    folder = tmp_path_factory.mktemp("shards")
-    catalog = Catalog(folder / "source.db")
-    index([*short_tracks, funnyboat], catalog, jobs=1, progress=False)
+def source(five_tracks):
+    """The run's shared catalog of five tracks (conftest), read only."""
+    catalog = Catalog(five_tracks, create=False)
     yield catalog
     catalog.close()
 
