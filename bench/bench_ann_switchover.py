@@ -5,9 +5,10 @@ HNSW index (``vectors.new_index``) takes over, so its recall there is what a gro
 catalog gets first. A library is clustered (albums, series, stems and alternate mixes
 of one cue), which is where an HNSW graph loses neighbours. The collection here is
 **SYNTHETIC** (labelled so in the output): ``--clusters`` centres drawn from a real
-catalog's segment embeddings, each with ``EXACT_BELOW / clusters`` members jittered by
-``--spread`` times the median distance between neighbouring real segments; queries are
-fresh draws from the same clusters, not in the index.
+catalog's segment embeddings (each beside its track's sound embedding), each with
+``EXACT_BELOW / clusters`` members jittered by ``--spread`` times the median distance
+between neighbouring real segments; queries are fresh draws from the same clusters, not in
+the index.
 
 For each ``expansion_search`` (the search-time beam) it prints recall@10 against exact
 search, by identity (the same 10 ids) and by distance (a returned vector counts when it
@@ -37,6 +38,15 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def segment_vectors(track) -> np.ndarray:
+    """A track's segment embeddings, each beside the track's sound embedding, joined as the
+    index joins a track's (``vectors.joined``)."""
+    heard = track.sound_embedding
+    if heard is not None:
+        heard = np.repeat(heard[None], len(track.segment_embeddings), axis=0)
+    return ann.joined(track.segment_embeddings.astype(np.float32), heard)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", type=Path, required=True, help="a catalog (real segments)")
@@ -49,8 +59,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     catalog = Catalog(args.catalog, create=False)
-    segments = unit(np.concatenate([t.segment_embeddings.astype(np.float32)
-                                    for t in catalog.tracks()]))  # fmt: skip
+    segments = unit(np.concatenate([segment_vectors(t) for t in catalog.tracks()]))
     sample = segments[rng.choice(len(segments), min(2000, len(segments)), replace=False)]
     similarity = sample @ sample.T
     np.fill_diagonal(similarity, -1)
