@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cuefinder.datasets import games
+from cuefinder.evaluate import baselines, metrics
+from cuefinder.evaluate.report import BOOTSTRAP
 from cuefinder.features import FeatureConfig
-from cuefinder.train import baselines, dataset, games, metrics
-from cuefinder.train.report import BOOTSTRAP
+from cuefinder.train import dataset
 from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, fit, model_config, predict
 

@@ -132,7 +132,7 @@ def row(label: str, report, wall: float, load: float, note: str = "") -> None:
 
 def demo_paths() -> list[Path]:
     """The demo game soundtracks' folders (fetched into the games cache if missing)."""
-    from cuefinder.train import games
+    from cuefinder.datasets import games
 
     music = games.fetch_games(DEMO)
     return [music / p for p in DEMO]

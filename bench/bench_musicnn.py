@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.file is None:
-        from cuefinder.train import games
+        from cuefinder.datasets import games
 
         path = next((games.fetch_games(["funnyboat"]) / "funnyboat").rglob("*.ogg"))
     else:

@@ -51,10 +51,11 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog.vectors import joined
+from cuefinder.evaluate import baselines
+from cuefinder.evaluate.metrics import group_bootstrap, same_group_precision
 from cuefinder.features import FeatureConfig
-from cuefinder.train import baselines, dataset
+from cuefinder.train import dataset
 from cuefinder.train.config import MAX_SECONDS
-from cuefinder.train.metrics import group_bootstrap, same_group_precision
 from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
 
@@ -178,7 +179,7 @@ def main() -> None:
 
 def from_evaluation(path: Path, spaces: list[str]) -> None:
     """Print stored per-track precision@10 of some spaces beside their controls."""
-    from cuefinder.train.results import Evaluation
+    from cuefinder.evaluate.results import Evaluation
 
     evaluation = Evaluation.load(path)
     groups, fold_of = np.array(evaluation.groups), np.array(evaluation.fold_of)

@@ -50,8 +50,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import soundfile
 
-from cuefinder.train.game_audio import MODULE_SUFFIXES
-from cuefinder.train.games import DEFAULT_CACHE
+from cuefinder.datasets.game_audio import MODULE_SUFFIXES
+from cuefinder.datasets.games import DEFAULT_CACHE
 
 TOLERANCE = 0.04
 MULTIPLES = (1.0, 2.0, 0.5, 3.0, 1 / 3)
@@ -258,7 +258,7 @@ def _deb_members(deb: Path, origins: dict[str, Path]) -> dict[str, bytes]:
 def folder_modules(folder: Path, work: Path) -> list[Module]:
     """Tracker modules under a folder (a game per sub-folder), each rendered as
     ``cuefinder dataset games`` renders them."""
-    from cuefinder.train.game_audio import _render_module
+    from cuefinder.datasets.game_audio import _render_module
 
     found = []
     for path in sorted(folder.rglob("*")):

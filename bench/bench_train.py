@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cuefinder.datasets.manifest import read_manifest
 from cuefinder.features import FeatureConfig
 from cuefinder.train import featcache, trainer
-from cuefinder.train.manifest import read_manifest
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the trained model here")
     args = parser.parse_args()
     if args.manifest is None:
-        from cuefinder.train import games
+        from cuefinder.datasets import games
 
         args.manifest = Path(tempfile.mkdtemp()) / "games.csv"
         games.write_manifest(games.game_tracks(), args.manifest)

@@ -9,7 +9,7 @@ api section's is ``tests/test_api_fuzz.py``); this script runs the long one and 
 report the README links. Everything is
 real: the ``cuefinder`` command in its own process group, killed with SIGKILL; the
 built-in model, the decoder, the SQLite catalog and its vector index; the HTTP app with
-real requests; game soundtracks for audio (``cuefinder.train.games``, cached outside the
+real requests; game soundtracks for audio (``cuefinder.datasets.games``, cached outside the
 repository). Sections:
 
 kills       ``cuefinder index`` killed at random moments and at chosen points, over a

@@ -110,7 +110,7 @@ def _train(args) -> int:
                     checkpoint_dir=args.checkpoints, progress=not args.quiet)  # fmt: skip
     print(summary)
     if args.card:
-        from cuefinder.train.card import render
+        from cuefinder.evaluate.card import render
 
         args.card.write_text(render(args.out))
         print(f"model card: {args.card}")
@@ -118,7 +118,7 @@ def _train(args) -> int:
 
 
 def _card(args) -> int:
-    from cuefinder.train.card import render
+    from cuefinder.evaluate.card import render
 
     if args.evaluation:
         from cuefinder.model import checkpoint
@@ -136,7 +136,7 @@ def _card(args) -> int:
             return EXIT_USAGE
         annotation = {"scheme": schemes.pop(), "summary": summary, "sources": sources}
         if args.estimate:
-            from cuefinder.train.card import estimate
+            from cuefinder.evaluate.card import estimate
 
             found = [p for p in args.evaluation if args.estimate in json.loads(
                 p.read_text())["methods"]]  # fmt: skip
@@ -150,8 +150,8 @@ def _card(args) -> int:
 
 
 def _dataset_build(args) -> int:
-    from cuefinder.train import albums, imdb
-    from cuefinder.train.manifest import write_manifest
+    from cuefinder.datasets import albums, imdb
+    from cuefinder.datasets.manifest import write_manifest
 
     tracks, matches = albums.build_manifest(args.soundtracks, args.imdb, args.mapping)
     write_manifest(tracks, args.out)
@@ -161,7 +161,7 @@ def _dataset_build(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from cuefinder.train import evaluate
+    from cuefinder.evaluate import cross_validation
     from cuefinder.train.trainer import TrainConfig
 
     flags = {"epochs": args.epochs} if args.epochs else {}
@@ -180,15 +180,15 @@ def _evaluate(args) -> int:
             error(f"--fuse wants A+B (two method or recipe names), got {item!r}")
             return EXIT_USAGE
         fusions.append((a, b))
-    report = evaluate.run(args.manifest, args.out, args.methods, args.scheme, args.folds, config,
-                          cache_dir=args.cache, progress=not args.quiet, recipes=recipes,
-                          fusions=fusions)  # fmt: skip
+    report = cross_validation.run(args.manifest, args.out, args.methods, args.scheme, args.folds,
+                                  config, cache_dir=args.cache, progress=not args.quiet,
+                                  recipes=recipes, fusions=fusions)  # fmt: skip
     print(f"report: {report}")
     return EXIT_OK
 
 
 def _dataset_games(args) -> int:
-    from cuefinder.train import games
+    from cuefinder.datasets import games
 
     packages = list(games.SMALL_PACKAGES) if args.small else args.packages
     music = games.fetch_games(packages, args.cache, log=lambda m: print(m, file=sys.stderr))

@@ -1,6 +1,6 @@
 """Shared fixtures: real game-soundtrack audio fetched once (cached outside the repo).
 
-The small Debian packages are fetched by ``cuefinder.train.games`` into the
+The small Debian packages are fetched by ``cuefinder.datasets.games`` into the
 user cache (``$CUEFINDER_GAMES_CACHE`` or ~/.cache/cuefinder/games) and reused
 across runs. Formats the set lacks are made by transcoding a real track.
 
@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from cuefinder.train import games
+from cuefinder.datasets import games
 
 TEST_PACKAGES = (
     "funnyboat",

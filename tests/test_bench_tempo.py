@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cuefinder.train import games
+from cuefinder.datasets import games
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import bench_tempo as bench  # noqa: E402

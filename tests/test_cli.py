@@ -150,7 +150,7 @@ def test_catalog_location_comes_from_the_environment(tmp_path, short_tracks, cop
 def test_dataset_build_labels_albums_from_imdb(tmp_path, funnyboat, copy_of):
     from pathlib import Path
 
-    from cuefinder.train.manifest import read_manifest
+    from cuefinder.datasets.manifest import read_manifest
 
     imdb = Path(__file__).parent / "data" / "imdb" / "title.basics.excerpt.tsv.gz"
     copy_of(tmp_path / "albums" / "Jaws (1975) [Original Motion Picture Soundtrack]", funnyboat)
@@ -201,7 +201,7 @@ def test_genres_warns_about_genres_taught_by_fewer_than_three_games(tmp_path):
         "warning: Romance (2 games), Crime (1 game): fewer than 3 games taught these genres; "
         "read their rankings as hints"
     ]
-    from cuefinder.train.card import render
+    from cuefinder.evaluate.card import render
 
     card = render(path)
     assert "## Warning: genres on thin evidence" in card and "Crime (1 game)" in card

@@ -10,11 +10,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from cuefinder.datasets import games
 from cuefinder.errors import DatasetError
+from cuefinder.evaluate import baselines, cross_validation, results
+from cuefinder.evaluate.report import write_report
+from cuefinder.evaluate.results import Evaluation
 from cuefinder.features import FeatureConfig
-from cuefinder.train import baselines, dataset, evaluate, games, results, splits
-from cuefinder.train.report import write_report
-from cuefinder.train.results import Evaluation
+from cuefinder.train import dataset, splits
 from cuefinder.train.trainer import TrainConfig
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -39,7 +41,7 @@ def small_set(music_root, tmp_path_factory) -> dataset.LabelledSet:
 
 @pytest.fixture(scope="module")
 def evaluation(small_set) -> Evaluation:
-    return evaluate.cross_validate(
+    return cross_validation.cross_validate(
         small_set, ["random", "majority", "mfcc-logreg", "ensemble"], scheme="logo",
         train_config=TINY, progress=False,
     )  # fmt: skip
@@ -146,13 +148,13 @@ def test_cross_validate_end_to_end(evaluation, small_set):
 
 
 def test_kfold_notes_that_it_is_not_the_ma_protocol(small_set):
-    result = evaluate.cross_validate(small_set, ["random", "majority"], scheme="kfold", folds=2,
-                                     progress=False)  # fmt: skip
+    result = cross_validation.cross_validate(small_set, ["random", "majority"], scheme="kfold",
+                                             folds=2, progress=False)  # fmt: skip
     assert len(result.folds) == 2
     assert any("not Ma et al." in note for note in result.notes)
     assert "instead of leave-one-group-out" in result.group_level["random"]["protocol"]
     with pytest.raises(ValueError, match="unknown methods"):
-        evaluate.cross_validate(small_set, ["svm"], progress=False)
+        cross_validation.cross_validate(small_set, ["svm"], progress=False)
 
 
 def test_report_files_and_numbers(evaluation, tmp_path):
@@ -172,7 +174,7 @@ def test_report_files_and_numbers(evaluation, tmp_path):
     assert "## Network training" in text and "| member1-resnet | 3 |" in text
     assert "| Comedy |" in text
     # calibration: each method's ECE raw and cross-fitted Platt, per genre and on average
-    from cuefinder.train.calibration import from_evaluation
+    from cuefinder.evaluate.calibration import from_evaluation
 
     assert "## Calibration" in text and "| genre | mfcc-logreg raw | mfcc-logreg Platt |" in text
     mean = next(x for x in text.splitlines() if x.startswith("| **mean** |"))
@@ -229,7 +231,7 @@ def test_recipes_and_fusions_are_scored_in_the_same_folds(small_set):
         "band-mixup-2seeds": TrainConfig(**{**one.__dict__, "input_norm": "band",
                                             "mixup": 0.4, "members": 2}),
     }  # fmt: skip
-    result = evaluate.cross_validate(
+    result = cross_validation.cross_validate(
         small_set, ["random", "mfcc-logreg"], scheme="logo", train_config=one,
         progress=False, recipes=recipes, fusions=[("level-contrastive", "mfcc-logreg")],
     )  # fmt: skip
@@ -245,7 +247,7 @@ def test_recipes_and_fusions_are_scored_in_the_same_folds(small_set):
     assert {"mfcc", "level-contrastive", "level-contrastive/random"} <= set(spaces)
     for values in spaces.values():
         assert values.shape == (len(small_set),) and np.all((values >= 0) & (values <= 1))
-    from cuefinder.train.report import render, similarity_rows
+    from cuefinder.evaluate.report import render, similarity_rows
 
     rows = {r["space"]: r for r in similarity_rows(result)}
     assert "vs_mfcc" in rows["level-contrastive"] and "vs_random" in rows["level-contrastive"]
@@ -256,8 +258,8 @@ def test_recipes_and_fusions_are_scored_in_the_same_folds(small_set):
     again = Evaluation.from_dict(json.loads(json.dumps(result.to_dict())))
     assert np.allclose(again.similarity["mfcc"], spaces["mfcc"], atol=1e-4)
     with pytest.raises(DatasetError, match="not evaluated: nope"):
-        evaluate.cross_validate(small_set, ["random"], scheme="logo", train_config=one,
-                                progress=False, fusions=[("random", "nope")])  # fmt: skip
+        cross_validation.cross_validate(small_set, ["random"], scheme="logo", train_config=one,
+                                        progress=False, fusions=[("random", "nope")])  # fmt: skip
 
 
 def test_mfcc_baseline_chooses_its_regularisation_on_training_groups_only(small_set):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from cuefinder.datasets import game_audio, games
 from cuefinder.errors import DatasetError
-from cuefinder.train import game_audio, games
 
 TEST_PACKAGES = ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data",
                  "chromium-bsu-data")  # fmt: skip
@@ -135,7 +135,7 @@ def test_two_fetches_at_once_wait_for_each_other(cache, tmp_path):
     stale = fresh / ".unpack-funnyboat_killed"
     other = fresh / ".unpack-funnyboat-extra_busy"  # a longer name: another package's
     stale.mkdir(), other.mkdir()
-    fetch = ("import sys; from cuefinder.train import games; "
+    fetch = ("import sys; from cuefinder.datasets import games; "
              "games.fetch_games(['funnyboat'], sys.argv[1], log=print)")  # fmt: skip
     command = [sys.executable, "-c", fetch, str(fresh)]
     runs = [subprocess.Popen(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -86,13 +86,65 @@ def test_no_module_level_import_circles_in_the_package():
 
 @pytest.mark.parametrize(
     "within",
-    ["cuefinder.model", "cuefinder.train", "cuefinder.find", "cuefinder.serve", "cuefinder.cli"],
+    [
+        "cuefinder.model",
+        "cuefinder.datasets",
+        "cuefinder.train",
+        "cuefinder.evaluate",
+        "cuefinder.find",
+        "cuefinder.serve",
+        "cuefinder.cli",
+    ],
 )
 def test_no_import_circles_in_the_model_training_search_and_the_edges(within):
     """Lazy imports count: a function-level import back is the same circle, hidden. A
     package's ``__init__.py`` is the package (``cuefinder.model``, whose ``build`` its
     modules may import)."""
     assert _circles(_graph(PACKAGE, lazy=True), within) == []
+
+
+# datasets <- train <- evaluate: each package imports only the ones before it
+LAYERS = ("cuefinder.datasets", "cuefinder.train", "cuefinder.evaluate")
+
+
+def _upward(graph: dict[str, set[str]], layers: tuple[str, ...]) -> list[str]:
+    """``module -> imported`` for each import from a layer into a later one."""
+
+    def layer(name: str) -> int | None:
+        return next(
+            (i for i, p in enumerate(layers) if name == p or name.startswith(p + ".")), None
+        )
+
+    return sorted(
+        f"{m} -> {n}"
+        for m, imported in graph.items()
+        if (here := layer(m)) is not None
+        for n in imported
+        if (there := layer(n)) is not None and there > here
+    )
+
+
+def test_datasets_training_and_evaluation_import_one_way():
+    """Lazy imports count: a function that reaches back up is the same dependency."""
+    assert _upward(_graph(PACKAGE, lazy=True), LAYERS) == []
+
+
+def test_the_one_way_check_finds_an_import_back(tmp_path):
+    root = tmp_path / "cuefinder"
+    for name in ("datasets", "train", "evaluate"):
+        (root / name).mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "datasets" / "games.py").write_text("")
+    (root / "train" / "loop.py").write_text("from cuefinder.datasets import games\n")
+    (root / "evaluate" / "report.py").write_text("from cuefinder.train import loop\n")
+    assert _upward(_graph(root, lazy=True), LAYERS) == []
+    (root / "train" / "loop.py").write_text("def f():\n    from cuefinder.evaluate import report\n")
+    (root / "datasets" / "games.py").write_text("import cuefinder.train\n")
+    assert _upward(_graph(root, lazy=True), LAYERS) == [
+        "cuefinder.datasets.games -> cuefinder.train",
+        "cuefinder.train.loop -> cuefinder.evaluate.report",
+    ]
 
 
 def test_the_package_circle_finder_finds_them(tmp_path):
@@ -166,12 +218,13 @@ def test_musicnn_front_end_constants_are_the_shared_front_ends_settings():
 
 
 def test_architecture_and_method_names_are_declared_once():
-    from cuefinder.train import config, evaluate, report
+    from cuefinder.evaluate import cross_validation, report
+    from cuefinder.train import config
 
     assert (*model_config.NETWORKS, *model_config.MUSICNN_MODES) == model_config.TRAINABLE
     assert set(model_config.NETWORKS) < set(model_config.ARCHITECTURES)
-    assert report.TRANSFER == evaluate.TRANSFER == tuple(model_config.MUSICNN_MODES)
-    for function in (evaluate.cross_validate, evaluate.run):
+    assert report.TRANSFER == cross_validation.TRANSFER == tuple(model_config.MUSICNN_MODES)
+    for function in (cross_validation.cross_validate, cross_validation.run):
         assert function.__defaults__[0] is model_config.DEFAULT_METHODS
     assert config.TrainConfig().max_seconds == config.MAX_SECONDS
     literal = re.compile(r"(max_seconds|MAX_SECONDS)\s*[:=][^=\n]*\b600\b")
@@ -180,15 +233,15 @@ def test_architecture_and_method_names_are_declared_once():
 
 
 def test_evaluation_arguments_are_refused_before_any_audio_is_read(tmp_path):
-    from cuefinder.train import evaluate
+    from cuefinder.evaluate import cross_validation
 
     missing = tmp_path / "no-such-manifest.csv"  # reading it would fail differently
     with pytest.raises(ConfigError, match="unknown methods"):
-        evaluate.run(missing, tmp_path, methods=["random", "nope"])
+        cross_validation.run(missing, tmp_path, methods=["random", "nope"])
     with pytest.raises(DatasetError, match="not evaluated: nope"):
-        evaluate.run(missing, tmp_path, methods=["random"], fusions=[("random", "nope")])
+        cross_validation.run(missing, tmp_path, methods=["random"], fusions=[("random", "nope")])
     with pytest.raises(ConfigError, match="unknown scheme"):
-        evaluate.run(missing, tmp_path, methods=["random"], scheme="folds")
+        cross_validation.run(missing, tmp_path, methods=["random"], scheme="folds")
 
 
 def test_a_recipe_and_a_model_config_are_read_without_numpy_or_torch():

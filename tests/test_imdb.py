@@ -16,9 +16,8 @@ from pathlib import Path
 import mutagen
 import pytest
 
-from cuefinder.errors import DatasetError
-from cuefinder.train.albums import Album, build_manifest, find_albums
-from cuefinder.train.imdb import (
+from cuefinder.datasets.albums import Album, build_manifest, find_albums
+from cuefinder.datasets.imdb import (
     AlbumName,
     Film,
     Match,
@@ -29,7 +28,8 @@ from cuefinder.train.imdb import (
     read_mapping,
     summarise,
 )
-from cuefinder.train.manifest import read_manifest, write_manifest
+from cuefinder.datasets.manifest import read_manifest, write_manifest
+from cuefinder.errors import DatasetError
 
 DATA = Path(__file__).parent / "data" / "imdb"
 EXCERPT = DATA / "title.basics.excerpt.tsv.gz"

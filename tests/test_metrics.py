@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cuefinder.train import metrics
+from cuefinder.evaluate import metrics
+from cuefinder.train import scoring
 
 # The textbook case: two negatives (0.1, 0.4), two positives (0.35, 0.8).
 Y = np.array([0, 0, 1, 1])
@@ -14,22 +15,22 @@ S = np.array([0.1, 0.4, 0.35, 0.8])
 
 def test_roc_and_pr_auc_by_hand():
     # pairs (pos, neg): (0.35, 0.1) right, (0.35, 0.4) wrong, (0.8, both) right -> 3/4
-    assert metrics.roc_auc(Y, S) == pytest.approx(0.75)
+    assert scoring.roc_auc(Y, S) == pytest.approx(0.75)
     # ranked: 0.8 (+) P=1 R=.5; 0.4 (-); 0.35 (+) P=2/3 R=1 -> AP = .5*1 + .5*2/3
-    assert metrics.pr_auc(Y, S) == pytest.approx(0.8333, abs=1e-4)
+    assert scoring.pr_auc(Y, S) == pytest.approx(0.8333, abs=1e-4)
     assert metrics.fast_roc_auc(Y, S) == pytest.approx(0.75)
     assert metrics.fast_average_precision(Y, S) == pytest.approx(5 / 6)
 
 
 def test_single_class_genres_have_no_auc_and_macro_skips_them():
-    assert metrics.roc_auc(np.zeros(4), S) is None
-    assert metrics.roc_auc(np.ones(4), S) is None
-    assert metrics.pr_auc(np.zeros(4), S) is None
+    assert scoring.roc_auc(np.zeros(4), S) is None
+    assert scoring.roc_auc(np.ones(4), S) is None
+    assert scoring.pr_auc(np.zeros(4), S) is None
     labels = np.stack([Y, np.zeros(4)], axis=1)
     scores = np.stack([S, np.array([0.9, 0.1, 0.5, 0.2])], axis=1)
-    assert metrics.macro_roc_auc(labels, scores) == pytest.approx(0.75)
+    assert scoring.macro_roc_auc(labels, scores) == pytest.approx(0.75)
     assert metrics.macro_pr_auc(labels, scores) == pytest.approx(5 / 6)
-    result = metrics.evaluate(labels, scores, ("a", "b"), ["g1", "g1", "g2", "g3"])
+    result = scoring.evaluate(labels, scores, ("a", "b"), ["g1", "g1", "g2", "g3"])
     assert result["macro"]["genres_scored"] == 1
     assert result["macro"]["roc_auc"] == pytest.approx(0.75)
     assert result["per_genre"]["b"]["roc_auc"] is None
@@ -111,13 +112,13 @@ def test_fast_versions_equal_sklearn():
     for _ in range(50):
         n = int(rng.integers(3, 50))
         y, s = rng.integers(0, 2, n), np.round(rng.random(n), 1)
-        for slow, fast in ((metrics.roc_auc, metrics.fast_roc_auc),
-                           (metrics.pr_auc, metrics.fast_average_precision)):  # fmt: skip
+        for slow, fast in ((scoring.roc_auc, metrics.fast_roc_auc),
+                           (scoring.pr_auc, metrics.fast_average_precision)):  # fmt: skip
             a, b = slow(y, s), fast(y, s)
             assert (a is None and b is None) or a == pytest.approx(b, abs=1e-12)
     labels, scores = rng.integers(0, 2, (30, 4)), rng.random((30, 4))
     assert metrics.fast_macro(labels, scores) == pytest.approx(
-        metrics.macro_roc_auc(labels, scores)
+        scoring.macro_roc_auc(labels, scores)
     )
     assert metrics.fast_macro(labels, scores, "pr_auc") == pytest.approx(
         metrics.macro_pr_auc(labels, scores)
@@ -125,7 +126,7 @@ def test_fast_versions_equal_sklearn():
 
 
 def test_same_group_precision_and_its_group_bootstrap():
-    from cuefinder.train.metrics import group_bootstrap, same_group_precision
+    from cuefinder.evaluate.metrics import group_bootstrap, same_group_precision
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8))

@@ -87,7 +87,7 @@ def test_a_safetensors_file_without_cuefinder_metadata_is_refused(tmp_path):
 
 
 def test_the_committed_model_card_is_what_the_model_file_says():
-    from cuefinder.train.card import render
+    from cuefinder.evaluate.card import render
 
     card = checkpoint.DEFAULT_MODEL.with_name("MODEL_CARD.md").read_text()
     assert render(checkpoint.DEFAULT_MODEL) + "\n" == card  # `cuefinder card` prints it
@@ -138,9 +138,9 @@ def test_timbre_statistics_of_a_patch_are_the_mfcc_baselines(funnyboat):
     """One definition of the statistics: the network's (torch, per patch) gives what the
     MFCC baseline (librosa, per track) gives on the same log-mel array."""
     from cuefinder.audio import load
+    from cuefinder.evaluate.baselines import track_statistics
     from cuefinder.features import log_mel
     from cuefinder.model import timbre
-    from cuefinder.train.baselines import track_statistics
 
     config = FeatureConfig()
     samples = load(funnyboat, sample_rate=config.sample_rate, max_seconds=20)

@@ -287,7 +287,7 @@ def test_fit_levels_and_the_weighted_mean_of_calibrated_probabilities():
 
 
 def test_calibration_lowers_the_error_of_overconfident_scores():
-    from cuefinder.train.calibration import calibrate
+    from cuefinder.evaluate.calibration import calibrate
 
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.05, 0.6, size=(2000, 1))

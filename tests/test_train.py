@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from cuefinder.datasets import games
+from cuefinder.datasets.manifest import write_manifest
 from cuefinder.errors import DatasetError
 from cuefinder.features import FeatureConfig
 from cuefinder.model import build, checkpoint
 from cuefinder.model.config import ModelConfig
 from cuefinder.model.tagger import Tagger
-from cuefinder.train import dataset, games, loop, trainer
-from cuefinder.train.manifest import write_manifest
+from cuefinder.train import dataset, loop, trainer
 
 TINY = trainer.TrainConfig(
     channels=(4, 8, 8, 16), epochs=4, steps_per_epoch=3, batch_size=8, eval_patches=2,

@@ -10,13 +10,15 @@ from serve_helpers import served
 
 from cuefinder import audio
 from cuefinder.catalog import Catalog
+from cuefinder.datasets import games
+from cuefinder.evaluate import cross_validation
+from cuefinder.evaluate.cross_validation import METHODS
 from cuefinder.features import MUSICNN_FEATURES, FeatureConfig, log_mel
 from cuefinder.model import build, checkpoint, features_for, musicnn
 from cuefinder.model.tagger import Tagger
 from cuefinder.model.transfer import musicnn_config
 from cuefinder.pipeline.local import index
-from cuefinder.train import dataset, evaluate, games
-from cuefinder.train.evaluate import METHODS
+from cuefinder.train import dataset
 from cuefinder.train.trainer import TRAINABLE, TrainConfig, fit, model_config, predict
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -160,8 +162,8 @@ def test_indexing_with_a_transfer_model_stores_and_searches_tags(frozen, short_t
 
 def test_cross_validation_sets_pretrained_heads_beside_the_scratch_cnn(labelled, music_root,
                                                                        tmp_path):  # fmt: skip
+    from cuefinder.evaluate.report import write_report
     from cuefinder.features import FeatureConfig
-    from cuefinder.train.report import write_report
 
     manifest = tmp_path / "manifest.csv"
     games.write_manifest(games.game_tracks(PACKAGES, music_root.parent), manifest)
@@ -170,8 +172,8 @@ def test_cross_validation_sets_pretrained_heads_beside_the_scratch_cnn(labelled,
     recipe = TrainConfig(epochs=2, steps_per_epoch=2, batch_size=4, eval_patches=2,
                          channels=(4, 8, 8, 16))  # fmt: skip
     with pytest.raises(ValueError, match="musicnn_data"):
-        evaluate.cross_validate(scratch, ["musicnn-frozen"], progress=False)
-    result = evaluate.cross_validate(
+        cross_validation.cross_validate(scratch, ["musicnn-frozen"], progress=False)
+    result = cross_validation.cross_validate(
         scratch, ["mfcc-logreg", "cnn", "musicnn-frozen", "musicnn-top"], scheme="logo",
         train_config=recipe, progress=False, musicnn_data=labelled,
     )  # fmt: skip

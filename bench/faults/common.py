@@ -88,7 +88,7 @@ def sources(music_root: Path | None = None, folder: Path | None = None) -> list[
     import soundfile
 
     if music_root is None:
-        from cuefinder.train import games
+        from cuefinder.datasets import games
 
         music_root = games.fetch_games(tuple(SOURCES))
     folder = folder or Path(tempfile.mkdtemp(prefix="cuefinder-reliability-src-"))

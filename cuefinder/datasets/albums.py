@@ -9,8 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from cuefinder.audio import is_audio_name, read_tags
-from cuefinder.errors import DatasetError
-from cuefinder.train.imdb import (
+from cuefinder.datasets.imdb import (
     AlbumName,
     Film,
     Match,
@@ -18,7 +17,8 @@ from cuefinder.train.imdb import (
     parse_album_name,
     read_mapping,
 )
-from cuefinder.train.manifest import Album, LabelledTrack
+from cuefinder.datasets.manifest import Album, LabelledTrack
+from cuefinder.errors import DatasetError
 
 _DISC_FOLDER = re.compile(r"(?:dis[ck]|cd)[\s._-]*\d+\b.*", re.I)
 

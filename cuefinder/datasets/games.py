@@ -37,9 +37,9 @@ import platformdirs
 import soundfile as sf
 
 from cuefinder.audio import read_tags
+from cuefinder.datasets.game_audio import MODULE_SUFFIXES, RENDER_SECONDS, convert, tail
+from cuefinder.datasets.manifest import LabelledTrack, read_manifest, write_manifest
 from cuefinder.errors import DatasetError
-from cuefinder.train.game_audio import MODULE_SUFFIXES, RENDER_SECONDS, convert, tail
-from cuefinder.train.manifest import LabelledTrack, read_manifest, write_manifest
 
 __all__ = ["LabelledTrack", "fetch_games", "game_tracks", "read_manifest", "write_manifest"]
 
@@ -146,7 +146,7 @@ _SOURCES: dict[str, tuple[_Source, ...]] = {
 
 def _data_rows(name: str) -> list[dict[str, str]]:
     """Rows of one of the packaged label files."""
-    text = (resources.files("cuefinder.train") / "data" / name).read_text(encoding="utf-8")
+    text = (resources.files("cuefinder.datasets") / "data" / name).read_text(encoding="utf-8")
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -164,7 +164,7 @@ def _game_genres() -> dict[str, tuple[str, ...]]:
 def _listed() -> dict[str, tuple[_Listed, ...]]:
     """Package -> its exactly listed music files (music_files.tsv), named in the package's
     music folder by their path below the deepest folder the package's files share."""
-    text = (resources.files("cuefinder.train") / "data" / "music_files.tsv").read_text("utf-8")
+    text = (resources.files("cuefinder.datasets") / "data" / "music_files.tsv").read_text("utf-8")
     rows: dict[str, list[tuple[str, float]]] = {}
     for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
         rows.setdefault(row["package"], []).append((row["path"], float(row["seconds"] or 0)))

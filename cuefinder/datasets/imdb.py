@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cuefinder.datasets.manifest import Album, csv_reader
 from cuefinder.errors import DatasetError
-from cuefinder.train.manifest import Album, csv_reader
 
 IMDB_HEADER = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult",
                "startYear", "endYear", "runtimeMinutes", "genres")  # fmt: skip

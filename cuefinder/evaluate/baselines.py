@@ -145,7 +145,7 @@ def choose_c(x: np.ndarray, labels: np.ndarray, groups, seed: int, grid=C_GRID) 
     split of the given (training) tracks; the middle of the grid with under 6 groups."""
     from sklearn.model_selection import GroupKFold
 
-    from cuefinder.train.metrics import fast_macro
+    from cuefinder.evaluate.metrics import fast_macro
 
     names = np.array(groups)
     if len(set(groups)) < 6:

@@ -30,15 +30,15 @@ REPRODUCE = (
 
 def licences() -> dict[str, str]:
     """Package -> licence, from the label file shipped with cuefinder."""
-    with resources.files("cuefinder.train").joinpath("data/games.csv").open() as handle:
+    with resources.files("cuefinder.datasets").joinpath("data/games.csv").open() as handle:
         return {row["package"]: row["license"] for row in csv.DictReader(handle)}
 
 
 def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) -> dict:
     """A method's cross-validated figures beside the MFCC baseline's, for the card."""
-    from cuefinder.train import calibration
-    from cuefinder.train.report import similarity_rows
-    from cuefinder.train.results import Evaluation, bootstrap_difference
+    from cuefinder.evaluate import calibration
+    from cuefinder.evaluate.report import similarity_rows
+    from cuefinder.evaluate.results import Evaluation, bootstrap_difference
 
     evaluation = Evaluation.load(evaluation_json)
     ours = evaluation.methods[method].metrics
@@ -270,7 +270,7 @@ def _data_section(record: dict) -> list[str]:
         "## Data and licences",
         "",
         "Soundtracks of free games packaged by Debian, each labelled with the film genres "
-        "that fit its game, plus per-track refinements (`cuefinder/train/data/`). Labels "
+        "that fit its game, plus per-track refinements (`cuefinder/datasets/data/`). Labels "
         "belong to games, so they are weak. The audio is not shipped; the weights were "
         "trained on it under the licences below.",
         "",

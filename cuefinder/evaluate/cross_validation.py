@@ -47,12 +47,13 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.errors import ConfigError, DatasetError
+from cuefinder.evaluate import baselines, metrics
+from cuefinder.evaluate.results import Evaluation, MethodResult, film_level
 from cuefinder.features import MUSICNN_FEATURES, FeatureConfig
 from cuefinder.model.config import DEFAULT_METHODS, METHODS, MUSICNN_MODES, NETWORKS
-from cuefinder.train import baselines, dataset, metrics
+from cuefinder.train import dataset
 from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
-from cuefinder.train.results import Evaluation, MethodResult, film_level
 from cuefinder.train.splits import SCHEMES, Fold, make_folds
 
 TRANSFER = tuple(MUSICNN_MODES)  # read musicnn's front end
@@ -386,7 +387,7 @@ def run(
 
     Returns the report's path.
     """
-    from cuefinder.train.report import write_report
+    from cuefinder.evaluate.report import write_report
 
     # argument errors before any audio is decoded (the genres are not known yet)
     _request(methods, ("genre",), train_config, recipes, fusions)

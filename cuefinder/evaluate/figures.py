@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.train import metrics
-from cuefinder.train.results import Evaluation
+from cuefinder.evaluate import metrics
+from cuefinder.evaluate.results import Evaluation
 from cuefinder.train.splits import scheme_words
 
 

@@ -18,21 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.model.config import MUSICNN_MODES, POOLED_MODES
-from cuefinder.train import calibration, metrics
-from cuefinder.train.config import TrainConfig
-from cuefinder.train.figures import (
+from cuefinder.evaluate import calibration, metrics
+from cuefinder.evaluate.figures import (
     plot_cooccurrence,
     plot_curves,
     plot_per_genre,
 )
-from cuefinder.train.results import (
+from cuefinder.evaluate.results import (
     Evaluation,
     bootstrap_difference,
     group_positive_share,
     member_spread,
     summary,
 )
+from cuefinder.model.config import MUSICNN_MODES, POOLED_MODES
+from cuefinder.train.config import TrainConfig
 from cuefinder.train.splits import scheme_words
 
 

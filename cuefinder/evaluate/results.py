@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.train.metrics import fast_macro, prf, roc_auc, rounded
+from cuefinder.evaluate.metrics import fast_macro, prf, rounded
+from cuefinder.train.scoring import roc_auc
 from cuefinder.train.splits import Fold
 
 BOOTSTRAP = 1000  # group resamples for the interval of a difference in macro scores

@@ -66,7 +66,7 @@ class ModelInfo:
     @property
     def calibration(self) -> dict[str, tuple[float, float]]:
         """Genre -> (a, b): the calibrated probability is sigmoid(a * logit(p) + b), from
-        the cross-validated predictions (train.calibration); empty when not estimated."""
+        the cross-validated predictions (evaluate.calibration); empty when not estimated."""
         estimate = (self.training.get("cross_validation") or {}).get("estimate") or {}
         params = (estimate.get("calibration") or {}).get("params") or {}
         return {g: (float(a), float(b)) for g, (a, b) in params.items()}

@@ -8,7 +8,7 @@ unit length (the concatenation has unit length too): a catalog stores it, the tr
 vector is the mean over its patches, and "sounds like" and the best-matching window use
 it without knowing it is two things.
 
-The statistics are those of the MFCC baseline (``train.baselines.track_statistics``)
+The statistics are those of the MFCC baseline (``evaluate.baselines.track_statistics``)
 computed over one patch (about 3 s) in torch: 20 MFCCs and their deltas (mean and
 standard deviation over frames), the mean level of 8 mel bands, and the mean and
 standard deviation of loudness, spectral centroid and spectral flux (94 values). They

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cuefinder.datasets.manifest import read_manifest
 from cuefinder.features import FeatureConfig
 from cuefinder.train import featcache
 from cuefinder.train.config import MAX_SECONDS
-from cuefinder.train.manifest import read_manifest
 
 
 @dataclass

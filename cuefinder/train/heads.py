@@ -22,7 +22,7 @@ import torch
 
 from cuefinder.model import build
 from cuefinder.model.config import ModelConfig
-from cuefinder.train import metrics
+from cuefinder.train import scoring
 from cuefinder.train.config import TrainConfig
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.loop import run_epochs, setup, smoothed
@@ -89,7 +89,7 @@ def fit(
         return loss_fn(model.from_pooled(x)[0], smoothed(y, config.label_smoothing))
 
     def validate() -> float:
-        return metrics.macro_roc_auc(val_set.labels, predict_pooled(model, val_rows))
+        return scoring.macro_roc_auc(val_set.labels, predict_pooled(model, val_rows))
 
     run = run_epochs(
         model,

@@ -31,7 +31,7 @@ from cuefinder.errors import DatasetError
 from cuefinder.features import even_patches
 from cuefinder.model import build, checkpoint, features_for
 from cuefinder.model.config import MUSICNN_MODES, NETWORKS, POOLED_MODES, TRAINABLE, ModelConfig
-from cuefinder.train import dataset, metrics, state
+from cuefinder.train import dataset, scoring, state
 from cuefinder.train.config import DEFAULT_TRAIN, TrainConfig
 from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.loop import run_epochs, setup, smoothed
@@ -64,7 +64,7 @@ def train(
     evaluation = None
     if len(sets["test"]):
         test_scores = predict(model, sets["test"].features, width, config.eval_patches)
-        evaluation = metrics.evaluate(
+        evaluation = scoring.evaluate(
             sets["test"].labels, test_scores, data.genres, sets["test"].groups
         )
     seen = data.select(groups["train"] + groups["val"])
@@ -217,7 +217,7 @@ def fit(
 
     def validate() -> float:
         scores = predict(model, val_set.features, model_config.patch_frames, config.eval_patches)
-        return metrics.macro_roc_auc(val_set.labels, scores)
+        return scoring.macro_roc_auc(val_set.labels, scores)
 
     run = run_epochs(
         model,

@@ -75,7 +75,7 @@ def make(tf_python: str) -> None:
     import numpy as np
     import soundfile as sf
 
-    from cuefinder.train import games
+    from cuefinder.datasets import games
 
     music_root = games.fetch_games(PACKAGES)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,1 @@
+"""The datasets: game soundtracks, IMDb labels and album folders, written as manifests."""

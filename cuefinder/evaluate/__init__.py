@@ -1,0 +1,1 @@
+"""Judging models: cross-validation against baselines, metrics, calibration, reports, cards."""
