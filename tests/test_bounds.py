@@ -180,12 +180,23 @@ def test_a_file_decoding_past_the_bound_is_one_failure_and_the_run_goes_on(
 ):
     """With the bound set to 1 s (the setting's one place), the ten-minute file is stopped
     after about a second, as one line naming it and the bound; the short track after it is
-    indexed in the same run."""
+    indexed in the same run. The real decoder reads the long file, held back 0.2 s a chunk
+    (a slow disk or decoder), so that it takes past the bound on any machine: unslowed, a
+    quiet machine decodes it in about a second."""
     library = tmp_path / "library"
     library.mkdir()
     shutil.copy(long_track, library / "a-long.wav")
     shutil.copy(wavs[1], library / "b-short.wav")
     monkeypatch.setattr(stages, "MAX_DECODE_SECONDS", 1.0)
+    decode = stages.audio.stream
+
+    def slow(path, **options):
+        for chunk in decode(path, **options):
+            if Path(path).name == "a-long.wav":
+                time.sleep(0.2)
+            yield chunk
+
+    monkeypatch.setattr(stages.audio, "stream", slow)
     seen: dict[str, float] = {}
     last = [time.monotonic()]
 
