@@ -112,8 +112,17 @@ def _s3m(data: bytes) -> Header | None:
     return Header("s3m", speed, tempo) if speed and tempo >= 32 else None
 
 
-_MOD_CHANNELS = {b"M.K.": 4, b"M!K!": 4, b"FLT4": 4, b"4CHN": 4, b"6CHN": 6, b"8CHN": 8,
-                 b"FLT8": 8, b"OCTA": 8, b"CD81": 8}  # fmt: skip
+_MOD_CHANNELS = {
+    b"M.K.": 4,
+    b"M!K!": 4,
+    b"FLT4": 4,
+    b"4CHN": 4,
+    b"6CHN": 6,
+    b"8CHN": 8,
+    b"FLT8": 8,
+    b"OCTA": 8,
+    b"CD81": 8,
+}
 
 
 def _mod(data: bytes) -> Header | None:
@@ -160,17 +169,30 @@ class _Lib:
         lib = ctypes.CDLL(name)
         lib.openmpt_module_create_from_memory2.restype = ctypes.c_void_p
         lib.openmpt_module_create_from_memory2.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-            ctypes.c_void_p, ctypes.c_void_p,
-        ]  # fmt: skip
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         lib.openmpt_module_destroy.argtypes = [ctypes.c_void_p]
         lib.openmpt_module_select_subsong.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-        lib.openmpt_module_set_render_param.argtypes = [ctypes.c_void_p, ctypes.c_int,
-                                                        ctypes.c_int32]  # fmt: skip
+        lib.openmpt_module_set_render_param.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int32,
+        ]
         lib.openmpt_module_read_mono.restype = ctypes.c_size_t
-        lib.openmpt_module_read_mono.argtypes = [ctypes.c_void_p, ctypes.c_int32,
-                                                 ctypes.c_size_t, ctypes.c_void_p]  # fmt: skip
+        lib.openmpt_module_read_mono.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int32,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+        ]
         for name in ("speed", "tempo"):
             getter = getattr(lib, f"openmpt_module_get_current_{name}")
             getter.restype, getter.argtypes = ctypes.c_int32, [ctypes.c_void_p]
@@ -200,8 +222,10 @@ class _Lib:
                     break
                 samples += got
                 step = got / SCAN_RATE
-                state = (lib.openmpt_module_get_current_speed(module),
-                         lib.openmpt_module_get_current_tempo(module))  # fmt: skip
+                state = (
+                    lib.openmpt_module_get_current_speed(module),
+                    lib.openmpt_module_get_current_tempo(module),
+                )
                 played.states[state] += step
                 bpm = round(lib.openmpt_module_get_current_estimated_bpm(module), 3)
                 played.estimated_bpm[bpm] += step
@@ -228,8 +252,11 @@ def cached_modules(cache: Path) -> list[Module]:
     found = []
     for marker in sorted(cache.glob("music/*/.fetched.json")):
         folder, info = marker.parent, json.loads(marker.read_text())
-        wanted = {e["origin"]: folder / track for track, e in info["tracks"].items()
-                  if PurePosixPath(e["origin"]).suffix.lower() in MODULE_SUFFIXES}  # fmt: skip
+        wanted = {
+            e["origin"]: folder / track
+            for track, e in info["tracks"].items()
+            if PurePosixPath(e["origin"]).suffix.lower() in MODULE_SUFFIXES
+        }
         if not wanted:
             continue
         members = _deb_members(cache / "debs" / info["deb"], wanted)
@@ -267,8 +294,7 @@ def folder_modules(folder: Path, work: Path) -> list[Module]:
             shutil.copyfile(path, copy)
             parts = path.relative_to(folder).parts  # a game per top-level sub-folder
             game = parts[0] if len(parts) > 1 else folder.name
-            found.append(Module(game, path.name, path.read_bytes(),
-                                _render_module(copy)))  # fmt: skip
+            found.append(Module(game, path.name, path.read_bytes(), _render_module(copy)))
     return found
 
 
@@ -308,8 +334,9 @@ def prior_tempo(envelope: np.ndarray, fps: float, centre: float, width: float | 
     lags = np.arange(int(fps * 60 / MAX_BPM), int(fps * 60 / MIN_BPM) + 1)
     autocorrelation = librosa.autocorrelate(envelope - envelope.mean(), max_size=lags[-1] + 1)
     bpm = 60.0 * fps / lags
-    prior = np.ones_like(bpm) if width is None else np.exp(
-        -0.5 * (np.log2(bpm / centre) / width) ** 2)  # fmt: skip
+    prior = (
+        np.ones_like(bpm) if width is None else np.exp(-0.5 * (np.log2(bpm / centre) / width) ** 2)
+    )
     return float(bpm[int(np.argmax(autocorrelation[lags] * prior))])
 
 
@@ -378,8 +405,9 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path,
-                        help="modules under this folder instead of the games cache")  # fmt: skip
+    parser.add_argument(
+        "folder", nargs="?", type=Path, help="modules under this folder instead of the games cache"
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--list", action="store_true", help="print every module's figures")
@@ -411,8 +439,9 @@ def main(argv: list[str] | None = None) -> None:
             if held < STEADY * sum(played.states.values()):
                 left_out["speed or tempo changes while it plays"] += 1
                 if args.list:
-                    top = ", ".join(f"{s}/{t}: {d:.0f} s" for (s, t), d in
-                                    played.states.most_common(4))  # fmt: skip
+                    top = ", ".join(
+                        f"{s}/{t}: {d:.0f} s" for (s, t), d in played.states.most_common(4)
+                    )
                     print(f"  changes  {module.game}/{module.name}: {top}")
                 continue
             if (speed, tempo) != (header.speed, header.tempo):  # set by the first row's effects
@@ -423,28 +452,36 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             estimated = played.estimated_bpm.most_common(1)[0][0]
             if abs(estimated - header.bpm) > 0.01 * header.bpm:
-                print(f"  note: {module.game}/{module.name}: libopenmpt estimates "
-                      f"{estimated:.1f} BPM, header {header.bpm:.1f}")  # fmt: skip
+                print(
+                    f"  note: {module.game}/{module.name}: libopenmpt estimates "
+                    f"{estimated:.1f} BPM, header {header.bpm:.1f}"
+                )
             estimates, confidence = measure(module, features)
-            rows.append(Row(module.game, module.name, header.bpm, header, seconds, estimates,
-                            confidence))  # fmt: skip
+            rows.append(
+                Row(module.game, module.name, header.bpm, header, seconds, estimates, confidence)
+            )
             if args.list:
-                print(f"  {module.game}/{module.name} [{header.format} speed {header.speed} "
-                      f"tempo {header.tempo} rpb {header.rows_per_beat}] ref "
-                      f"{header.bpm:6.1f}  index {estimates['index (cuefinder)'] or 0:6.1f} "
-                      f"(conf {confidence or 0:.2f})  beat_track "
-                      f"{estimates['librosa beat.beat_track']:6.1f}")  # fmt: skip
+                print(
+                    f"  {module.game}/{module.name} [{header.format} speed {header.speed} "
+                    f"tempo {header.tempo} rpb {header.rows_per_beat}] ref "
+                    f"{header.bpm:6.1f}  index {estimates['index (cuefinder)'] or 0:6.1f} "
+                    f"(conf {confidence or 0:.2f})  beat_track "
+                    f"{estimates['librosa beat.beat_track']:6.1f}"
+                )
     report(modules, rows, left_out, notes, args.boot)
     print(f"({time.monotonic() - started:.0f} s)")
 
 
-def report(modules: list[Module], rows: list[Row], left_out: Counter, notes: Counter,
-           reps: int) -> None:  # fmt: skip
+def report(
+    modules: list[Module], rows: list[Row], left_out: Counter, notes: Counter, reps: int
+) -> None:
     games = sorted({r.game for r in rows})
     formats = Counter(r.header.format for r in rows)
-    print(f"\n{len(modules)} tracker modules in {len({m.game for m in modules})} games; "
-          f"{len(rows)} with one constant tempo kept, from {len(games)} games "
-          f"({', '.join(f'{n} {f}' for f, n in formats.most_common())})")  # fmt: skip
+    print(
+        f"\n{len(modules)} tracker modules in {len({m.game for m in modules})} games; "
+        f"{len(rows)} with one constant tempo kept, from {len(games)} games "
+        f"({', '.join(f'{n} {f}' for f, n in formats.most_common())})"
+    )
     for reason, n in left_out.most_common():
         print(f"  left out: {n} {reason}")
     for note, n in notes.most_common():
@@ -453,12 +490,16 @@ def report(modules: list[Module], rows: list[Row], left_out: Counter, notes: Cou
         return
     rpb = Counter(r.header.rows_per_beat for r in rows)
     refs = np.array([r.reference for r in rows])
-    print(f"  rows per beat: {dict(rpb)}; reference {refs.min():.0f} to {refs.max():.0f} BPM "
-          f"(median {np.median(refs):.0f})\n")  # fmt: skip
+    print(
+        f"  rows per beat: {dict(rpb)}; reference {refs.min():.0f} to {refs.max():.0f} BPM "
+        f"(median {np.median(refs):.0f})\n"
+    )
     draws = game_bootstrap(rows, reps)
     index = "index (cuefinder)"
-    print(f"{'method':<40} {'Accuracy1':>17} {'Accuracy2':>17} {'median error':>21}"
-          f"   {'Acc1 - index':>19} {'Acc2 - index':>19}")  # fmt: skip
+    print(
+        f"{'method':<40} {'Accuracy1':>17} {'Accuracy2':>17} {'median error':>21}"
+        f"   {'Acc1 - index':>19} {'Acc2 - index':>19}"
+    )
     for method, drawn in draws.items():
         point = scores(rows, method)
         cells = []
@@ -470,27 +511,33 @@ def report(modules: list[Module], rows: list[Row], left_out: Counter, notes: Cou
             for k in (0, 1):
                 low, high = _interval(drawn[:, k] - draws[index][:, k])
                 cells.append(f"{point[k] - base[k]:+.2f} ({low:+.2f} {high:+.2f})")
-        print(f"{method:<40} {cells[0]:>17} {cells[1]:>17} {cells[2]:>21}   "
-              + " ".join(f"{c:>19}" for c in cells[3:]))  # fmt: skip
-    print(f"\n{'game':<22} {'kept':>4} {'ref BPM':>11} {'Acc1':>5} {'Acc2':>5} {'median err':>10}"
-          f"   librosa beat_track Acc1/Acc2")  # fmt: skip
+        print(
+            f"{method:<40} {cells[0]:>17} {cells[1]:>17} {cells[2]:>21}   "
+            + " ".join(f"{c:>19}" for c in cells[3:])
+        )
+    print(
+        f"\n{'game':<22} {'kept':>4} {'ref BPM':>11} {'Acc1':>5} {'Acc2':>5} {'median err':>10}"
+        f"   librosa beat_track Acc1/Acc2"
+    )
     for game in games:
         mine = [r for r in rows if r.game == game]
         a1, a2, med = scores(mine, "index (cuefinder)")
         b1, b2, _ = scores(mine, "librosa beat.beat_track")
         ref = [r.reference for r in mine]
         span = f"{min(ref):.0f}-{max(ref):.0f}" if min(ref) != max(ref) else f"{ref[0]:.0f}"
-        print(f"{game:<22} {len(mine):>4} {span:>11} {a1:>5.2f} {a2:>5.2f} {med:>10.1%}"
-              f"   {b1:.2f}/{b2:.2f}")  # fmt: skip
+        print(
+            f"{game:<22} {len(mine):>4} {span:>11} {a1:>5.2f} {a2:>5.2f} {med:>10.1%}"
+            f"   {b1:.2f}/{b2:.2f}"
+        )
     ratios = Counter()
     for row in rows:
         got = row.estimates["index (cuefinder)"] or 0.0
-        ratio = min(MULTIPLES + (2 / 3, 1.5, 4.0, 0.25),
-                    key=lambda m: abs(got - row.reference * m))  # fmt: skip
+        ratio = min(MULTIPLES + (2 / 3, 1.5, 4.0, 0.25), key=lambda m: abs(got - row.reference * m))
         near = abs(got - row.reference * ratio) <= TOLERANCE * row.reference * ratio
         ratios[f"{ratio:.2f}" if near else "other"] += 1
-    print("\nindex estimate / reference: " + ", ".join(
-        f"{k}x {v}" for k, v in sorted(ratios.items())))  # fmt: skip
+    print(
+        "\nindex estimate / reference: " + ", ".join(f"{k}x {v}" for k, v in sorted(ratios.items()))
+    )
 
 
 if __name__ == "__main__":

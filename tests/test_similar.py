@@ -48,8 +48,9 @@ def test_results_rank_by_the_model_and_what_musicnn_hears_together(catalog):
     tracks = list(catalog.tracks())
     assert all(t.sound_embedding.shape == (SOUND_DIM,) for t in tracks)
     assert all(np.isfinite(t.sound_embedding).all() and t.sound_embedding.any() for t in tracks)
-    space = joined(np.stack([t.embedding for t in tracks]),
-                   np.stack([t.sound_embedding for t in tracks]))  # fmt: skip
+    space = joined(
+        np.stack([t.embedding for t in tracks]), np.stack([t.sound_embedding for t in tracks])
+    )
     assert space.shape == (len(tracks), dimensions(catalog.active_model()))
     model_only = np.stack([t.embedding for t in tracks])
     differs = 0
@@ -57,8 +58,9 @@ def test_results_rank_by_the_model_and_what_musicnn_hears_together(catalog):
         hits = similar(track.id, catalog, limit=len(tracks) - 1)
         expected = [tracks[i].id for i in np.argsort(-(space @ space[n]), kind="stable")[1:]]
         assert [h.id for h in hits] == expected
-        np.testing.assert_allclose([h.score for h in hits],
-                                   np.sort(space @ space[n])[::-1][1:], atol=1e-3)  # fmt: skip
+        np.testing.assert_allclose(
+            [h.score for h in hits], np.sort(space @ space[n])[::-1][1:], atol=1e-3
+        )
         by_model = [tracks[i].id for i in np.argsort(-(model_only @ model_only[n]))[1:]]
         differs += by_model != expected
     assert differs > 0  # the sound embedding takes part in the ranking
@@ -93,8 +95,12 @@ def test_tracks_indexed_before_the_sound_embedding_get_it_at_the_next_run(
     assert again.indexed == 3 and again.vectors.added == 3
     assert all(t.sound_embedding is not None for t in catalog.tracks())
     assert not older.exists() and index_path(catalog, model).exists()
-    assert catalog.db.execute("SELECT count(*) FROM meta WHERE key = ?",
-                              (f"vectors:{model.model_id}",)).fetchone()[0] == 0  # fmt: skip
+    assert (
+        catalog.db.execute(
+            "SELECT count(*) FROM meta WHERE key = ?", (f"vectors:{model.model_id}",)
+        ).fetchone()[0]
+        == 0
+    )
     assert index([tmp_path / "lib"], catalog, progress=False).indexed == 0
 
 
@@ -259,13 +265,22 @@ def test_a_version_1_catalog_is_migrated_and_still_searchable(music_root, tmp_pa
     db.execute("DROP VIEW track_genres")
     for table in ("scorers", "examples", "taught", "brief_entries", "briefs"):  # 4's, 6's
         db.execute(f"DROP TABLE {table}")
-    for table, column in [("tracks", "segment_embeddings"), ("tracks", "tag_scores"),
-                          ("models", "tags"), ("tracks", "genre_scores"), ("tracks", "tempo"),
-                          ("tracks", "key"), ("tracks", "key_strength"),
-                          ("tracks", "loudness"), ("tracks", "tempo_confidence"),
-                          ("tracks", "energy"), ("tracks", "energy_curve"),
-                          ("tracks", "sounds"), ("tracks", "waveform"),
-                          ("tracks", "sound_embedding")]:  # fmt: skip
+    for table, column in [
+        ("tracks", "segment_embeddings"),
+        ("tracks", "tag_scores"),
+        ("models", "tags"),
+        ("tracks", "genre_scores"),
+        ("tracks", "tempo"),
+        ("tracks", "key"),
+        ("tracks", "key_strength"),
+        ("tracks", "loudness"),
+        ("tracks", "tempo_confidence"),
+        ("tracks", "energy"),
+        ("tracks", "energy_curve"),
+        ("tracks", "sounds"),
+        ("tracks", "waveform"),
+        ("tracks", "sound_embedding"),
+    ]:
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
     db.commit()
@@ -297,11 +312,13 @@ def test_cli_similar_json_contract_and_errors(catalog, tmp_path):
         assert {"path", "score", "genres", "segment"} <= set(r)
         assert 0 <= r["segment"]["start"] < r["segment"]["end"] <= r["duration"] + 1e-6
         assert -1 <= r["score"] <= 1
-    text = subprocess.run([*run, track.path, "--from", "0:10", "--to", "0:40"],
-                          capture_output=True, text=True)  # fmt: skip
+    text = subprocess.run(
+        [*run, track.path, "--from", "0:10", "--to", "0:40"], capture_output=True, text=True
+    )
     assert text.returncode == 0 and "closest" in text.stdout and "shares:" in text.stdout
-    bad = subprocess.run([*run, track.path, "--from", "1:00", "--to", "0:30"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [*run, track.path, "--from", "1:00", "--to", "0:30"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "--to (30 s) must be after --from (60 s)" in bad.stderr
     bad = subprocess.run([*run, track.path, "--from", "soon"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a time: 'soon'" in bad.stderr

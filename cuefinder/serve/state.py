@@ -66,7 +66,8 @@ class CatalogPool:
             seen = self._watch.execute("PRAGMA data_version").fetchone()[0]
             if seen != self._seen[0]:
                 row = self._watch.execute(
-                    "SELECT value FROM meta WHERE key = 'search_version'").fetchone()  # fmt: skip
+                    "SELECT value FROM meta WHERE key = 'search_version'"
+                ).fetchone()
                 self._seen = (seen, ("search", row[0]) if row else ("any", seen))
             return self._seen[1]
 
