@@ -50,6 +50,14 @@ def export_options(p: argparse.ArgumentParser, what: str) -> None:
                    "(a marker list for Premiere)")  # fmt: skip
     p.add_argument("--format", choices=sorted(cuesheet.MEDIA_TYPES),
                    help="the export's format, whatever the file's name")  # fmt: skip
+    timing_options(p)
+
+
+def timing_options(p: argparse.ArgumentParser) -> None:
+    """--fps, --relative-to and --start-tc: how an export for the edit counts time and
+    names files (brief, search and ``export --brief``)."""
+    from cuefinder.find import cuesheet
+
     p.add_argument("--fps", type=_rate, default=cuesheet.FPS, metavar="RATE",
                    help=f"timecode rate: {', '.join(cuesheet.RATES)} (default 25; 29.97 and "
                    "59.94 drop frames)")  # fmt: skip
@@ -71,6 +79,19 @@ def _rate(text: str):
         return cuesheet.rate(text)
     except QueryError as err:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--fps ")) from None
+
+
+def export_brief(args, output: Path) -> int:
+    """``cuefinder export --brief NAME -o FILE``: the brief's cues, as ``brief NAME --export``
+    writes them."""
+    from cuefinder.catalog import briefs as store
+    from cuefinder.find import briefs
+
+    args.export = output
+    with open_catalog(args) as catalog:
+        held = store.get(catalog, args.brief)
+        export(briefs.results(catalog, held.id), args, held.name)
+    return EXIT_OK
 
 
 def export(results, args, query: str) -> None:

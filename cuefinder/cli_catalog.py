@@ -17,10 +17,26 @@ from cuefinder.cli_common import EXIT_FAILED, EXIT_OK, error, open_catalog, trac
 
 def add_commands(sub) -> None:
     """Add export and catalog to the command line's subparsers."""
-    p = sub.add_parser("export", help="write every track's genre scores (CSV, JSON, Parquet)")
-    p.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    from cuefinder.cli_briefs import timing_options
+    from cuefinder.find.cuesheet import MEDIA_TYPES
+
+    what = "write every track's genre scores (CSV, JSON, Parquet), or a brief (--brief)"
+    p = sub.add_parser("export", help=what)
+    formats = sorted({"csv", "json", "parquet", *MEDIA_TYPES})
+    p.add_argument(
+        "--format",
+        choices=formats,
+        help="csv (the default), json or parquet; "
+        "with --brief, one of brief --export's (default: from the file's name)",
+    )
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout; "
-                   "parquet needs one)")  # fmt: skip
+                   "parquet and --brief need one)")  # fmt: skip
+    p.add_argument(
+        "--brief",
+        metavar="NAME",
+        help="export this brief's cues for the edit, as 'cuefinder brief NAME --export FILE' does",
+    )
+    timing_options(p)
     p.set_defaults(run=_export)
 
     p = sub.add_parser("catalog", help="check, repair, or merge Parquet into the catalog")
@@ -38,8 +54,21 @@ def add_commands(sub) -> None:
 
 
 def _export(args) -> int:
+    from cuefinder.errors import QueryError
+
+    if args.brief is not None:
+        from cuefinder.cli_briefs import export_brief
+
+        if not args.output:
+            raise QueryError("export --brief needs a file: -o reel3.edl (or .fcpxml, .csv, ...)")
+        if args.format in ("json", "parquet"):
+            why = f"export --brief writes cues for the edit, not {args.format}"
+            raise QueryError(f"{why}; give a file name such as reel3.edl, or --format edl")
+        return export_brief(args, args.output)
+    args.format = args.format or "csv"
+    if args.format not in ("csv", "json", "parquet"):
+        raise QueryError(f"export --format {args.format} is for a brief: add --brief NAME")
     if args.format == "parquet":
-        from cuefinder.errors import QueryError
         from cuefinder.pipeline import shards
 
         if not args.output:

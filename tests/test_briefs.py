@@ -141,6 +141,23 @@ def test_cli_brief(catalog, tmp_path):
     assert "#EXTVLCOPT:start-time=1.00" in m3u and track.path in m3u
     error = cli("reel 1", "--add", str(track.id), "--from", "9:00", code=2).stderr
     assert error.startswith("cuefinder: error: in point 540 s is past the end")
+    # `export --brief` writes what `brief --export` writes
+    cli("reel 1", "--export", str(tmp_path / "b.edl"), "--fps", "23.976")
+    export = [sys.executable, "-m", "cuefinder", "export", "--catalog", str(catalog.path)]
+    asked = ["--brief", "REEL 1", "-o", str(tmp_path / "e.edl"), "--fps", "23.976"]
+    done = subprocess.run([*export, *asked], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "e.edl").read_text() == (tmp_path / "b.edl").read_text()
+    assert "FCM: NON-DROP FRAME" in (tmp_path / "e.edl").read_text()
+    for args, message in [
+        (["--brief", "reel 1"], "export --brief needs a file"),
+        (["--brief", "reel 1", "-o", str(tmp_path / "x.json"), "--format", "json"], "not json"),
+        (["--format", "edl"], "export --format edl is for a brief: add --brief NAME"),
+        (["--brief", "reel 9", "-o", str(tmp_path / "x.edl")], "no brief 'reel 9'"),
+    ]:
+        done = subprocess.run([*export, *args], capture_output=True, text=True)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert done.stderr.count("\n") == 1
     cli("reel 1", "--delete")
     assert "no briefs yet" in cli().stdout
     cli("nothing", code=2)
