@@ -159,6 +159,22 @@ class Played:
     estimated_bpm: Counter = field(default_factory=Counter)  # libopenmpt's BPM -> seconds
 
 
+_P, _I32, _SIZE = ctypes.c_void_p, ctypes.c_int32, ctypes.c_size_t
+_SIGNATURES = {  # libopenmpt's C functions used here: (return type, argument types)
+    "openmpt_module_create_from_memory2": (
+        _P,
+        [_P, _SIZE, _P, _P, _P, _P, ctypes.POINTER(ctypes.c_int), _P, _P],
+    ),
+    "openmpt_module_destroy": (None, [_P]),
+    "openmpt_module_select_subsong": (ctypes.c_int, [_P, _I32]),
+    "openmpt_module_set_render_param": (ctypes.c_int, [_P, ctypes.c_int, _I32]),
+    "openmpt_module_read_mono": (_SIZE, [_P, _I32, _SIZE, _P]),
+    "openmpt_module_get_current_speed": (_I32, [_P]),
+    "openmpt_module_get_current_tempo": (_I32, [_P]),
+    "openmpt_module_get_current_estimated_bpm": (ctypes.c_double, [_P]),
+}
+
+
 @dataclass
 class _Lib:
     lib: ctypes.CDLL
@@ -167,37 +183,9 @@ class _Lib:
     def load(cls) -> _Lib:
         name = ctypes.util.find_library("openmpt") or "libopenmpt.so.0"
         lib = ctypes.CDLL(name)
-        lib.openmpt_module_create_from_memory2.restype = ctypes.c_void_p
-        lib.openmpt_module_create_from_memory2.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_int),
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-        ]
-        lib.openmpt_module_destroy.argtypes = [ctypes.c_void_p]
-        lib.openmpt_module_select_subsong.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-        lib.openmpt_module_set_render_param.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_int,
-            ctypes.c_int32,
-        ]
-        lib.openmpt_module_read_mono.restype = ctypes.c_size_t
-        lib.openmpt_module_read_mono.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_int32,
-            ctypes.c_size_t,
-            ctypes.c_void_p,
-        ]
-        for name in ("speed", "tempo"):
-            getter = getattr(lib, f"openmpt_module_get_current_{name}")
-            getter.restype, getter.argtypes = ctypes.c_int32, [ctypes.c_void_p]
-        lib.openmpt_module_get_current_estimated_bpm.restype = ctypes.c_double
-        lib.openmpt_module_get_current_estimated_bpm.argtypes = [ctypes.c_void_p]
+        for function, (restype, argtypes) in _SIGNATURES.items():
+            getattr(lib, function).restype = restype
+            getattr(lib, function).argtypes = argtypes
         return cls(lib)
 
     def play(self, data: bytes, limit: float) -> Played | None:

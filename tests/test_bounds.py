@@ -7,6 +7,7 @@ rename, hard link and rewrite in place, as a user or an attacker would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -66,6 +67,19 @@ def client_for(db: Path):
     return TestClient(create_app(db, allowed_hosts=("*",)))
 
 
+@contextlib.contextmanager
+def serving(indexed):
+    """The server on the indexed catalog, with the first track's audio URL and file, played
+    once as indexed before the test changes the file: (client, url, file)."""
+    db, library, ids = indexed
+    name = next(iter(ids))
+    victim = library / name
+    with client_for(db) as client:
+        url = f"/api/tracks/{ids[name]}/audio"
+        assert client.get(url).content == victim.read_bytes()
+        yield client, url, victim
+
+
 def refused(response, original: bytes) -> None:
     assert response.status_code == 409, response.status_code
     message = response.json()["error"]["message"]
@@ -74,13 +88,8 @@ def refused(response, original: bytes) -> None:
 
 
 def test_a_file_renamed_over_the_catalogued_one_with_its_size_and_time_is_refused(indexed):
-    db, library, ids = indexed
-    name = next(iter(ids))
-    victim = library / name
-    with client_for(db) as client:
-        url = f"/api/tracks/{ids[name]}/audio"
-        assert client.get(url).content == victim.read_bytes()
-        fake = impostor(victim, library / ".incoming.wav")
+    with serving(indexed) as (client, url, victim):
+        fake = impostor(victim, victim.with_name(".incoming.wav"))
         os.replace(fake, victim)  # same name, size and time; another inode and other bytes
         refused(client.get(url), victim.read_bytes())
         refused(client.get(url, headers={"range": "bytes=100-200"}), victim.read_bytes()[100:201])
@@ -99,15 +108,10 @@ def test_a_file_replaced_before_the_server_ever_served_it_is_refused(indexed):
 
 
 def test_a_hard_link_to_a_file_elsewhere_put_in_its_place_is_refused(indexed, tmp_path):
-    db, library, ids = indexed
-    name = next(iter(ids))
-    victim = library / name
-    elsewhere = impostor(victim, tmp_path / "elsewhere.wav")  # outside the library
-    with client_for(db) as client:
-        url = f"/api/tracks/{ids[name]}/audio"
-        assert client.get(url).status_code == 200
-        os.link(elsewhere, library / ".link.wav")
-        os.replace(library / ".link.wav", victim)
+    with serving(indexed) as (client, url, victim):
+        elsewhere = impostor(victim, tmp_path / "elsewhere.wav")  # outside the library
+        os.link(elsewhere, victim.with_name(".link.wav"))
+        os.replace(victim.with_name(".link.wav"), victim)
         assert victim.stat().st_ino == elsewhere.stat().st_ino
         refused(client.get(url), elsewhere.read_bytes())
 
@@ -115,12 +119,7 @@ def test_a_hard_link_to_a_file_elsewhere_put_in_its_place_is_refused(indexed, tm
 def test_a_rewrite_in_place_with_the_old_time_put_back_is_refused(indexed):
     """Same inode, size and modification time: the change time, which no one can set back,
     says the bytes were written."""
-    db, library, ids = indexed
-    name = next(iter(ids))
-    victim = library / name
-    with client_for(db) as client:
-        url = f"/api/tracks/{ids[name]}/audio"
-        assert client.get(url).status_code == 200
+    with serving(indexed) as (client, url, victim):
         before = victim.stat()
         time.sleep(0.05)  # past a coarse file-system clock tick
         altered = impostor(victim, victim.with_name(".altered.wav")).read_bytes()
@@ -138,15 +137,10 @@ def test_a_rewrite_in_place_with_the_old_time_put_back_is_refused(indexed):
 
 def test_the_same_bytes_restored_under_the_name_are_still_served(indexed, wavs):
     """A backup put back (another inode, the same bytes) is the file that was indexed."""
-    db, library, ids = indexed
-    name = next(iter(ids))
-    victim = library / name
-    with client_for(db) as client:
-        url = f"/api/tracks/{ids[name]}/audio"
-        assert client.get(url).status_code == 200
+    with serving(indexed) as (client, url, victim):
         inode = victim.stat().st_ino
-        shutil.copy2(next(w for w in wavs if w.name == name), library / ".restore.wav")
-        os.replace(library / ".restore.wav", victim)
+        shutil.copy2(next(w for w in wavs if w.name == victim.name), victim.with_name(".r.wav"))
+        os.replace(victim.with_name(".r.wav"), victim)
         assert victim.stat().st_ino != inode
         response = client.get(url, headers={"range": "bytes=0-99"})
         assert response.status_code == 206 and response.content == victim.read_bytes()[:100]

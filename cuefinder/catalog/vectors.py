@@ -160,14 +160,10 @@ class VectorIndex:
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids (n,), unit vectors (n, dimensions)) of the model's present tracks, by id: what
         the index holds, read from the catalog."""
-        ids, embeddings = self.catalog.embeddings(self.model)
-        rows = self.catalog.db.execute(
-            "SELECT sound_embedding FROM tracks WHERE model_id = ? AND missing = 0 ORDER BY id",
-            (self.model.model_id,),
-        ).fetchall()
-        if len(rows) != len(ids):  # changed between the two reads: read both again
-            return self.vectors()
-        return ids, joined(embeddings, _sound_rows([r[0] for r in rows]))
+        ids, embeddings = self.catalog.embeddings(self.model)  # one line for a damaged row
+        sql = "SELECT id, sound_embedding FROM tracks WHERE model_id = ? AND missing = 0"
+        heard = dict(self.catalog.db.execute(sql, (self.model.model_id,)))
+        return ids, joined(embeddings, _sound_rows([heard.get(i) for i in ids.tolist()]))
 
     def _state(self) -> dict:
         row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (self.key,))
