@@ -85,13 +85,12 @@ class Accumulator:
         self._weights = None  # (chroma filter bank (12, bins), K-weighting |H|^2 (bins,))
         self._window = np.hanning(FRAME).astype(np.float32)
         self._carry = np.zeros(0, np.float32)
-        self.excerpts: list[np.ndarray] = []  # 3 s from the middle of every ``_every``-th chunk
-        self._every, self._seen = 1, 0
+        self.excerpts = Excerpts(sample_rate)
 
     def add(self, chunk: np.ndarray) -> None:
         import scipy.fft
 
-        self._keep_excerpt(np.asarray(chunk, np.float32))
+        self.excerpts.add(np.asarray(chunk, np.float32))
         signal = np.concatenate([self._carry, np.asarray(chunk, np.float32)])
         frames = len(signal) // FRAME
         self._carry = signal[frames * FRAME :]
@@ -107,16 +106,6 @@ class Accumulator:
         full = power * k_weight  # one-sided spectrum -> both sides, scaled to mean square
         full[:, 1:-1] *= 2.0
         self.blocks.extend((full.sum(axis=1) / FRAME**2 / WINDOW_POWER).tolist())
-
-    def _keep_excerpt(self, chunk: np.ndarray) -> None:
-        """Keep 3 s from the middle of chunks spread evenly over the stream so far."""
-        length = 3 * self.sample_rate
-        if self._seen % self._every == 0 and len(chunk) >= length:
-            middle = (len(chunk) - length) // 2
-            self.excerpts.append(chunk[middle : middle + length].copy())
-            if len(self.excerpts) > _KEPT:  # keep every other one, then take every other chunk
-                self.excerpts, self._every = self.excerpts[::2], self._every * 2
-        self._seen += 1
 
     def _make_weights(self):
         import librosa
@@ -140,9 +129,29 @@ class Accumulator:
         envelope = onset_envelope(frames, self.sample_rate, hop_length)
         tempo, confidence = estimate_tempo(envelope, self.sample_rate, hop_length)
         energy, curve = estimate_energy(envelope, self.sample_rate / hop_length)
-        sounds, heard = sound_tags(self.excerpts, self.sample_rate)
+        sounds, heard = sound_tags(self.excerpts.kept, self.sample_rate)
         return Descriptors(tempo, key, strength, gated_loudness(block_loudness), confidence,
                            energy, curve, sounds, waveform(self.peaks), heard)  # fmt: skip
+
+
+class Excerpts:
+    """3 s from the middle of chunks spread evenly over a chunk stream, as it passes: what
+    musicnn's tagger hears of a track (``sound_tags``). At most ``_KEPT`` are held: when
+    more arrive, every other one is dropped and every other chunk skipped from then on."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self.kept: list[np.ndarray] = []  # from every ``_every``-th chunk
+        self._every, self._seen = 1, 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        length = 3 * self.sample_rate
+        if self._seen % self._every == 0 and len(chunk) >= length:
+            middle = (len(chunk) - length) // 2
+            self.kept.append(np.array(chunk[middle : middle + length], np.float32))
+            if len(self.kept) > _KEPT:
+                self.kept, self._every = self.kept[::2], self._every * 2
+        self._seen += 1
 
 
 def waveform(peaks: list[float], points: int = WAVEFORM_POINTS) -> bytes | None:

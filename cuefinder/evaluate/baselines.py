@@ -23,11 +23,14 @@
 ``sounds-logreg``
     The same logistic regressions on what musicnn's MagnaTagATune tagger hears in the
     track (``sound_tags``: its 50 tag probabilities, averaged over ``descriptors.EXCERPTS``
-    evenly spaced 3 s patches): the ``sounds`` every catalog already stores, so a genre
-    read from them costs nothing more at indexing time. Needs musicnn's weights.
+    3 s excerpts spread over the track): the ``sounds`` every catalog already stores,
+    computed as indexing computes them, so a genre read from them costs nothing more at
+    indexing time.
 ``heard-logreg``
-    The same on the tagger's penultimate layer over the same patches (``sound_embeddings``,
-    200 values): the sound embedding every catalog stores for "sounds like".
+    The same on the tagger's penultimate layer over the same excerpts (``sound_embeddings``,
+    200 values): the sound embedding every catalog stores for "sounds like". A model
+    trained with ``heard = true`` carries these regressions and averages them with its
+    network's track scores (``model/heard.py``).
 
 A predictor whose ``thresholds`` attribute is None has its F1 thresholds chosen on
 validation data by the caller; otherwise those fixed thresholds are its decisions.
@@ -42,11 +45,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cuefinder.descriptors import SOUND_DIM
 from cuefinder.errors import ConfigError
 from cuefinder.model.config import BASELINES
+from cuefinder.train import logreg
 from cuefinder.train.dataset import LabelledSet
 
-C_GRID = (0.001, 0.01, 0.1, 1.0)
+C_GRID = logreg.C_GRID
+choose_c = logreg.choose_c
 
 
 @dataclass
@@ -86,15 +92,16 @@ class LogRegs:
     """Standardised track features and one logistic regression per genre."""
 
     features: str  # "mfcc" (``track_statistics``), "sounds" (``sound_tags``) or "heard"
-    mean: np.ndarray  # (features,)
-    scale: np.ndarray  # (features,)
-    models: list  # per genre: a fitted LogisticRegression, or a float prevalence
-    c: float = 1.0  # the regularisation chosen on the training groups
+    fitted: logreg.Fitted
     thresholds: np.ndarray | None = None
 
+    @property
+    def c(self) -> float:
+        """The regularisation chosen on the training groups."""
+        return self.fitted.c
+
     def predict(self, data: LabelledSet) -> np.ndarray:
-        x = (_FEATURES[self.features](data) - self.mean) / self.scale
-        return _predict_models(self.models, x)
+        return self.fitted.predict(_FEATURES[self.features](data))
 
 
 def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
@@ -105,7 +112,7 @@ def fit(method: str, train_set: LabelledSet, *, seed: int = 0):
     if method == "majority":
         return Majority(prevalence)
     if method in ("mfcc-logreg", "sounds-logreg", "heard-logreg"):
-        return _fit_logreg(method.split("-")[0], train_set, prevalence, seed)
+        return _fit_logreg(method.split("-")[0], train_set, seed)
     raise ConfigError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
 
 
@@ -114,61 +121,9 @@ def predict(predictor, data: LabelledSet) -> np.ndarray:
     return predictor.predict(data)
 
 
-def _fit_logreg(features: str, train_set: LabelledSet, prevalence, seed: int) -> LogRegs:
+def _fit_logreg(features: str, train_set: LabelledSet, seed: int) -> LogRegs:
     x = _FEATURES[features](train_set)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    x = (x - mean) / scale
-    c = choose_c(x, train_set.labels, train_set.groups, seed)
-    models = _logregs(x, train_set.labels, prevalence, c, seed)
-    return LogRegs(features, mean, scale, models, c)
-
-
-def _logregs(x, labels, prevalence, c: float, seed: int) -> list:
-    """One logistic regression per genre (a genre with one class: its prevalence)."""
-    from sklearn.linear_model import LogisticRegression
-
-    models: list = []
-    for g in range(labels.shape[1]):
-        y = labels[:, g] > 0
-        if y.all() or not y.any():
-            models.append(float(prevalence[g]))
-            continue
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000,
-                                   random_state=seed)  # fmt: skip
-        models.append(model.fit(x, y))
-    return models
-
-
-def choose_c(x: np.ndarray, labels: np.ndarray, groups, seed: int, grid=C_GRID) -> float:
-    """The ``C`` of ``grid`` with the best pooled macro ROC-AUC over an inner grouped 3-fold
-    split of the given (training) tracks; the middle of the grid with under 6 groups."""
-    from sklearn.model_selection import GroupKFold
-
-    from cuefinder.evaluate.metrics import fast_macro
-
-    names = np.array(groups)
-    if len(set(groups)) < 6:
-        return grid[len(grid) // 2]
-    best, best_c = -1.0, grid[0]
-    for c in grid:
-        pooled = np.zeros_like(labels)
-        for train, test in GroupKFold(3).split(x, groups=names):
-            prevalence = labels[train].mean(axis=0)
-            models = _logregs(x[train], labels[train], prevalence, c, seed)
-            pooled[test] = _predict_models(models, x[test])
-        score = fast_macro(labels, pooled) or 0.0
-        if score > best:
-            best, best_c = score, c
-    return best_c
-
-
-def _predict_models(models: list, x: np.ndarray) -> np.ndarray:
-    cols = [
-        np.full(len(x), m, np.float32) if isinstance(m, float) else m.predict_proba(x)[:, 1]
-        for m in models
-    ]
-    return np.stack(cols, axis=1).astype(np.float32)
+    return LogRegs(features, logreg.fit(x, train_set.labels, train_set.groups, seed))
 
 
 # ---------------------------------------------------------------- track statistics
@@ -226,45 +181,33 @@ def _statistics(values: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- musicnn's sound tags
 
-_sounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # path -> (tags, penultimate)
+_sounds: dict[str, np.ndarray] = {}  # path -> tags and sound embedding, this process
 
 
 def sound_tags(paths) -> np.ndarray:
-    """(tracks, 50) musicnn MagnaTagATune tag probabilities of each file, as a catalog
-    stores them (``descriptors.sound_tags``): the mean over ``descriptors.EXCERPTS``
-    evenly spaced 3 s patches of musicnn's log-mel (cached like every front end's)."""
-    return _musicnn_of(paths, 0, 50)
+    """(tracks, 50) musicnn MagnaTagATune tag probabilities of each file, exactly as a
+    catalog stores them (``train.featcache.sounds``: the mean over ``descriptors.EXCERPTS``
+    3 s excerpts that indexing keeps while decoding)."""
+    return _musicnn_of(paths)[:, :-SOUND_DIM]
 
 
 def sound_embeddings(paths) -> np.ndarray:
-    """(tracks, 200) the same tagger's penultimate layer, mean over the same patches: what
-    musicnn hears: the space "sounds like" joins (``bench/bench_similarity.py``), and the
-    features of ``heard-logreg``."""
-    return _musicnn_of(paths, 1, 200)
+    """(tracks, 200) the same tagger's penultimate layer over the same excerpts: the sound
+    embedding every catalog stores, which "sounds like" joins (``bench/bench_similarity.py``)
+    and ``heard-logreg`` (and the built-in model's fused track scores) read."""
+    return _musicnn_of(paths)[:, -SOUND_DIM:]
 
 
-def _musicnn_of(paths, which: int, size: int) -> np.ndarray:
-    missing = [p for p in dict.fromkeys(paths) if p not in _sounds]
-    if missing:
-        import torch
+def _musicnn_of(paths) -> np.ndarray:
+    """Tags and sound embedding side by side; zeros for a file with no whole 3 s excerpt."""
+    from cuefinder.train import featcache
 
-        from cuefinder.descriptors import EXCERPTS
-        from cuefinder.features import MUSICNN_FEATURES, even_patches
-        from cuefinder.model import musicnn, musicnn_tags
-        from cuefinder.train import featcache
-        from cuefinder.train.config import MAX_SECONDS
-
-        model = musicnn.load(musicnn_tags.SOUNDS)
-        cache = featcache.default_cache_dir()
-        for path in missing:
-            values = featcache.cached(path, MUSICNN_FEATURES, MAX_SECONDS, cache)
-            patches = even_patches(values.astype(np.float32), musicnn.PATCH_FRAMES, EXCERPTS)
-            with torch.inference_mode():
-                probabilities, hidden = model(torch.from_numpy(patches.transpose(0, 2, 1).copy()))
-            _sounds[path] = (probabilities.numpy().mean(axis=0), hidden.numpy().mean(axis=0))
+    for path in dict.fromkeys(paths):
+        if path not in _sounds:
+            _sounds[path] = np.nan_to_num(featcache.sounds(path))
     if not len(paths):
-        return np.zeros((0, size), np.float32)
-    return np.stack([_sounds[p][which] for p in paths])
+        return np.zeros((0, 50 + SOUND_DIM), np.float32)
+    return np.stack([_sounds[p] for p in paths])
 
 
 _FEATURES = {

@@ -79,7 +79,9 @@ def render(model_path: str | Path) -> str:
         f"# Model card: {Path(model_path).name} ({info.model_id})",
         "",
         "A convolutional network that tags about 3 s of music with the film genres it suits "
-        "(multi-label sigmoid outputs); track scores are the mean over segments. "
+        "(multi-label sigmoid outputs); track scores are the mean over segments"
+        + _heard_clause(info, record)
+        + ". "
         + _embedding_sentence(info.config),
         "",
         *_estimate_section((record.get("cross_validation") or {}).get("estimate"), info.config),
@@ -106,6 +108,19 @@ def render(model_path: str | Path) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _heard_clause(info, record: dict) -> str:
+    """How a model that carries regressions on the sound embedding scores a track."""
+    if not info.heard:
+        return ""
+    fit = record.get("heard") or {}
+    how = f" (C = {fit['c']:g}, fitted on {fit['tracks']} tracks)" if fit else ""
+    return (
+        f", averaged with logistic regressions{how} on what musicnn's MagnaTagATune tagger "
+        "hears in 4 excerpts of the track (its 200-value penultimate layer: the sound "
+        "embedding indexing stores); a segment's scores are the network's alone"
+    )
 
 
 def _embedding_sentence(config) -> str:

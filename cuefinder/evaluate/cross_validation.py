@@ -24,7 +24,9 @@ Only when no ensemble member has the architecture is a single network trained fo
 Named recipes (``recipes={"cnn-band": TrainConfig(input_norm="band"), ...}``) are networks
 trained in the same folds beside the methods, each reported under its name; a recipe with
 ``members > 1`` averages that many seeds. Fusions (``fusions=[("cnn-band", "mfcc-logreg")]``)
-are reported as ``a+b``: the mean of the two methods' probabilities, nothing learned.
+are reported as ``a+b``: the mean of the two methods' probabilities, nothing learned. A
+recipe with ``heard = true`` ships as such a mean (``model/heard.py``), so it is always
+scored as ``NAME+heard-logreg`` too, beside its network alone (``NAME``).
 
 Each network's embedding (its similarity head when it has one) is also scored for "sounds
 like": within each test fold, every track queries the fold's other tracks and a hit is a
@@ -212,6 +214,12 @@ def _request(methods, genres, train_config: TrainConfig, recipes: dict | None, f
     every result's name, the fusions as (name, a, b)); ConfigError or DatasetError if any
     name is unknown, taken or missing."""
     methods = tuple(dict.fromkeys(methods))
+    # a recipe whose model carries genre regressions on the sound embedding is scored as
+    # what it ships: the mean of its network's scores and heard-logreg's (model/heard.py)
+    carried = [(name, "heard-logreg") for name, r in (recipes or {}).items() if r.heard]
+    fusions = list(dict.fromkeys([*(tuple(f) for f in fusions or ()), *carried]))
+    if carried and "heard-logreg" not in methods:
+        methods = (*methods, "heard-logreg")
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ConfigError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")

@@ -18,6 +18,8 @@ from pathlib import Path
 from cuefinder.errors import ModelFileError
 from cuefinder.features import FeatureConfig
 from cuefinder.model.config import ModelConfig
+from cuefinder.model.heard import PREFIX as HEARD_PREFIX
+from cuefinder.model.heard import Heard
 
 FORMAT = "cuefinder-model"
 FORMAT_VERSION = 1
@@ -33,6 +35,7 @@ class ModelInfo:
     config: ModelConfig
     features: FeatureConfig
     training: dict
+    heard: bool = False  # it carries genre regressions on the sound embedding (heard.py)
 
     @property
     def genres(self) -> tuple[str, ...]:
@@ -81,8 +84,16 @@ def default_model_path() -> Path:
     return Path(os.environ.get("CUEFINDER_MODEL") or DEFAULT_MODEL)
 
 
-def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict | None = None):
-    """Write ``model`` (any network ``model.build`` makes) with its configs, atomically."""
+def save(
+    path: str | os.PathLike,
+    model,
+    features: FeatureConfig,
+    training: dict | None = None,
+    heard=None,
+):
+    """Write ``model`` (any network ``model.build`` makes) with its configs, atomically;
+    ``heard``: genre regressions on the sound embedding to carry (``heard.Heard``)."""
+    import torch
     from safetensors.torch import save_file
 
     if model.config.n_mels != features.n_mels:
@@ -96,6 +107,8 @@ def save(path: str | os.PathLike, model, features: FeatureConfig, training: dict
         "training": json.dumps(training or {}),
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if heard is not None:
+        tensors |= {k: torch.from_numpy(v) for k, v in heard.tensors().items()}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
@@ -146,11 +159,13 @@ def read_info(path: str | os.PathLike) -> ModelInfo:
     if config.n_mels != features.n_mels:
         raise ModelFileError(f"{path}: the network reads {config.n_mels} mel bands but its "
                              f"front end makes {features.n_mels}")  # fmt: skip
-    return ModelInfo(path, digest[:16], config, features, training)
+    fused = HEARD_PREFIX + "weight" in header
+    return ModelInfo(path, digest[:16], config, features, training, fused)
 
 
 def load(path: str | os.PathLike | None = None):
-    """Load a model file; returns (GenreCNN in eval mode, ModelInfo)."""
+    """Load a model file; returns (its network in eval mode, ModelInfo). The genre
+    regressions a file may carry beside the network are read by ``load_heard``."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -160,11 +175,27 @@ def load(path: str | os.PathLike | None = None):
     model = build(info.config)
     try:
         state = load_file(str(info.path))
+        state = {k: v for k, v in state.items() if not k.startswith(HEARD_PREFIX)}
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError) as err:
         raise ModelFileError(f"{info.path}: weights do not fit the stored config "
                              f"({_first_problem(err)})") from None  # fmt: skip
     return model.eval(), info
+
+
+def load_heard(info: ModelInfo):
+    """The genre regressions on the sound embedding a model file carries (``heard.Heard``),
+    or None; numpy only."""
+    from safetensors import SafetensorError, safe_open
+
+    if not info.heard:
+        return None
+    try:
+        with safe_open(str(info.path), framework="numpy") as handle:
+            names = [k for k in handle.keys() if k.startswith(HEARD_PREFIX)]  # noqa: SIM118
+            return Heard.from_tensors({k: handle.get_tensor(k) for k in names})
+    except (SafetensorError, KeyError, ValueError) as err:
+        raise ModelFileError(f"{info.path}: its genre regressions cannot be read ({err})") from None
 
 
 def _first_problem(err: Exception) -> str:

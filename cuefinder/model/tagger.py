@@ -3,7 +3,9 @@
 A segment is one model patch (``patch_frames`` log-mel frames, about 3 s).
 Track scores pool the segment probabilities as the model says (``ModelConfig.pooling``:
 their mean, or their top quarter's mean log-odds); the track embedding is the mean of
-segment embeddings, scaled to unit length.
+segment embeddings, scaled to unit length. A model that carries genre regressions on the
+sound embedding (``Tagger.heard``) has them averaged in by the indexing stage that knows
+the sound embedding (``pipeline.stages.tag``).
 """
 
 from __future__ import annotations
@@ -46,15 +48,16 @@ class Tagged:
 class Tagger:
     """A loaded model plus its front end, ready to tag audio."""
 
-    def __init__(self, model, info: checkpoint.ModelInfo, batch_size: int = 64):
+    def __init__(self, model, info: checkpoint.ModelInfo, batch_size: int = 64, heard=None):
         self.model = model.eval()
         self.info = info
         self.batch_size = batch_size
+        self.heard = heard  # genre regressions on the sound embedding (model/heard.py), if any
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Tagger:
         model, info = checkpoint.load(path)
-        return cls(model, info)
+        return cls(model, info, heard=checkpoint.load_heard(info))
 
     @property
     def features(self) -> FeatureConfig:

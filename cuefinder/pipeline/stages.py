@@ -413,11 +413,16 @@ def decode(task: FileTask, features, *, measure: bool = True,
 
 
 def tag(decoded: Decoded, tagger) -> Analysis | Failure:
-    """Tag decoded frames with the model; a Failure if its outputs are not finite."""
+    """Tag decoded frames with the model; a Failure if its outputs are not finite. A model
+    with genre regressions on the sound embedding (``model/heard.py``) has its track scores
+    averaged with theirs where the descriptors give a sound embedding."""
     task = decoded.task
     name = display_path(task.path)
     tagged = tagger.tag_frames(decoded.frames, decoded.duration, decoded.peak_dbfs)
-    outputs = (tagged.segment_scores, tagged.embedding, tagged.segment_embeddings)
+    track_scores = tagged.track_scores
+    if tagger.heard is not None and decoded.descriptors is not None:
+        track_scores = tagger.heard.fuse(track_scores, decoded.descriptors.sound_embedding)
+    outputs = (tagged.segment_scores, track_scores, tagged.embedding, tagged.segment_embeddings)
     if not all(np.isfinite(x).all() for x in outputs):  # never a stored row of NaN
         return Failure(name, "the model gave outputs that are not finite (NaN or inf)",
                        task.size, task.mtime)  # fmt: skip
@@ -430,7 +435,7 @@ def tag(decoded: Decoded, tagger) -> Analysis | Failure:
         tags=decoded.tags,
         segment_seconds=tagged.segment_seconds,
         segment_scores=tagged.segment_scores,
-        track_scores=tagged.track_scores,
+        track_scores=track_scores,
         embedding=tagged.embedding,
         segment_embeddings=tagged.segment_embeddings,
         model_id=tagger.model_id,

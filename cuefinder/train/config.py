@@ -52,6 +52,12 @@ class TrainConfig:
     # True: a cnn's embedding also carries each patch's timbre statistics, standardised
     # over the training tracks after training (model/timbre.py): the "sounds like" space
     timbre: bool = False
+    # True: the model file also carries logistic regressions on each track's sound
+    # embedding (what musicnn's tagger hears, which indexing computes anyway), fitted on
+    # every training track, and a track's genre scores are the mean of the network's and
+    # theirs (model/heard.py); ``cuefinder evaluate`` scores such a recipe NAME as the
+    # fusion NAME+heard-logreg
+    heard: bool = False
     # Genre heads on the fixed pretrained musicnn (musicnn-frozen, musicnn-top) learn from
     # each track's pooled backbone features (train/heads.py), where a step costs little:
     # they take these instead of steps_per_epoch, and train and validate on this many

@@ -114,3 +114,39 @@ def build(
                 bar.update(1)
     bar.close()
     return results
+
+
+# ---------------------------------------------------------------- what musicnn's tagger hears
+
+SOUND_RATE = 16000  # musicnn's
+
+
+def sounds(path: str | os.PathLike, cache_dir: Path | None = None) -> np.ndarray:
+    """(50 + 200,) float32: musicnn's sound tags and sound embedding of a file, computed
+    exactly as indexing computes them (``descriptors.Excerpts`` over the decoded stream,
+    then ``descriptors.sound_tags``), so that what learns from them reads what a catalog
+    stores; cached by content. NaN where the file has no whole 3 s excerpt."""
+    from cuefinder import descriptors
+    from cuefinder.model import musicnn_tags
+
+    settings = json.dumps([audio.DECODE_REVISION, musicnn_tags.SOUNDS, descriptors.EXCERPTS])
+    digest = hashlib.blake2b(settings.encode(), digest_size=6).hexdigest()
+    key = f"{content_hash(str(path))}-{digest}"
+    target = Path(cache_dir or default_cache_dir()) / key[:2] / f"{key}.sounds.npy"
+    if target.exists():
+        return np.load(target)
+    excerpts = descriptors.Excerpts(SOUND_RATE)
+    for chunk in audio.stream(path, sample_rate=SOUND_RATE):
+        excerpts.add(chunk)
+    tags, heard = descriptors.sound_tags(excerpts.kept, SOUND_RATE)
+    if tags is None:
+        size = len(musicnn_tags.TAGS[musicnn_tags.SOUNDS]) + descriptors.SOUND_DIM
+        values = np.full(size, np.nan, np.float32)
+    else:
+        values = np.concatenate([np.asarray(tags, np.float32), heard]).astype(np.float32)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, values)
+    os.replace(tmp, target)
+    return values

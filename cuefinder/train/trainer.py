@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cuefinder.descriptors import SOUND_DIM
 from cuefinder.errors import DatasetError
 from cuefinder.features import even_patches
 from cuefinder.model import build, checkpoint, features_for
@@ -68,6 +69,7 @@ def train(
             sets["test"].labels, test_scores, data.genres, sets["test"].groups
         )
     seen = data.select(groups["train"] + groups["val"])
+    heard, heard_record = fit_heard(seen, config, cache_dir) if config.heard else (None, None)
     record = {
         "manifest": str(Path(manifest).name),
         "config": asdict(config),
@@ -79,7 +81,9 @@ def train(
         "test": evaluation,
         "train_seconds": round(time.monotonic() - started, 1),
     }
-    checkpoint.save(out, model, feature_config, record)
+    if heard_record:
+        record["heard"] = heard_record
+    checkpoint.save(out, model, feature_config, record, heard=heard)
     Path(out).with_suffix(".report.json").write_text(json.dumps(record, indent=2))
     seconds = f"({record['train_seconds']:.0f} s)"
     if evaluation is None:
@@ -92,6 +96,19 @@ def train(
         f"PR-AUC {evaluation['macro']['pr_auc']:.3f} on {len(groups['test'])} held-out groups "
         f"{seconds}"
     )
+
+
+def fit_heard(data: LabelledSet, config: TrainConfig, cache_dir: Path | None = None):
+    """Genre regressions on the sound embedding of every given track (``model/heard.py``),
+    their strength chosen by an inner grouped split; (Heard, what the record keeps)."""
+    from cuefinder.model.heard import Heard
+    from cuefinder.train import featcache, logreg
+
+    heard = np.stack([featcache.sounds(p, cache_dir)[-SOUND_DIM:] for p in data.paths])
+    keep = np.isfinite(heard).all(axis=1)  # a track without a whole 3 s excerpt has none
+    groups = [g for g, k in zip(data.groups, keep, strict=True) if k]
+    fitted = logreg.fit(heard[keep], data.labels[keep], groups, config.seed)
+    return Heard.from_fitted(fitted), {"c": fitted.c, "tracks": int(keep.sum())}
 
 
 def genre_group_counts(data: LabelledSet) -> dict[str, int]:
