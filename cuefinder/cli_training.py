@@ -45,6 +45,15 @@ def add_commands(sub) -> None:
         help="the evaluated method that is this model's recipe: its per-genre "
         "cross-validated figures become the card's estimate for unseen music",
     )
+    p.add_argument(
+        "--draw",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="EVALUATION",
+        help="another evaluation.json of the same method in other folds (repeatable): "
+        "the card states how far its estimate moves between fold draws",
+    )
     p.set_defaults(run=_card)
 
     p = sub.add_parser("dataset", help="build labelled manifests")
@@ -144,9 +153,31 @@ def _card(args) -> int:
                 error(f"--estimate: no evaluation has a method {args.estimate!r}")
                 return EXIT_USAGE
             annotation["estimate"] = estimate(found[0], args.estimate)
+            draws = [_draw(path, args.estimate) for path in args.draw]
+            if None in draws:
+                error(f"--draw: an evaluation lacks the method {args.estimate!r}")
+                return EXIT_USAGE
+            annotation["estimate"]["draws"] = draws
+        elif args.draw:
+            error("--draw needs --estimate METHOD")
+            return EXIT_USAGE
         checkpoint.annotate(args.model, cross_validation=annotation)
     print(render(args.model))
     return EXIT_OK
+
+
+def _draw(path: Path, method: str) -> dict | None:
+    """One more fold draw of ``method``: its scheme and macro ROC-AUC (pooled, fold mean)."""
+    evaluation = json.loads(path.read_text())
+    summary = evaluation["summary"].get(method)
+    if summary is None:
+        return None
+    return {
+        "scheme": scheme_words(evaluation["scheme"], len(evaluation["folds"])),
+        "roc_auc": summary["roc_auc"],
+        "fold_mean": summary.get("fold_roc_auc_mean"),
+        "report": str(path.parent / "report.md"),
+    }
 
 
 def _dataset_build(args) -> int:

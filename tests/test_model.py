@@ -46,6 +46,10 @@ def test_builtin_model_is_a_complete_cuefinder_model():
     assert estimate["groups"] == len(groups["train"]) + len(groups["val"]) + len(groups["test"])
     assert estimate["macro"]["roc_auc"] > 0.5
     assert set(info.training["genre_groups"]) == set(info.genres)
+    # its track scores are averaged with regressions on the sound embedding, fitted on
+    # every labelled track
+    assert info.heard and info.training["heard"]["tracks"] == sum(info.training["tracks"].values())
+    assert checkpoint.load_heard(info).weight.shape == (len(info.genres), 200)
     tagger = Tagger.load()
     silence_then_tone = np.zeros(16000 * 8, np.float32)
     silence_then_tone[16000:] = 0.3 * np.sin(np.arange(16000 * 7) * 2 * np.pi * 440 / 16000)
@@ -96,11 +100,21 @@ def test_the_committed_model_card_is_what_the_model_file_says():
     assert f"**{estimate['macro']['roc_auc']:.3f}**" in card and "cuefinder train" in card
     assert f"**{estimate['similarity']['p10']:.3f}**" in card
     # the cross-validated comparison comes from the reports committed next to the model:
-    # the shipped recipe's, then the levers' (same folds)
+    # the shipped recipe's (its estimate, and two more fold draws), then the levers' (same
+    # folds)
+    assert estimate["method"] == "default+heard-logreg"
+    draws = {d["scheme"]: d["roc_auc"] for d in estimate["draws"]}
+    for name, scheme in (("fused-5fold", "grouped 5-fold"), ("fused-3fold", "grouped 3-fold")):
+        saved = json.loads(
+            (checkpoint.DEFAULT_MODEL.parent / "evaluation" / name / "evaluation.json").read_text()
+        )
+        assert draws[scheme] == saved["summary"]["default+heard-logreg"]["roc_auc"]
+        assert f"{scheme} {draws[scheme]:.3f}" in card
     cv = info.training["cross_validation"]
     folder = checkpoint.DEFAULT_MODEL.parent / "evaluation"
     reports = {
-        folder / "report.md": ("mfcc-logreg", "default"),
+        folder / "fused" / "report.md": ("mfcc-logreg", "default", "default+heard-logreg"),
+        folder / "report.md": ("default+mfcc-logreg",),
         folder / "levers" / "report.md": ("base", "level", "level-contrastive", "level-bag"),
     }
     for report, names in reports.items():
@@ -174,4 +188,4 @@ def test_genres_the_model_cannot_tell_apart_are_named_with_the_reason():
         expected = m["positive_groups"] < checkpoint.MIN_GROUPS or m["roc_auc"] < 0.6
         assert (genre in weak) == expected, genre
     assert weak["Romance"] == "taught by 2 games only"
-    assert weak["Mystery"].startswith("ROC-AUC 0.33 on games it never heard")
+    assert weak["Mystery"].startswith("ROC-AUC 0.46 on games it never heard")

@@ -20,11 +20,17 @@ REPRODUCE = (
     "cuefinder evaluate games.csv -o cuefinder/model/evaluation --methods random majority "
     "mfcc-logreg --scheme kfold --folds 4 --config recipes/default.toml "
     "--recipe default=recipes/default.toml --fuse default+mfcc-logreg\n"
+    "cuefinder evaluate games.csv -o cuefinder/model/evaluation/fused --methods random "
+    "majority mfcc-logreg --scheme kfold --folds 4 --config recipes/default.toml "
+    "--recipe default=recipes/default.toml  # and --folds 5, --folds 3 into fused-5fold, "
+    "fused-3fold\n"
     "cuefinder train games.csv --config recipes/default.toml --test-fraction 0 "
     "--out cuefinder/model/default.safetensors\n"
     "cuefinder card cuefinder/model/default.safetensors --evaluation "
+    "cuefinder/model/evaluation/fused/evaluation.json "
     "cuefinder/model/evaluation/evaluation.json cuefinder/model/evaluation/levers/evaluation.json "
-    "--estimate default"
+    "--estimate default+heard-logreg --draw cuefinder/model/evaluation/fused-5fold/evaluation.json "
+    "--draw cuefinder/model/evaluation/fused-3fold/evaluation.json"
 )
 
 
@@ -61,12 +67,13 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) ->
                                                  resamples=resamples)  # fmt: skip
     out["calibration"] = calibration.from_evaluation(evaluation, method)
     rows = {r["space"]: r for r in similarity_rows(evaluation)}
-    if method in rows and "mfcc" in rows:
+    space = method.split("+")[0]  # a fusion embeds with its network
+    if space in rows and "mfcc" in rows:
         out["similarity"] = {
-            "p10": rows[method]["p10"], "interval": rows[method]["interval"],
-            "mfcc": rows["mfcc"]["p10"], "vs_mfcc": rows[method].get("vs_mfcc"),
-            "random": rows.get(f"{method}/random", {}).get("p10"),
-            "vs_random": rows[method].get("vs_random"),
+            "p10": rows[space]["p10"], "interval": rows[space]["interval"],
+            "mfcc": rows["mfcc"]["p10"], "vs_mfcc": rows[space].get("vs_mfcc"),
+            "random": rows.get(f"{space}/random", {}).get("p10"),
+            "vs_random": rows[space].get("vs_random"),
         }  # fmt: skip
     return out
 
@@ -159,7 +166,7 @@ def _estimate_section(est: dict | None, config) -> list[str]:
         f"tracks of {est['groups']} games, each scored by a network that never heard its "
         f"game. Macro ROC-AUC **{_fmt(est['macro']['roc_auc'])}**, PR-AUC "
         f"{_fmt(est['macro']['pr_auc'])}.{versus} This model is the same recipe trained on "
-        "every game, so these figures are its estimate for new music.",
+        "every game, so these figures are its estimate for new music." + _draws(est),
         "",
         "| genre | ROC-AUC | MFCC baseline | PR-AUC | games with it | tracks with it "
         "| ECE raw | ECE calibrated |",
@@ -176,6 +183,19 @@ def _estimate_section(est: dict | None, config) -> list[str]:
         )
     return [*lines, "", *_calibration_lines(est.get("calibration")),
             *_similarity_lines(est.get("similarity"), config.timbre)]  # fmt: skip
+
+
+def _draws(est: dict) -> str:
+    """How far the estimate moves in other fold draws of the same recipe."""
+    draws = est.get("draws") or []
+    if not draws:
+        return ""
+    pooled = [est["macro"]["roc_auc"], *(d["roc_auc"] for d in draws)]
+    each = "; ".join(f"{d['scheme']} {_fmt(d['roc_auc'])} (`{d['report']}`)" for d in draws)
+    return (
+        f" The same recipe in other fold draws: {each}. Read the estimate as "
+        f"{min(pooled):.2f} to {max(pooled):.2f}: a draw of folds moves it that much."
+    )
 
 
 def _calibration_lines(cal: dict | None) -> list[str]:

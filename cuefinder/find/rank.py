@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
+from cuefinder.catalog.vectors import VectorIndex
 from cuefinder.errors import QueryError
 from cuefinder.find import caveats, teach
 from cuefinder.find.grammar import GenreQuery, Term, parse
@@ -288,7 +289,7 @@ def refine(
     table = teach.extended(catalog, catalog.score_table(model))
     vectors = table.cache.get("vectors")
     if vectors is None:
-        vectors = catalog.embeddings(model)[1]
+        vectors = VectorIndex(catalog, model).vectors()[1]
     column = scorer.probability(vectors)[:, None]
     scores = np.concatenate([table.scores, column], axis=1)
     refined = replace(

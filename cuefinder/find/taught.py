@@ -1,7 +1,10 @@
 """A library's own tags and corrections, learned from a handful of its examples.
 
-Everything here works on what indexing stored: each track's unit embedding and, for a
-part of a track, the mean of its segment embeddings. Nothing is decoded again.
+Everything here works on what indexing stored, in the space "sounds like" searches
+(``catalog.vectors.joined``): each track's model embedding beside its sound embedding
+(what musicnn's tagger hears), each block and the whole at unit length; for a part of a
+track, the mean of its segment embeddings beside the track's sound embedding. Nothing is
+decoded again.
 
 A **tag** is learned as a linear scorer on the embedding, ``raw = x @ w + b``:
 

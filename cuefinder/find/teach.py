@@ -20,6 +20,7 @@ import numpy as np
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel, Track
 from cuefinder.catalog import examples as store
 from cuefinder.catalog.examples import Example
+from cuefinder.catalog.vectors import VectorIndex, dimensions, joined
 from cuefinder.errors import CatalogError, QueryError
 from cuefinder.find import taught
 from cuefinder.find.grammar import FILLER, NEGATORS, SOFTENERS, vocabulary
@@ -139,7 +140,7 @@ def extended(catalog: Catalog, table: ScoreTable) -> ScoreTable:
     if not items or len(table.ids) == 0:
         return table
     model = table.model
-    ids, vectors = catalog.embeddings(model)
+    ids, vectors = VectorIndex(catalog, model).vectors()
     if not np.array_equal(ids, table.ids):  # both read in id order; differ only mid-write
         raise CatalogError(f"{catalog.path} changed while it was read; search again")
     scores = table.scores.copy()
@@ -178,6 +179,8 @@ def segment_scores(table: ScoreTable, track: Track, segments: np.ndarray) -> np.
     parts = track.segment_embeddings
     if len(parts) != len(segments):  # catalogs made before segment embeddings were kept
         parts = np.repeat(track.embedding[None, :], len(segments), axis=0)
+    heard = track.sound_embedding  # the track's whole: each part hears it the same
+    parts = joined(parts, None if heard is None else np.repeat(heard[None, :], len(parts), 0))
     out = segments.copy()
     for genre, fix in corrections.items():
         column = table.model.genres.index(genre)
@@ -359,14 +362,14 @@ def _vectors(catalog: Catalog, model: StoredModel, items: list[Example]):
             vector = track.segment_embeddings[first:last].mean(axis=0)
             genre_scores = track.segment_scores[first:last].mean(axis=0)
         found.append(e)
-        vectors.append(vector / max(float(np.linalg.norm(vector)), 1e-12))
+        vectors.append(joined(vector, track.sound_embedding))
         scores.append(genre_scores)
-    dim = model.embedding_dim
+    dim = dimensions(model)
     return found, np.array(vectors, np.float32).reshape(-1, dim), np.array(scores)
 
 
 def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: str):
-    ids, vectors = catalog.embeddings(model)
+    ids, vectors = VectorIndex(catalog, model).vectors()
     keep = np.flatnonzero(~np.isin(ids, list(exclude)))
     if len(keep) > taught.BACKGROUND:  # the same sample for the same tag, run to run
         seed = int.from_bytes(store.key(name).encode()[:8].ljust(8, b"\0"), "little")
@@ -391,7 +394,8 @@ def _scorer(catalog, model, name, items) -> taught.Scorer | None:
     when the catalog can be written)."""
     current = store.fingerprint(items)
     held = store.stored_scorer(catalog, name, model.model_id)
-    if held is not None and held[0] == current:
+    # a scorer stored before tags were learnt in the joined space has the model's size
+    if held is not None and held[0] == current and len(held[1]) == dimensions(model):
         return taught.Scorer.from_stored(held[1], held[2])
     try:
         scorer = learn(catalog, model, items, name)
