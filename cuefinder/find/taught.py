@@ -17,7 +17,8 @@ A **tag** is learned as a linear scorer on the embedding, ``raw = x @ w + b``:
 
 With at least ``CALIBRATE_FROM`` positives the raw score is calibrated: Platt scaling
 on cross-validated scores of the examples and the background (the background counted
-as "not the tag"), which also gives the tag's self-check, the cross-validated ROC-AUC
+as "not the tag"; Platt's smoothed targets, so that a few examples never make a score a
+certainty), which also gives the tag's self-check, the cross-validated ROC-AUC
 of its examples against the catalog. Scoring a whole catalog is one matrix product;
 so is scoring a track's segments, which gives the best segment and "why it matched"
 for tags as for genres. Scorers are stored per model with a fingerprint of their
@@ -164,7 +165,16 @@ def _calibrate(fit, pos, neg, background, folds: int = 5):
         b_train = train & (np.arange(len(y)) >= len(pos) + len(neg))
         weights, bias = fit(p, x[n_train], x[b_train])
         raw[test] = x[test] @ weights + bias
-    platt = LogisticRegression(C=1e4).fit(raw[:, None], y)
+    # Platt's targets: (N+ + 1) / (N+ + 2) for the examples, 1 / (N- + 2) for the rest, so
+    # that three well-separated examples never make a certainty (each score is fitted as
+    # both classes, weighted by its target)
+    positives, negatives = y.sum(), len(y) - y.sum()
+    target = np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    platt = LogisticRegression(C=1e4).fit(
+        np.r_[raw, raw][:, None],
+        np.r_[np.ones(len(y)), np.zeros(len(y))],
+        sample_weight=np.r_[target, 1 - target],
+    )
     auc = float(roc_auc_score(y, raw)) if len(set(y)) == 2 else None
     return (float(platt.coef_[0, 0]), float(platt.intercept_[0])), auc
 
