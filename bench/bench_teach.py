@@ -149,8 +149,9 @@ def held_out(args) -> dict[str, np.ndarray]:
         if recipe.heard:  # the genre score the model ships: the network's and the regressions'
             regressions, _ = fit_heard(data.select(fold.train + fold.val), recipe, args.cache)
             scores = np.stack([regressions.fuse(s, h) for s, h in zip(scores, heard, strict=True)])
-        vectors = joined(vectors, heard)  # the space tags are learnt in, as in a catalog
         sampled = embed(model, test.features, recipe.eval_patches)  # the trainer's view
+        agree = float(np.mean(np.sum(vectors * sampled, axis=1)))  # the network's half
+        vectors = joined(vectors, heard)  # the space tags are learnt in, as in a catalog
         predicted = predict(model, test.features, config.patch_frames, recipe.eval_patches)
         rows = np.array([where[p] for p in test.paths])
         for name, values in (("embeddings", vectors), ("scores", scores),
@@ -160,11 +161,11 @@ def held_out(args) -> dict[str, np.ndarray]:
             out[name][rows] = values
         fold_of[rows] = fold.index
         best = max(h["val_roc_auc"] for h in history)
-        agree = float(np.mean(np.sum(vectors[:, : sampled.shape[1]] * sampled, axis=1)))
         print(f"fold {fold.index + 1}/{len(folds)}: trained on {len(sets['train'].groups)} "
               f"tracks ({len(history)} epochs, best validation ROC-AUC {best:.3f}); "
               f"{len(test)} held-out tracks of {len(set(test.groups))} games embedded "
-              f"(dim {vectors.shape[1]}, timbre {model.config.timbre}; cosine to the "
+              f"(dim {vectors.shape[1]} with the sound embedding, timbre {model.config.timbre}; "
+              f"the network's half has cosine to the "
               f"trainer's {recipe.eval_patches}-patch embedding {agree:.3f}); "
               f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
     if (fold_of < 0).any():
