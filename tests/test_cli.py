@@ -184,6 +184,29 @@ def test_card_sets_several_evaluations_side_by_side(tmp_path):
     assert refused.returncode == 2 and "different schemes" in refused.stderr
 
 
+def test_card_states_the_estimate_beside_other_fold_draws(tmp_path):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(checkpoint.DEFAULT_MODEL.read_bytes())
+    folder = checkpoint.DEFAULT_MODEL.parent / "evaluation"
+    fused, five = folder / "fused" / "evaluation.json", folder / "fused-5fold" / "evaluation.json"
+    method = "default+heard-logreg"
+    done = cuefinder("card", model, "--evaluation", fused, "--estimate", method, "--draw", five)
+    assert done.returncode == 0, done.stderr
+    pooled = json.loads(five.read_text())["summary"][method]["roc_auc"]
+    assert f"grouped 5-fold {pooled:.3f}" in done.stdout and "Read the estimate as" in done.stdout
+    [draw] = checkpoint.read_info(model).training["cross_validation"]["estimate"]["draws"]
+    assert (draw["scheme"], draw["roc_auc"]) == ("grouped 5-fold", pooled)
+    assert draw["report"] == str(five.parent / "report.md")
+    # a draw without the method, or a draw without an estimate: one-line errors, exit 2
+    lacking = folder / "levers" / "evaluation.json"
+    refused = cuefinder(
+        "card", model, "--evaluation", fused, "--estimate", method, "--draw", lacking, check_code=2
+    )
+    assert "--draw: an evaluation lacks the method" in refused.stderr
+    alone = cuefinder("card", model, "--evaluation", fused, "--draw", five, check_code=2)
+    assert "--draw needs --estimate" in alone.stderr
+
+
 def test_genres_warns_about_genres_taught_by_fewer_than_three_games(tmp_path):
     from cuefinder.features import FeatureConfig
     from cuefinder.model import build
