@@ -111,8 +111,8 @@ def test_a_weak_genre_in_the_query_shows_a_warning(page, site):
     """The built-in model ranks Mystery below chance on games it never heard: say so."""
     search(page, "mystery adventure")
     box = page.locator("#results-warnings")
-    assert box.is_visible() and box.locator("li").count() == 1
-    assert box.inner_text().startswith("Mystery: ROC-AUC")
+    items = [t for t in box.locator("li").all_inner_texts() if not t.startswith("no track fits")]
+    assert box.is_visible() and len(items) == 1 and items[0].startswith("Mystery: ROC-AUC")
     search(page, "adventure")  # a genre it ranks usefully: no warning left behind
     assert page.locator("#results-warnings").is_hidden()
     # each result says how well it fits, as the API does
@@ -770,7 +770,7 @@ def test_keep_reject_refine_and_save_as_a_tag(page, site, catalog):
     rejected = ids["JDruid-Trip_on_the_Funny_Boat.ogg"]
     search(page, "adventure")
     before = shown_ids(page)
-    assert before[0] == rejected and set(before[:2]).isdisjoint(kept)  # the kept ones rank low
+    assert set(before[:2]).isdisjoint(kept)  # the kept ones do not lead
     assert page.locator("#refine").is_disabled()
     for track in kept:
         page.locator(f'.result[data-id="{track}"] button.mark-kept').click()
@@ -790,8 +790,8 @@ def test_keep_reject_refine_and_save_as_a_tag(page, site, catalog):
     ).json()["results"]
     assert after == [r["id"] for r in expected]
     assert rejected not in after and len(after) == len(before) - 1
-    assert set(kept) <= set(after[:3])  # the kept tracks now lead (their game's third ties)
-    assert all(before.index(k) >= 3 > after.index(k) for k in kept)
+    # the kept tracks now lead, their game's third beside them, every other game below
+    assert set(after[:3]) == {i for name, i in ids.items() if name.startswith("mix3_loop")}
     for track in kept:  # their marks stay on the new cards
         button = page.locator(f'.result[data-id="{track}"] button.mark-kept')
         assert button.get_attribute("aria-pressed") == "true"
