@@ -63,13 +63,19 @@ def _broken(kind: str, folder):
         path.write_bytes(np.random.default_rng(0).bytes(200_000))
     elif kind == "pickle":
         torch.save(tensors, path)
+    elif kind == "wrong-heard-shape":  # regressions for another genre list
+        tensors["heard.weight"] = tensors["heard.weight"][:3].contiguous()
+        save_file(tensors, path, meta)
+    elif kind == "nan-heard":
+        tensors["heard.scale"] = torch.full_like(tensors["heard.scale"], float("nan"))
+        save_file(tensors, path, meta)
     elif kind == "absurd-front-end":  # one frame per ten minutes: no segment ever
         save_file(tensors, path, _with_meta(meta, "features", lambda f: f.update(hop_length=10**7)))
     return path
 
 
 KINDS = ("wrong-shapes", "truncated", "wrong-genre-count", "nan-outputs", "random-bytes",
-         "pickle", "absurd-front-end")  # fmt: skip
+         "pickle", "absurd-front-end", "wrong-heard-shape", "nan-heard")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +116,9 @@ def test_index_with_a_broken_model_exits_with_one_line_and_changes_nothing(index
 
 def test_the_model_check_names_what_is_wrong(indexed):
     for kind, words in [("nan-outputs", "not finite"), ("absurd-front-end", "segments of"),
-                        ("wrong-shapes", "weights do not fit")]:  # fmt: skip
+                        ("wrong-shapes", "weights do not fit"),
+                        ("wrong-heard-shape", "heard.weight is"),
+                        ("nan-heard", "not finite")]:  # fmt: skip
         info = checkpoint.read_info(_broken(kind, indexed))
         with pytest.raises(ModelFileError, match=words):
             stages.check_model(info)

@@ -193,9 +193,13 @@ def load_heard(info: ModelInfo):
     try:
         with safe_open(str(info.path), framework="numpy") as handle:
             names = [k for k in handle.keys() if k.startswith(HEARD_PREFIX)]  # noqa: SIM118
-            return Heard.from_tensors({k: handle.get_tensor(k) for k in names})
-    except (SafetensorError, KeyError, ValueError) as err:
+            heard = Heard.from_tensors({k: handle.get_tensor(k) for k in names})
+    except (SafetensorError, KeyError, ValueError, TypeError) as err:
         raise ModelFileError(f"{info.path}: its genre regressions cannot be read ({err})") from None
+    problem = heard.problem(len(info.genres))
+    if problem:
+        raise ModelFileError(f"{info.path}: its genre regressions do not fit ({problem})")
+    return heard
 
 
 def _first_problem(err: Exception) -> str:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cuefinder.descriptors import SOUND_DIM
+
 PREFIX = "heard."  # the tensors' names in a model file
 
 
@@ -59,6 +61,19 @@ class Heard:
             return None
         names = ("mean", "scale", "weight", "bias")
         return cls(**{n: np.asarray(tensors[PREFIX + n], np.float32) for n in names})
+
+    def problem(self, genres: int) -> str | None:
+        """What is wrong with these arrays for a model of ``genres`` genres, or None."""
+        size = len(self.mean)
+        shapes = {"mean": (size,), "scale": (size,), "weight": (genres, size), "bias": (genres,)}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                return f"heard.{name} is {getattr(self, name).shape}, expected {shape}"
+        if size != SOUND_DIM:
+            return f"{size} inputs, the sound embedding has {SOUND_DIM}"
+        if not all(np.isfinite(getattr(self, n)).all() for n in shapes) or (self.scale <= 0).any():
+            return "values that are not finite, or a scale that is not positive"
+        return None
 
     def probabilities(self, sound_embedding: np.ndarray) -> np.ndarray:
         """(genres,) or (tracks, genres) genre probabilities of sound embeddings."""
