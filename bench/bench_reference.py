@@ -1,7 +1,7 @@
 """The musicnn reference implementation beside cuefinder's local and Ray runners, one table.
 
     python bench/bench_reference.py [FILES_OR_FOLDERS...] [--tf-env /tmp/tfenv] [--jobs N]
-        [--reference-model MTT_musicnn] [--batch-size 1] [--gain 0.1] [--no-ray]
+        [--reference-model MTT_musicnn] [--batch-size 1] [--gain 0.1] [--no-ray] [--every N]
 
 Default input: the files of ``make bench`` (the demo game soundtracks, ``bench_index.py``).
 The reference is musicnn's own code, ``musicnn.extractor.extractor(file, model)``:
@@ -153,6 +153,9 @@ def main() -> None:
     parser.add_argument("--gain", type=float, default=0.1,
                         help="sample scale before the float16 log-mel (1: as decoded)")  # fmt: skip
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray runner")
+    parser.add_argument(
+        "--every", type=int, default=1, metavar="N", help="every Nth file found, in path order"
+    )
     parser.add_argument("--tf-stage", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tf_stage:
@@ -169,6 +172,9 @@ def main() -> None:
     paths = args.paths or demo_paths()
     model = args.model or checkpoint.default_model_path()
     files = [str(t.path) for t in stages.discover(paths).files]
+    if args.every > 1:
+        files = sorted(files)[:: args.every]
+        paths = [Path(f) for f in files]
     print(f"{len(files)} files, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} at the start", flush=True)  # fmt: skip
     rows = []  # (label, files tagged, failed, audio s, wall s)
