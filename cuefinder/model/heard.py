@@ -3,9 +3,9 @@
 Indexing already runs musicnn's MagnaTagATune tagger on a few excerpts of every track
 and keeps its penultimate layer (``descriptors``: the sound embedding, 200 values).
 Logistic regressions on it (``heard-logreg`` in ``cuefinder evaluate``) rank genres on
-games the network never heard about as well as the network does, on different genres,
-and the mean of the two probabilities better than either in three fold draws out of
-three (the committed reports under ``evaluation/heard*``). A model trained with
+games the network never heard about as well as the network does, better on some genres
+and worse on others, and the mean of the two probabilities ranks better than the network
+in three fold draws of three (the committed reports under ``evaluation/fused*``). A model trained with
 ``heard = true`` carries those regressions, fitted on every training track, as four
 tensors beside its weights (``heard.mean``, ``heard.scale``, ``heard.weight``,
 ``heard.bias``); a track's genre scores are then the mean of the network's and theirs
