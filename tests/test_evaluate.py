@@ -16,7 +16,7 @@ from cuefinder.evaluate import baselines, cross_validation, results
 from cuefinder.evaluate.report import write_report
 from cuefinder.evaluate.results import Evaluation
 from cuefinder.features import FeatureConfig
-from cuefinder.train import dataset, splits
+from cuefinder.train import dataset, logreg, splits
 from cuefinder.train.trainer import TrainConfig
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -266,9 +266,9 @@ def test_mfcc_baseline_chooses_its_regularisation_on_training_groups_only(small_
     x = baselines.track_statistics(small_set.features)
     x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
     # too few groups for an inner split: the middle of the grid
-    assert baselines.choose_c(x, small_set.labels, small_set.groups, 0) == baselines.C_GRID[2]
+    assert logreg.choose_c(x, small_set.labels, small_set.groups, 0) == logreg.C_GRID[2]
     many = [f"{g}-{i % 2}" for i, g in enumerate(small_set.groups)]  # 8 pseudo-groups
-    chosen = baselines.choose_c(x, small_set.labels, many, 0)
-    assert chosen in baselines.C_GRID
+    chosen = logreg.choose_c(x, small_set.labels, many, 0)
+    assert chosen in logreg.C_GRID
     predictor = baselines.fit("mfcc-logreg", small_set)
-    assert predictor.c in baselines.C_GRID
+    assert predictor.c in logreg.C_GRID

@@ -17,9 +17,9 @@
     plus the mean level of 8 mel bands, loudness mean/std, mel centroid mean/std and
     spectral flux mean/std (94 values); standardised on the training tracks; one
     ``LogisticRegression(class_weight="balanced")`` per genre, its regularisation ``C``
-    chosen from ``C_GRID`` by an inner grouped 3-fold split of the training groups
-    (pooled macro ROC-AUC), so the baseline is as strong as it honestly can be. A genre
-    with a single class in training scores its training prevalence.
+    chosen from ``train.logreg.C_GRID`` by an inner grouped 3-fold split of the training
+    groups (pooled macro ROC-AUC), so the baseline is as strong as it honestly can be. A
+    genre with a single class in training scores its training prevalence.
 ``sounds-logreg``
     The same logistic regressions on what musicnn's MagnaTagATune tagger hears in the
     track (``sound_tags``: its 50 tag probabilities, averaged over ``descriptors.EXCERPTS``
@@ -50,9 +50,6 @@ from cuefinder.errors import ConfigError
 from cuefinder.model.config import BASELINES
 from cuefinder.train import logreg
 from cuefinder.train.dataset import LabelledSet
-
-C_GRID = logreg.C_GRID
-choose_c = logreg.choose_c
 
 
 @dataclass

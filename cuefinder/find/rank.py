@@ -285,11 +285,13 @@ def refine(
     for e in examples:
         if hashes.setdefault(e.content_hash, e.positive) != e.positive:
             raise QueryError(f"{e.path}: both kept and rejected")
-    scorer = teach.learn(catalog, model, examples, teach.KEPT, calibrate=False)
     table = teach.extended(catalog, catalog.score_table(model))
-    vectors = table.cache.get("vectors")
+    ids, vectors = table.ids, table.cache.get("vectors")  # read once, by extended
     if vectors is None:
-        vectors = VectorIndex(catalog, model).vectors()[1]
+        ids, vectors = VectorIndex(catalog, model).vectors()
+    scorer = teach.learn(
+        catalog, model, examples, teach.KEPT, calibrate=False, space=(ids, vectors)
+    )
     column = scorer.probability(vectors)[:, None]
     scores = np.concatenate([table.scores, column], axis=1)
     refined = replace(

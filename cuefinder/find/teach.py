@@ -148,7 +148,7 @@ def extended(catalog: Catalog, table: ScoreTable) -> ScoreTable:
     for item in items:
         found = store.examples(catalog, item.name)
         if item.kind == "tag":
-            scorer = _scorer(catalog, model, item.name, found)
+            scorer = _scorer(catalog, model, item.name, found, space=(ids, vectors))
             if scorer is not None:
                 scorers[item.name] = scorer
         elif item.name in model.genres:
@@ -368,8 +368,10 @@ def _vectors(catalog: Catalog, model: StoredModel, items: list[Example]):
     return found, np.array(vectors, np.float32).reshape(-1, dim), np.array(scores)
 
 
-def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: str):
-    ids, vectors = VectorIndex(catalog, model).vectors()
+def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: str, space=None):
+    """A sample of the catalog's other tracks' vectors; ``space``: (ids, vectors) of the
+    whole catalog when the caller has read them already."""
+    ids, vectors = space or VectorIndex(catalog, model).vectors()
     keep = np.flatnonzero(~np.isin(ids, list(exclude)))
     if len(keep) > taught.BACKGROUND:  # the same sample for the same tag, run to run
         seed = int.from_bytes(store.key(name).encode()[:8].ljust(8, b"\0"), "little")
@@ -378,18 +380,19 @@ def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: s
     return vectors[keep]
 
 
-def learn(catalog, model, items, name, *, calibrate: bool = True) -> taught.Scorer:
-    """The scorer of tag ``name`` learned from ``items``, its examples and counter-examples."""
+def learn(catalog, model, items, name, *, calibrate: bool = True, space=None) -> taught.Scorer:
+    """The scorer of tag ``name`` learned from ``items``, its examples and counter-examples
+    (``space``: the catalog's (ids, vectors), when read already)."""
     found, vectors, _ = _vectors(catalog, model, items)
     positive = np.array([e.positive for e in found], bool)
     if not positive.any():
         raise QueryError(f"tag '{name}': none of the tracks that are it is in the catalog now")
     exclude = {tid for _, tid in example_tracks(catalog, model, items)}
-    background = _background(catalog, model, exclude, name)
+    background = _background(catalog, model, exclude, name, space)
     return taught.learn(vectors[positive], vectors[~positive], background, calibrate=calibrate)
 
 
-def _scorer(catalog, model, name, items) -> taught.Scorer | None:
+def _scorer(catalog, model, name, items, space=None) -> taught.Scorer | None:
     """The stored scorer when its examples are unchanged, else learned now (and stored
     when the catalog can be written)."""
     current = store.fingerprint(items)
@@ -398,7 +401,7 @@ def _scorer(catalog, model, name, items) -> taught.Scorer | None:
     if held is not None and held[0] == current and len(held[1]) == dimensions(model):
         return taught.Scorer.from_stored(held[1], held[2])
     try:
-        scorer = learn(catalog, model, items, name)
+        scorer = learn(catalog, model, items, name, space=space)
     except QueryError:  # none of its tracks is in the catalog now
         return None
     with contextlib.suppress(CatalogError):  # a read-only catalog searches all the same

@@ -5,9 +5,9 @@ and keeps its penultimate layer (``descriptors``: the sound embedding, 200 value
 Logistic regressions on it (``heard-logreg`` in ``cuefinder evaluate``) rank genres on
 games the network never heard about as well as the network does, better on some genres
 and worse on others, and the mean of the two probabilities ranks better than the network
-in three fold draws of three (the committed reports under ``evaluation/fused*``). A model trained with
-``heard = true`` carries those regressions, fitted on every training track, as four
-tensors beside its weights (``heard.mean``, ``heard.scale``, ``heard.weight``,
+in three fold draws of three (the committed reports under ``evaluation/fused*``). A
+model trained with ``heard = true`` carries those regressions, fitted on every training
+track, as four tensors beside its weights (``heard.mean``, ``heard.scale``, ``heard.weight``,
 ``heard.bias``); a track's genre scores are then the mean of the network's and theirs
 (``fuse``). Segment scores stay the network's: the regressions see the track whole.
 
@@ -24,6 +24,7 @@ import numpy as np
 from cuefinder.descriptors import SOUND_DIM
 
 PREFIX = "heard."  # the tensors' names in a model file
+ARRAYS = ("mean", "scale", "weight", "bias")  # after the prefix
 
 
 @dataclass(frozen=True)
@@ -51,27 +52,25 @@ class Heard:
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The arrays a model file stores, by name."""
-        names = ("mean", "scale", "weight", "bias")
-        return {PREFIX + n: np.ascontiguousarray(getattr(self, n), np.float32) for n in names}
+        return {PREFIX + n: np.ascontiguousarray(getattr(self, n), np.float32) for n in ARRAYS}
 
     @classmethod
     def from_tensors(cls, tensors: dict) -> Heard | None:
         """From a model file's tensors (numpy or torch); None when it has none."""
         if PREFIX + "weight" not in tensors:
             return None
-        names = ("mean", "scale", "weight", "bias")
-        return cls(**{n: np.asarray(tensors[PREFIX + n], np.float32) for n in names})
+        return cls(**{n: np.asarray(tensors[PREFIX + n], np.float32) for n in ARRAYS})
 
     def problem(self, genres: int) -> str | None:
         """What is wrong with these arrays for a model of ``genres`` genres, or None."""
         size = len(self.mean)
-        shapes = {"mean": (size,), "scale": (size,), "weight": (genres, size), "bias": (genres,)}
+        shapes = dict(zip(ARRAYS, [(size,), (size,), (genres, size), (genres,)], strict=True))
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 return f"heard.{name} is {getattr(self, name).shape}, expected {shape}"
         if size != SOUND_DIM:
             return f"{size} inputs, the sound embedding has {SOUND_DIM}"
-        if not all(np.isfinite(getattr(self, n)).all() for n in shapes) or (self.scale <= 0).any():
+        if not all(np.isfinite(getattr(self, n)).all() for n in ARRAYS) or (self.scale <= 0).any():
             return "values that are not finite, or a scale that is not positive"
         return None
 

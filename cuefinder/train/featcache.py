@@ -31,9 +31,26 @@ def default_cache_dir() -> Path:
 def cache_key(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> str:
     """Content hash of the file plus a hash of the front-end settings (and of the decoder's
     revision)."""
-    settings = [config.to_dict(), float(max_seconds), audio.DECODE_REVISION]  # 600 == 600.0
-    settings = json.dumps(settings, sort_keys=True).encode()
-    return f"{content_hash(str(path))}-{hashlib.blake2b(settings, digest_size=6).hexdigest()}"
+    return _key(path, [config.to_dict(), float(max_seconds), audio.DECODE_REVISION])  # 600.0
+
+
+def _key(path: str | os.PathLike, settings: list) -> str:
+    """The file's content hash, then a short hash of the settings its values depend on."""
+    text = json.dumps(settings, sort_keys=True).encode()
+    return f"{content_hash(str(path))}-{hashlib.blake2b(text, digest_size=6).hexdigest()}"
+
+
+def _stored(target: Path, compute) -> np.ndarray:
+    """The array at ``target``, or ``compute()`` written there atomically on a miss."""
+    if target.exists():
+        return np.load(target)
+    values = compute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, values)
+    os.replace(tmp, target)
+    return values
 
 
 def compute(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> np.ndarray:
@@ -60,15 +77,7 @@ def cached(
     """The cached features of ``path``, computing and storing them on a miss."""
     key = cache_key(path, config, max_seconds)
     target = Path(cache_dir) / key[:2] / f"{key}.npy"
-    if target.exists():
-        return np.load(target)
-    values = compute(path, config, max_seconds)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, values)
-    os.replace(tmp, target)
-    return values
+    return _stored(target, lambda: compute(path, config, max_seconds))
 
 
 def _cached_or_error(args) -> np.ndarray | str:
@@ -129,24 +138,17 @@ def sounds(path: str | os.PathLike, cache_dir: Path | None = None) -> np.ndarray
     from cuefinder import descriptors
     from cuefinder.model import musicnn_tags
 
-    settings = json.dumps([audio.DECODE_REVISION, musicnn_tags.SOUNDS, descriptors.EXCERPTS])
-    digest = hashlib.blake2b(settings.encode(), digest_size=6).hexdigest()
-    key = f"{content_hash(str(path))}-{digest}"
+    key = _key(path, [audio.DECODE_REVISION, musicnn_tags.SOUNDS, descriptors.EXCERPTS])
     target = Path(cache_dir or default_cache_dir()) / key[:2] / f"{key}.sounds.npy"
-    if target.exists():
-        return np.load(target)
-    excerpts = descriptors.Excerpts(SOUND_RATE)
-    for chunk in audio.stream(path, sample_rate=SOUND_RATE):
-        excerpts.add(chunk)
-    tags, heard = descriptors.sound_tags(excerpts.kept, SOUND_RATE)
-    if tags is None:
-        size = len(musicnn_tags.TAGS[musicnn_tags.SOUNDS]) + descriptors.SOUND_DIM
-        values = np.full(size, np.nan, np.float32)
-    else:
-        values = np.concatenate([np.asarray(tags, np.float32), heard]).astype(np.float32)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, values)
-    os.replace(tmp, target)
-    return values
+
+    def compute_sounds() -> np.ndarray:
+        excerpts = descriptors.Excerpts(SOUND_RATE)
+        for chunk in audio.stream(path, sample_rate=SOUND_RATE):
+            excerpts.add(chunk)
+        tags, heard = descriptors.sound_tags(excerpts.kept, SOUND_RATE)
+        if tags is None:
+            size = len(musicnn_tags.TAGS[musicnn_tags.SOUNDS]) + descriptors.SOUND_DIM
+            return np.full(size, np.nan, np.float32)
+        return np.concatenate([np.asarray(tags, np.float32), heard]).astype(np.float32)
+
+    return _stored(target, compute_sounds)
