@@ -218,13 +218,53 @@ def _ffmpeg_blocks(name: str, sample_rate: int) -> Iterator[np.ndarray]:
         audio = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         produced = False
-        for frame in _decode_tolerant(container, audio):
+        for frame in _grouped(_decode_tolerant(container, audio)):
             for out in resampler.resample(frame):
                 produced = True
                 yield out.to_ndarray()  # (channels, n)
         if produced:
             for out in resampler.resample(None):
                 yield out.to_ndarray()
+
+
+GROUP_SECONDS = 1.0  # decoded frames are resampled this much at a time
+
+
+def _grouped(frames: Iterator, seconds: float = GROUP_SECONDS) -> Iterator:
+    """Consecutive decoded frames joined into frames of about ``seconds`` each: a codec's
+    frames are short (20-50 ms), and resampling each alone costs more in calls than in
+    arithmetic. The resampled samples are the same (the resampler streams). A frame that
+    changes format, layout or rate starts a new group; frames whose samples cannot be
+    joined pass as they are."""
+    import av
+
+    pending, have, kind = [], 0, None
+    for frame in frames:
+        this = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if pending and this != kind:
+            yield _joined(av, pending, kind)
+            pending, have = [], 0
+        try:
+            samples = frame.to_ndarray()
+        except (ValueError, TypeError, av.FFmpegError):  # a format numpy cannot hold
+            yield frame
+            continue
+        pending.append(samples)
+        have += frame.samples
+        kind = this
+        if have >= seconds * frame.sample_rate:
+            yield _joined(av, pending, kind)
+            pending, have = [], 0
+    if pending:
+        yield _joined(av, pending, kind)
+
+
+def _joined(av, arrays: list[np.ndarray], kind: tuple[str, str, int]):
+    """One AudioFrame of arrays (each ``to_ndarray``'s layout) of one format and layout."""
+    samples = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=1)
+    frame = av.AudioFrame.from_ndarray(samples, format=kind[0], layout=kind[1])
+    frame.sample_rate = kind[2]
+    return frame
 
 
 def _decode_tolerant(container, audio) -> Iterator:

@@ -78,6 +78,40 @@ def test_a_channel_in_opposite_polarity_is_heard_not_cancelled(excerpt, tmp_path
     assert np.corrcoef(via_sndfile[:n:5], expected[:n:5])[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("suffix", ["ogg", "mp3", "flac", "opus", "wav", "m4a"])
+def test_resampling_frames_in_groups_changes_no_sample(transcoded, funnyboat, monkeypatch, suffix):
+    """Decoded frames are joined before the resampler (``audio._grouped``, faster): every
+    sample must equal resampling them one by one, in every format."""
+    path = funnyboat if suffix == "ogg" else transcoded[suffix]
+    grouped = audio.load(path, sample_rate=RATE)
+    monkeypatch.setattr(audio, "_grouped", lambda frames: frames)
+    one_by_one = audio.load(path, sample_rate=RATE)
+    assert len(grouped) == len(one_by_one) and np.array_equal(grouped, one_by_one)
+
+
+def test_a_group_ends_where_the_format_layout_or_rate_changes(excerpt):
+    import av
+
+    samples, rate = excerpt
+    stereo = np.ascontiguousarray(samples[: rate // 2].astype(np.int16).reshape(1, -1))  # packed
+    mono = np.ascontiguousarray(samples[: rate // 2, :1].T.astype(np.float32) / 32768)
+
+    def frame(array, fmt, layout, sample_rate):
+        made = av.AudioFrame.from_ndarray(array, format=fmt, layout=layout)
+        made.sample_rate = sample_rate
+        return made
+
+    frames = [frame(stereo[:, i : i + 2048], "s16", "stereo", rate) for i in range(0, 8192, 2048)]
+    frames += [frame(mono[:, i : i + 512], "fltp", "mono", rate // 2) for i in range(0, 2048, 512)]
+    groups = list(audio._grouped(iter(frames), seconds=1.0))
+    kinds = [(g.format.name, g.layout.name, g.sample_rate, g.samples) for g in groups]
+    assert kinds == [("s16", "stereo", rate, 4096), ("fltp", "mono", rate // 2, 2048)]
+    assert np.array_equal(groups[0].to_ndarray(), stereo[:, :8192])
+    assert np.array_equal(groups[1].to_ndarray(), mono[:, :2048])
+    pairs = list(audio._grouped(iter(frames[:4]), seconds=2048 / rate))  # 2 frames a group
+    assert [g.samples for g in pairs] == [2048, 2048]
+
+
 def test_tags_are_read_from_real_files(funnyboat, transcoded):
     tags = audio.read_tags(funnyboat)
     assert tags.title == "Trip on the Funny Boat" and tags.artist == "JDruid"

@@ -124,6 +124,21 @@ def test_parallel_workers_give_the_same_scores_as_one_process(library, tmp_path)
         assert all(np.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_with_workers_the_coordinator_never_loads_torch(library, tmp_path):
+    """The model is checked in a worker that loads it anyway: the process that walks,
+    plans and stores (the CLI's) does not import torch, which costs it a second or more
+    before any work starts."""
+    script = (
+        "import sys; from cuefinder.catalog import Catalog; "
+        "from cuefinder.pipeline.local import index; "
+        f"r = index([{str(library)!r}], Catalog({str(tmp_path / 'c.db')!r}), jobs=2, "
+        "progress=False); print(r.indexed, 'torch' in sys.modules)"
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.split() == ["5", "False"], done.stderr
+
+
 def test_sigkill_mid_run_then_rerun_stores_every_track_exactly_once(tmp_path, short_tracks):
     folder = _copies(tmp_path / "many", short_tracks, 6)
     db = tmp_path / "kill.db"

@@ -20,6 +20,10 @@ METHODS = (*BASELINES, *TRAINABLE, "ensemble")  # what `cuefinder evaluate` comp
 DEFAULT_METHODS = (*BASELINES[:3], "ensemble")  # what it compares unless told
 INPUT_NORMS = ("batch", "level", "band")
 POOLINGS = ("mean", "top")
+# the timbre statistics a network may carry beside its embedding (model/timbre.py): 20
+# MFCCs and their deltas (mean and deviation), 8 mel bands, 6 of loudness, centroid, flux
+TIMBRE_MFCC, TIMBRE_BANDS = 20, 8
+TIMBRE_SIZE = 4 * TIMBRE_MFCC + TIMBRE_BANDS + 6  # 94, as the MFCC baseline's statistics
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,7 @@ class ModelConfig:
         learned = self.similarity_dim or self.embedding_dim
         if not self.timbre:
             return learned
-        from cuefinder.model.timbre import SIZE  # torch: only for a model that has it
-
-        return learned + SIZE
+        return learned + TIMBRE_SIZE
 
     def to_dict(self) -> dict:
         values = asdict(self)

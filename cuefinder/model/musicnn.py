@@ -66,8 +66,18 @@ class _FrontBranch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (0, 0, *self.pad))  # (batch, 1, frames + k - 1, mels)
-        x = self.norm(F.relu(self.conv(x)))  # (batch, filters, frames, mels - width + 1)
-        return x.amax(dim=3)  # (batch, filters, frames)
+        x = self.conv(x)  # (batch, filters, frames, mels - width + 1)
+        if self.training:
+            return self.norm(F.relu(x)).amax(dim=3)  # (batch, filters, frames)
+        # with stored statistics the batch norm is a monotone map per filter, rising or
+        # falling with the sign of its scale, and so is ReLU: the max over mels of the
+        # normed activations is the normed max (or min) of the convolution, exactly, for
+        # a third of the arithmetic
+        norm = self.norm
+        falling = (norm.weight < 0)[None, :, None]  # the scale's sign is its weight's
+        x = torch.where(falling, x.amin(dim=3), x.amax(dim=3)) if falling.any() else x.amax(3)
+        stats = (norm.running_mean, norm.running_var, norm.weight, norm.bias)
+        return F.batch_norm(F.relu(x), *stats, training=False, eps=norm.eps)
 
 
 class _MidBlock(nn.Module):

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-N_MFCC = 20
-N_BANDS = 8
-SIZE = 4 * N_MFCC + N_BANDS + 6  # 94, as the MFCC baseline's statistics
+from cuefinder.model.config import TIMBRE_BANDS as N_BANDS
+from cuefinder.model.config import TIMBRE_MFCC as N_MFCC
+from cuefinder.model.config import TIMBRE_SIZE as SIZE
+
 DELTA_WIDTH = 9  # frames in the delta's regression window (librosa's default)
 FIT_PATCHES = 16  # evenly spaced patches per training track for the standardisation
 

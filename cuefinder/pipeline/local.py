@@ -89,9 +89,12 @@ def index(
     """Index files and folders into ``catalog`` with ``model`` (the default one if None);
     ``descriptors=False`` skips tempo, key, loudness, energy and sounds (faster); with
     ``within``, files whose real path is outside those folders are failures, not read."""
-    run = prepare(paths, catalog or Catalog(), model, within=within)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(run.plan.tasks) or 1))
-    return run.finish(_run(run.plan.tasks, run.info, jobs, descriptors), progress, on_result)
+    workers = _Workers(jobs or os.cpu_count() or 1, descriptors)
+    try:
+        run = prepare(paths, catalog or Catalog(), model, within=within, check=workers.check)
+        return run.finish(workers.analyse(run.plan.tasks), progress, on_result)
+    finally:
+        workers.close()
 
 
 @dataclass
@@ -130,9 +133,11 @@ class Run:
         return report
 
 
-def prepare(paths, catalog: Catalog, model, within=None) -> Run:
+def prepare(paths, catalog: Catalog, model, within=None, check=None) -> Run:
     """Read the model's header, walk the folders, plan the work, check the model (before
-    any worker starts and before it becomes active) and record what the walk found."""
+    any work starts and before it becomes active) and record what the walk found.
+    ``check(info, tasks)`` checks the model where the tasks will run (default: here,
+    ``stages.check_model``); it raises ModelFileError for a model that does not run."""
     started = time.monotonic()
     info = checkpoint.read_info(model or checkpoint.default_model_path())
     roots = [os.path.abspath(os.path.expanduser(os.fsdecode(p))) for p in paths]  # "~/Music"
@@ -140,7 +145,7 @@ def prepare(paths, catalog: Catalog, model, within=None) -> Run:
     work = plan(catalog, found, roots, info.model_id)
     active = catalog.active_model()
     if work.tasks or active is None or active.model_id != info.model_id:
-        stages.check_model(info)
+        (check or _check_here)(info, work.tasks)
     catalog.add_model(info)
     report = IndexReport(unchanged=work.unchanged, failed=found.unreachable + found.failures)
     for failure in found.failures:
@@ -179,17 +184,45 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="track", disable=not enabled or None, dynamic_ncols=True)
 
 
-def _run(tasks: list[stages.FileTask], info, jobs: int, measure: bool = True):
-    """Analyse tasks in this process (jobs == 1) or in a pool of worker processes."""
-    if not tasks:
-        return
-    args = (str(info.path), info.model_id)
-    if jobs == 1:
-        _init_worker(*args, threads=0, measure=measure)
+def _check_here(info, tasks) -> None:
+    stages.check_model(info)
+
+
+class _Workers:
+    """Where the tasks run: this process (one job, or one task), or a pool of worker
+    processes, started when the model is checked so that the check runs in a worker
+    that has loaded it; this process then never loads torch."""
+
+    def __init__(self, jobs: int, measure: bool):
+        self.jobs, self.measure = jobs, measure
+        self.info = None
+        self.pool = None
+
+    def check(self, info, tasks: list[stages.FileTask]) -> None:
+        self.info = info
+        self.jobs = max(1, min(self.jobs, len(tasks) or 1))
+        if self.jobs == 1:
+            stages.check_model(info)
+            return
+        args = (str(info.path), info.model_id, 1, self.measure)
+        self.pool = spawn_pool(self.jobs, _init_worker, args)
+        self.pool.apply(_check_worker, (info,))  # raises its ModelFileError here
+
+    def analyse(self, tasks: list[stages.FileTask]):
+        """The tasks' results as they come (in any order)."""
+        if not tasks:
+            return
+        if self.pool is not None:
+            yield from self.pool.imap_unordered(_work, tasks, chunksize=1)
+            return
+        _init_worker(str(self.info.path), self.info.model_id, threads=0, measure=self.measure)
         yield from map(_work, tasks)
-        return
-    with spawn_pool(jobs, _init_worker, (*args, 1, measure)) as pool:
-        yield from pool.imap_unordered(_work, tasks, chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
 
 _MODEL: tuple[str, str] | None = None  # this worker's (model path, model id)
@@ -208,6 +241,10 @@ def _init_worker(model_path: str, model_id: str, threads: int, measure: bool = T
         stages.tagger_for(model_path, model_id)
     except Exception as err:  # any failure stops the run with its reason
         _BROKEN = str(err) or type(err).__name__
+
+
+def _check_worker(info) -> None:
+    stages.check_model(info)
 
 
 def _work(task: stages.FileTask) -> stages.Result:
