@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from cuefinder.catalog import Catalog
+from cuefinder.errors import ModelFileError
+from cuefinder.model import checkpoint
 from cuefinder.pipeline import ray_runner, shards
 from cuefinder.pipeline.local import index
 
@@ -60,6 +62,30 @@ def test_ray_run_stores_what_the_local_runner_stores_and_writes_shards(
         imported = shards.read_into(merged, files)
         assert (imported.added, imported.unchanged) == (5, 0)
         assert {t.path for t in merged.tracks()} == set(expected)
+
+
+def test_a_broken_model_is_refused_on_ray_in_one_line_and_nothing_changes(
+    local_ray, library, tmp_path
+):
+    """The model is checked in a Ray task (the driver never loads torch); its one-line
+    reason comes back as the local runner's would, before anything is stored."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(checkpoint.default_model_path()), framework="pt") as handle:
+        names = handle.keys()  # a safe_open handle is not a dict
+        tensors = {k: handle.get_tensor(k) for k in names}
+        meta = dict(handle.metadata())
+    first = next(k for k, v in tensors.items() if v.dtype.is_floating_point and v.ndim == 4)
+    tensors[first] = torch.full_like(tensors[first], float("nan"))
+    broken = tmp_path / "nan.safetensors"
+    save_file(tensors, broken, meta)
+    with Catalog(tmp_path / "c.db") as catalog:
+        with pytest.raises(ModelFileError, match="not finite") as caught:
+            ray_runner.index([library], catalog, model=broken, progress=False)
+        assert str(caught.value).startswith(str(broken)) and "\n" not in str(caught.value)
+        assert (catalog.active_model(), catalog.count(), catalog.failures()) == (None, 0, [])
 
 
 def test_a_killed_ray_run_resumes_with_every_track_exactly_once(library, tmp_path):

@@ -2,7 +2,8 @@
 
 Only the driver differs from the local runner. This process walks the folders and
 plans the work exactly as ``local.prepare`` does (unchanged files are skipped, the
-model is checked before it is trusted), then hands the files to Ray Data:
+model is checked before it is trusted: in a Ray task, as the local runner checks it in
+a worker, so the driver never loads torch), then hands the files to Ray Data:
 
 1. ``stages.decode`` in CPU tasks (hash, decode, log-mel, descriptors; one CPU each),
    several files to a task (``files_per_task``: the gap between one task and the next on
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.catalog import Catalog
+from cuefinder.errors import CuefinderError
 from cuefinder.pipeline import shards, stages
 from cuefinder.pipeline.local import IndexReport, prepare
 
@@ -62,51 +64,97 @@ def index(
 ) -> IndexReport:
     """Index files and folders on Ray (``address``: "auto", "ray://HOST:PORT", or None
     for a local Ray on this machine's cores); see the module docstring."""
-    run = prepare(paths, catalog or Catalog(), model)
-    tasks = run.plan.tasks
-    results = _results(tasks, run.info, address, actors, descriptors) if tasks else iter(())
-    if shard_dir is not None:
-        meta = shards.model_meta(run.catalog, run.info.model_id)
-        results = _sharded(results, meta, Path(shard_dir))
-    return run.finish(results, progress, on_result)
+    session = _Session(address)
+    try:
+        run = prepare(paths, catalog or Catalog(), model, check=session.check)
+        tasks = run.plan.tasks
+        results = _results(tasks, run.info, session, actors, descriptors) if tasks else iter(())
+        if shard_dir is not None:
+            meta = shards.model_meta(run.catalog, run.info.model_id)
+            results = _sharded(results, meta, Path(shard_dir))
+        return run.finish(results, progress, on_result)
+    finally:
+        session.close()
 
 
-def _results(tasks, info, address, actors, measure) -> Iterator[stages.Result]:
+class _Session:
+    """This run's Ray: joined, or started on this machine's cores, when the model is
+    checked (in a Ray task: the driver never loads torch), and stopped after the run if
+    it was started here."""
+
+    def __init__(self, address: str | None):
+        self.address = address
+        self.started_here = False
+
+    def start(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            options = (
+                {"address": self.address} if self.address else {"num_cpus": os.cpu_count() or 1}
+            )
+            ray.init(**options, **INIT_OPTIONS)
+            self.started_here = True
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+    def check(self, info, tasks) -> None:
+        """``stages.check_model`` on a worker (where nothing needs doing: here, without
+        starting Ray); its ModelFileError is raised here."""
+        if not tasks:
+            stages.check_model(info)
+            return
+        self.start()
+        import ray
+
+        probe = ray.remote(num_cpus=DECODE_CPUS, max_retries=0)(_check)
+        try:
+            ray.get(probe.remote(info))
+        except ray.exceptions.RayTaskError as err:
+            raise err.cause if isinstance(err.cause, CuefinderError) else err from None
+
+    def close(self) -> None:
+        if self.started_here:
+            import ray
+
+            ray.shutdown()
+            self.started_here = False
+
+
+def _check(info) -> None:
+    from cuefinder.processes import limit_threads
+
+    limit_threads(1)  # as the decode tasks that this worker runs next
+    stages.check_model(info)
+
+
+def _results(tasks, info, session: _Session, actors, measure) -> Iterator[stages.Result]:
     import ray
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        options = {"address": address} if address else {"num_cpus": os.cpu_count() or 1}
-        ray.init(**options, **INIT_OPTIONS)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    try:
-        cpus = ray.cluster_resources().get("CPU", 1)
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        pool = _actor_pool(ray.data.ActorPoolStrategy, cpus, gpus, actors)
-        slots = max(1, int(cpus // DECODE_CPUS))  # decode tasks at once
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False  # the runner's own bar and summary
-        tasks = sorted(tasks, key=lambda t: -t.size)  # the longest first: a short tail
-        items = [{"task": pickle.dumps(t)} for t in tasks]
-        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
-        dataset = dataset.map_batches(
-            _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
-            batch_size=files_per_task(len(items), slots), num_cpus=DECODE_CPUS,
-        )  # fmt: skip
-        dataset = dataset.map_batches(
-            _Tag,
-            fn_constructor_args=(str(info.path), info.model_id),
-            batch_size=1,
-            compute=pool,
-            num_cpus=0 if gpus else TAG_CPUS,
-            num_gpus=1 if gpus else 0,
-        )
-        for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
-            for blob in batch["result"]:
-                yield pickle.loads(blob)
-    finally:
-        if started_here:
-            ray.shutdown()
+    session.start()
+    cpus = ray.cluster_resources().get("CPU", 1)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    pool = _actor_pool(ray.data.ActorPoolStrategy, cpus, gpus, actors)
+    slots = max(1, int(cpus // DECODE_CPUS))  # decode tasks at once
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the runner's own bar and summary
+    tasks = sorted(tasks, key=lambda t: -t.size)  # the longest first: a short tail
+    items = [{"task": pickle.dumps(t)} for t in tasks]
+    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
+    dataset = dataset.map_batches(
+        _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
+        batch_size=files_per_task(len(items), slots), num_cpus=DECODE_CPUS,
+    )  # fmt: skip
+    dataset = dataset.map_batches(
+        _Tag,
+        fn_constructor_args=(str(info.path), info.model_id),
+        batch_size=1,
+        compute=pool,
+        num_cpus=0 if gpus else TAG_CPUS,
+        num_gpus=1 if gpus else 0,
+    )
+    for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
+        for blob in batch["result"]:
+            yield pickle.loads(blob)
 
 
 def _actor_pool(strategy, cpus: float, gpus: int, actors: int | None):
