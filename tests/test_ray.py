@@ -88,6 +88,24 @@ def test_a_broken_model_is_refused_on_ray_in_one_line_and_nothing_changes(
         assert (catalog.active_model(), catalog.count(), catalog.failures()) == (None, 0, [])
 
 
+def test_a_process_that_indexed_and_searched_here_can_then_index_on_ray(library, tmp_path):
+    """The local runner and the nearest-neighbour index (usearch, which carries its own
+    C++ runtime) first, then a Ray run, in one process: Ray aborted it ("Invalid range
+    in brace expression") until the system's runtime was loaded before usearch's."""
+    script = (
+        "import sys; from cuefinder.catalog import Catalog; "
+        "from cuefinder.pipeline import local, ray_runner; "
+        f"here = local.index([{str(library)!r}], Catalog({str(tmp_path / 'l.db')!r}), "
+        "jobs=2, progress=False); "
+        f"there = ray_runner.index([{str(library)!r}], Catalog({str(tmp_path / 'r.db')!r}), "
+        "progress=False); print(here.indexed, there.indexed, 'usearch' in sys.modules)"
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["5", "5", "True"], done.stderr[-2000:]
+
+
 def test_a_killed_ray_run_resumes_with_every_track_exactly_once(library, tmp_path):
     for n in range(6):  # more work, so the kill lands part-way
         (library / f"copy{n}.ogg").write_bytes(next(library.glob("*.ogg")).read_bytes())

@@ -91,10 +91,28 @@ def joined(embeddings: np.ndarray, sound_embeddings: np.ndarray | None) -> np.nd
 
 def new_index(ndim: int):
     """An empty HNSW index for unit vectors under cosine distance, stored as float16."""
-    from usearch.index import Index
-
-    return Index(ndim=ndim, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
+    index = _usearch().Index
+    return index(ndim=ndim, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
                  expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)  # fmt: skip
+
+
+def _usearch():
+    """usearch's ``index`` module, with the system's C++ runtime loaded before it.
+
+    usearch's wheel carries its own copy of the C++ runtime, whose locale facets are
+    process-wide symbols: loaded first, they are the ones every later C++ library gets,
+    and Ray's regular expressions then fail to parse ("Invalid range in brace
+    expression"), aborting the process (a search, then ``index --engine ray``, in one
+    process). Loading the system's runtime first, as torch and Ray do, keeps them sound.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):  # not a glibc system: nothing to put first
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+    import usearch.index
+
+    return usearch.index
 
 
 class VectorIndex:
