@@ -1,7 +1,7 @@
 """Index throughput: seconds of audio tagged per wall-clock second, beside the decode+log-mel floor.
 
     python bench/bench_index.py [FILES_OR_FOLDERS...] [--jobs N] [--model M.safetensors ...]
-        [--without-descriptors] [--ray] [--repeat N]
+        [--without-descriptors] [--ray] [--repeat N] [--every N]
 
 Default input: the demo game soundtracks (fetched by `make demo`). Both runs
 use the same files and the same number of worker processes; the index run
@@ -15,7 +15,8 @@ of its weights). ``--ray`` adds the Ray runner twice: on a local Ray it starts a
 stops (both timed, as ``cuefinder index --engine ray`` does), and on a Ray already
 running (as on a cluster: ``ray.init`` and ``ray.shutdown`` not timed).
 ``--repeat N`` runs the index rows N times, interleaved, each line with the load
-average (1 min) before it: a shared machine is noisy.
+average (1 min) before it: a shared machine is noisy. ``--every N`` takes every Nth
+file found, in path order (the sample ``bench_reference.py --every N`` takes).
 """
 
 from __future__ import annotations
@@ -79,9 +80,15 @@ def main() -> None:
     parser.add_argument("--without-descriptors", action="store_true",
                         help="also index without tempo, key, loudness, side by side")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="index rows N times, interleaved")
+    parser.add_argument(
+        "--every", type=int, default=1, metavar="N", help="every Nth file found, in path order"
+    )
     args = parser.parse_args()
     args.paths = args.paths or demo_paths()
     files = [t.path for t in stages.discover(args.paths).files]
+    if args.every > 1:  # as bench_reference.py's --every: the same sample
+        files = sorted(files)[:: args.every]
+        args.paths = [Path(f) for f in files]
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
     print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}   load average before")
     floors: dict[FeatureConfig, float] = {}

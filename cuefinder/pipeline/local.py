@@ -8,6 +8,7 @@ arrives, so a run killed at any moment resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -238,9 +239,14 @@ def _init_worker(model_path: str, model_id: str, threads: int, measure: bool = T
     try:
         if threads:
             limit_threads(threads)
-        stages.tagger_for(model_path, model_id)
+        tagger = stages.tagger_for(model_path, model_id)
     except Exception as err:  # any failure stops the run with its reason
         _BROKEN = str(err) or type(err).__name__
+        return
+    if measure and threads:  # a pool's worker (threads=0: this process) gets a head start;
+        # a file's own measuring reports whatever fails
+        with contextlib.suppress(Exception):
+            stages.warm_descriptors(tagger.features)
 
 
 def _check_worker(info) -> None:

@@ -269,6 +269,19 @@ def tagger_for(model_path: str | os.PathLike, model_id: str | None = None):
     return cached
 
 
+def warm_descriptors(features) -> None:
+    """Measure 4 s of soft noise as a file's descriptors are measured: what they load on
+    first use (librosa's and pyloudnorm's filters, musicnn's tagger: about 2 s of imports)
+    is loaded as a worker starts, beside the other workers, not in its first file."""
+    from cuefinder.features import log_mel
+
+    rate = features.sample_rate
+    noise = 0.01 * np.random.default_rng(0).standard_normal(4 * rate).astype(np.float32)
+    measures = descriptors.Accumulator(rate)
+    measures.add(noise)
+    measures.finish(log_mel(noise, features).numpy(), features.hop_length)
+
+
 PROBE_SECONDS = 12.0  # the test signal a model must tag before it is trusted
 MAX_SEGMENT_SECONDS = 60.0  # longer segments cannot say which part of a track fits
 
