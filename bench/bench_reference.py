@@ -25,7 +25,9 @@ What each row times:
 - cuefinder, local runner: ``cuefinder index`` into a fresh catalog with ``--jobs`` worker
   processes (discovery, hashing, decoding, log-mel, the network, the descriptors, the
   catalog writes); again without the descriptors.
-- cuefinder, Ray runner: the same on a local Ray, its start and stop included.
+- cuefinder, Ray runner: the same on a local Ray, its start and stop included; then on
+  a Ray already running (started before and stopped after, untimed, as a cluster's Ray
+  outlives an index run).
 
 ``configuration.BATCH_SIZE`` stays at musicnn's default of 1 (patches per session run): its
 taggram is right at any size (only its features go wrong, which are not asked for here),
@@ -184,9 +186,10 @@ def main() -> None:
         rows.append((label, report.indexed, len(report.failed), report.audio_seconds,
                      report.wall_seconds))  # fmt: skip
     if not args.no_ray:
-        report, wall = ray_run(paths, model)
-        rows.append((f"cuefinder, Ray runner (local Ray, {os.cpu_count()} CPUs)",
-                     report.indexed, len(report.failed), report.audio_seconds, wall))  # fmt: skip
+        for running, what in ((False, "local Ray"), (True, "Ray running")):
+            report, wall = ray_run(paths, model, running=running)
+            label = f"cuefinder, Ray runner ({what}, {os.cpu_count()} CPUs)"
+            rows.append((label, report.indexed, len(report.failed), report.audio_seconds, wall))
     ref = reference(python, files, args.reference_model, args.batch_size, args.gain)
     rows.append((f"musicnn reference ({args.reference_model}, TensorFlow)", ref["tagged"],
                  len(ref["failed"]), ref["audio"], ref["wall"]))  # fmt: skip

@@ -3,7 +3,9 @@
 The coordinator (this process) walks the folders, decides what needs work,
 and is the catalog's only writer; worker processes each load the model once
 and run ``stages.analyse``. Each result is stored in its own transaction as it
-arrives, so a run killed at any moment resumes where it stopped.
+arrives, so a run killed at any moment resumes where it stopped. With workers, the
+model is checked in one of them before anything is stored, and the coordinator
+never imports torch (a second or more before any work could start).
 """
 
 from __future__ import annotations
