@@ -85,10 +85,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.paths = args.paths or demo_paths()
-    files = [t.path for t in stages.discover(args.paths).files]
-    if args.every > 1:  # as bench_reference.py's --every: the same sample
-        files = sorted(files)[:: args.every]
-        args.paths = [Path(f) for f in files]
+    files, args.paths = sample(args.paths, args.every)
     print(f"{len(files)} files, {args.jobs} worker processes, {os.cpu_count()} cores")
     print(f"{'stage':<44}{'wall s':>9}{'x real time':>14}   load average before")
     floors: dict[FeatureConfig, float] = {}
@@ -135,6 +132,16 @@ def row(label: str, report, wall: float, load: float, note: str = "") -> None:
     minutes, failed = report.audio_seconds / 60, len(report.failed)
     print(f"  audio: {minutes:.1f} min, {report.indexed} indexed, {failed} failed{note}")
     sys.stdout.flush()
+
+
+def sample(paths: list[Path], every: int = 1) -> tuple[list[str], list[Path]]:
+    """The files found under ``paths``, and what to index: ``paths`` themselves, or with
+    ``every`` > 1 every Nth file in path order (the same sample in every bench script)."""
+    files = [t.path for t in stages.discover(paths).files]
+    if every <= 1:
+        return files, paths
+    files = sorted(files)[::every]
+    return files, [Path(f) for f in files]
 
 
 def demo_paths() -> list[Path]:

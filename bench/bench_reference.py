@@ -166,17 +166,13 @@ def main() -> None:
     python = tf_python(args.tf_env)  # before anything slow: a missing env fails first
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_index import demo_paths, local_run, ray_run
+    from bench_index import demo_paths, local_run, ray_run, sample
 
     from cuefinder.model import checkpoint
-    from cuefinder.pipeline import stages
 
     paths = args.paths or demo_paths()
     model = args.model or checkpoint.default_model_path()
-    files = [str(t.path) for t in stages.discover(paths).files]
-    if args.every > 1:
-        files = sorted(files)[:: args.every]
-        paths = [Path(f) for f in files]
+    files, paths = sample(paths, args.every)
     print(f"{len(files)} files, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} at the start", flush=True)  # fmt: skip
     rows = []  # (label, files tagged, failed, audio s, wall s)

@@ -247,6 +247,9 @@ def _grouped(frames: Iterator, seconds: float = GROUP_SECONDS) -> Iterator:
         try:
             samples = frame.to_ndarray()
         except (ValueError, TypeError, av.FFmpegError):  # a format numpy cannot hold
+            if pending:  # what came before it goes first
+                yield _joined(av, pending, kind)
+                pending, have = [], 0
             yield frame
             continue
         pending.append(samples)

@@ -71,8 +71,9 @@ class _FrontBranch(nn.Module):
             return self.norm(F.relu(x)).amax(dim=3)  # (batch, filters, frames)
         # with stored statistics the batch norm is a monotone map per filter, rising or
         # falling with the sign of its scale, and so is ReLU: the max over mels of the
-        # normed activations is the normed max (or min) of the convolution, exactly, for
-        # a third of the arithmetic
+        # normed activations is the normed max (or min) of the convolution, exactly, with
+        # the norm and ReLU over one value per frame instead of every mel (a batch of 4
+        # excerpts: 144 ms against 162-177 ms)
         norm = self.norm
         falling = (norm.weight < 0)[None, :, None]  # the scale's sign is its weight's
         x = torch.where(falling, x.amin(dim=3), x.amax(dim=3)) if falling.any() else x.amax(3)

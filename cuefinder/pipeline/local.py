@@ -209,7 +209,7 @@ class _Workers:
             return
         args = (str(info.path), info.model_id, 1, self.measure)
         self.pool = spawn_pool(self.jobs, _init_worker, args)
-        self.pool.apply(_check_worker, (info,))  # raises its ModelFileError here
+        self.pool.apply(stages.check_model, (info,))  # raises its ModelFileError here
 
     def analyse(self, tasks: list[stages.FileTask]):
         """The tasks' results as they come (in any order)."""
@@ -249,10 +249,6 @@ def _init_worker(model_path: str, model_id: str, threads: int, measure: bool = T
         # a file's own measuring reports whatever fails
         with contextlib.suppress(Exception):
             stages.warm_descriptors(tagger.features)
-
-
-def _check_worker(info) -> None:
-    stages.check_model(info)
 
 
 def _work(task: stages.FileTask) -> stages.Result:
