@@ -24,6 +24,10 @@ with new music would have). Spaces, all in the same folds and on the same querie
 - ``sounds+recipe``: that fused with the trained network's embedding (each unit length,
   concatenated: ``catalog.vectors.joined``, the space ``cuefinder similar`` searches), and
   ``sounds+random`` its control;
+- ``likeness``: ``sounds+recipe`` with each block normalised by its spread within the
+  fold's training games (``model.likeness``: fitted on the training tracks' embeddings,
+  as ``likeness = true`` in a recipe makes a model carry it), and ``likeness+random``
+  the same fitted over the random-weights network: its control;
 - ``musicnn`` (``--musicnn``): the pretrained MSD musicnn's penultimate layer, mean over
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
@@ -54,12 +58,15 @@ from cuefinder.catalog.vectors import joined
 from cuefinder.evaluate import baselines
 from cuefinder.evaluate.metrics import group_bootstrap, same_group_precision
 from cuefinder.features import FeatureConfig
+from cuefinder.model import likeness
 from cuefinder.train import dataset
 from cuefinder.train.config import MAX_SECONDS
 from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
 
 K = 10
+CONTROLS = ("random", "MFCC", "MFCC+random", "sounds", "sounds+random", "likeness+random")
+CONTROLS += ("sounds+recipe", "musicnn")
 
 
 def chance(groups: np.ndarray) -> np.ndarray:
@@ -110,7 +117,7 @@ def main() -> None:
     folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
     sounds = baselines.sound_embeddings(data.paths)
     names = ("recipe", "random", "MFCC", "MFCC+random", "MFCC+recipe")
-    names += ("sounds", "sounds+random", "sounds+recipe")
+    names += ("sounds", "sounds+random", "sounds+recipe", "likeness", "likeness+random")
     spaces: dict[str, list[np.ndarray]] = {name: [] for name in names}
     if musicnn is not None:
         spaces["musicnn"] = []
@@ -149,6 +156,14 @@ def main() -> None:
         spaces["sounds+random"].append(same_group_precision(fused, groups, K))
         fused = joined(learned, sounds[rows])
         spaces["sounds+recipe"].append(same_group_precision(fused, groups, K))
+        seen = data.select(fold.train + fold.val)
+        seen_sounds = sounds[[data.paths.index(p) for p in seen.paths]]
+        for name, network in (("likeness", trained), ("likeness+random", untrained)):
+            known = embed(network, seen.features, recipe.eval_patches)
+            fitted, _ = likeness.fit(known, seen_sounds, seen.groups)
+            held = embed(network, test.features, recipe.eval_patches)
+            fused = joined(held, sounds[rows], fitted)
+            spaces[name].append(same_group_precision(fused, groups, K))
         if musicnn is not None:
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
         spaces["chance"].append(chance(groups))
@@ -164,13 +179,13 @@ def main() -> None:
           f"each searched among the held-out tracks of its fold ({len(folds)} grouped folds; "
           f"recipe {args.recipe or 'built-in'}, {recipe.epochs} epochs; "
           f"{time.monotonic() - started:.0f} s)")  # fmt: skip
-    print(f"{'space':<14} {'P@10':>6}  95% interval (games resampled)")
+    print(f"{'space':<16} {'P@10':>6}  95% interval (games resampled)")
     for name, v in values.items():
         low, high = group_bootstrap(v, groups)
-        print(f"{name:<14} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+        print(f"{name:<16} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
-    for space in ("recipe", "MFCC+recipe", "sounds+recipe"):
-        for control in ("random", "MFCC", "MFCC+random", "sounds", "sounds+random", "musicnn"):
+    for space in ("recipe", "MFCC+recipe", "sounds+recipe", "likeness"):
+        for control in CONTROLS:
             if control in values and control not in space:
                 diff = values[space] - values[control]
                 low, high = group_bootstrap(diff, groups)

@@ -15,7 +15,10 @@ carries its game's film genres, with nothing in-sample:
    ``catalog.vectors.joined``) and gives each its genre probabilities (the segments'
    pooled as the model pools them, averaged with the regressions on the sound embedding
    fitted on the fold's training games when the recipe has ``heard``: the built-in genre
-   score).
+   score). When the recipe has ``likeness``, the space "sounds like" searches in a
+   catalog of such a model (each block projected by its spread within the fold's training
+   games: ``model/likeness.py``, fitted on their tracks) is kept beside it
+   (``projected``), and tags learnt there are compared as ``auto (projected)``.
    ``--save FILE`` keeps these arrays; ``--load FILE`` reruns the rest without training.
 2. **Few-shot draws**, inside each held-out fold (a catalog of about 200 tracks of
    about 25 games none of which its network saw). A genre enters a fold when at least
@@ -69,6 +72,7 @@ KS = (1, 3, 5, 10, 20)
 METHODS = ("auto", "prototype", "logistic")
 BUILT_IN = "built-in"
 RAW = "auto (raw)"  # diagnostic: auto ranked by its raw score instead of its probability
+PROJECTED = "auto (projected)"  # diagnostic: auto learnt in "sounds like"'s projected space
 TRAINER = "built-in (trainer)"  # diagnostic: genre scores of trainer.predict's few patches
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "default.toml"
 
@@ -123,6 +127,7 @@ def held_out(args) -> dict[str, np.ndarray]:
         embed,
         fit,
         fit_heard,
+        fit_likeness,
         model_config,
         predict,
     )
@@ -151,11 +156,17 @@ def held_out(args) -> dict[str, np.ndarray]:
             scores = np.stack([regressions.fuse(s, h) for s, h in zip(scores, heard, strict=True)])
         sampled = embed(model, test.features, recipe.eval_patches)  # the trainer's view
         agree = float(np.mean(np.sum(vectors * sampled, axis=1)))  # the network's half
+        extra = {}
+        if recipe.likeness:  # "sounds like"'s space in a catalog of such a model
+            seen = data.select(fold.train + fold.val)
+            projection, _ = fit_likeness(model, seen, recipe, args.cache)
+            extra["projected"] = joined(vectors, np.nan_to_num(heard), projection)
         vectors = joined(vectors, heard)  # the space tags are learnt in, as in a catalog
         predicted = predict(model, test.features, config.patch_frames, recipe.eval_patches)
         rows = np.array([where[p] for p in test.paths])
-        for name, values in (("embeddings", vectors), ("scores", scores),
-                             ("sampled", sampled), ("predicted", predicted)):  # fmt: skip
+        arrays = {"embeddings": vectors, "scores": scores, "sampled": sampled}
+        arrays |= {"predicted": predicted} | extra
+        for name, values in arrays.items():
             if name not in out:
                 out[name] = np.zeros((n, values.shape[1]), np.float32)
             out[name][rows] = values
@@ -274,6 +285,12 @@ def few_shot(held: dict[str, np.ndarray], args) -> None:
                     for method, scored in learned(vectors[pos], vectors[neg], vectors[rest], x):
                         entries.append(base | counts(scored, truth, game_of[evaluation],
                                                      k=k, method=method))  # fmt: skip
+                    if "projected" in held:
+                        p = held["projected"]
+                        auto = taught.learn(p[pos], p[neg], p[rest], method="auto")
+                        scored = auto.probability(p[evaluation])
+                        found = counts(scored, truth, game_of[evaluation], k=k, method=PROJECTED)
+                        entries.append(base | found)
         print(
             f"fold {fold + 1}: {sum(c[0] == fold for c in cells)} genres with at least "
             f"{args.min_games} games; {time.monotonic() - started:.0f} s",
@@ -404,6 +421,7 @@ def report(entries, cells, skipped, held, names, game_of, args) -> None:
     print("paired differences, same draws and evaluation tracks (95% intervals: games resampled):")
     pairs = (("prototype", BUILT_IN), ("logistic", BUILT_IN), ("logistic", "prototype"),
              ("auto", RAW))  # fmt: skip
+    pairs += (("auto", PROJECTED),) if "projected" in held else ()
     print(f"{'k':>3} " + " ".join(f"{f'{a} - {b}':>28}" for a, b in pairs))
     beats = {m: [] for m in METHODS}
     for k in KS:
@@ -423,6 +441,8 @@ def report(entries, cells, skipped, held, names, game_of, args) -> None:
             beats[method].append((k, low > 0, high < 0))
         print(f"{k:>3} " + " ".join(f"{r:>28}" for r in row))
     print("(auto - auto (raw): ranking by the calibrated probability instead of the raw score)")
+    if "projected" in held:
+        print("(auto - auto (projected): learnt as a catalog does, not in the projected space)")
     for method in METHODS:
         verdict(method, beats[method])
     print()

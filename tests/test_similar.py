@@ -14,7 +14,7 @@ from conftest import encode
 
 from cuefinder.catalog import Catalog
 from cuefinder.catalog.schema import SCHEMA_VERSION
-from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, joined
+from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, joined, likeness_of
 from cuefinder.descriptors import SOUND_DIM
 from cuefinder.errors import QueryError
 from cuefinder.find.similar import similar
@@ -48,9 +48,10 @@ def test_results_rank_by_the_model_and_what_musicnn_hears_together(catalog):
     tracks = list(catalog.tracks())
     assert all(t.sound_embedding.shape == (SOUND_DIM,) for t in tracks)
     assert all(np.isfinite(t.sound_embedding).all() and t.sound_embedding.any() for t in tracks)
-    space = joined(
-        np.stack([t.embedding for t in tracks]), np.stack([t.sound_embedding for t in tracks])
-    )
+    projection = likeness_of(catalog, catalog.active_model())  # the built-in model's
+    assert projection is not None
+    embeddings = np.stack([t.embedding for t in tracks])
+    space = joined(embeddings, np.stack([t.sound_embedding for t in tracks]), projection)
     assert space.shape == (len(tracks), dimensions(catalog.active_model()))
     model_only = np.stack([t.embedding for t in tracks])
     differs = 0
@@ -71,9 +72,11 @@ def test_a_part_of_a_track_is_compared_on_the_models_segments_only(catalog):
     hits = similar(track.id, catalog, start=0, end=30, limit=5, exclude_self=False)
     part = track.segment_embeddings[: int(np.ceil(30 / track.segment_seconds))].mean(axis=0)
     part /= np.linalg.norm(part)
+    projection = likeness_of(catalog, catalog.active_model())
     for hit in hits:  # the part has no sound embedding: its sound block is empty
         other = catalog.track(hit.id)
-        expected = float(joined(other.embedding, other.sound_embedding) @ joined(part, None))
+        expected = joined(other.embedding, other.sound_embedding, projection)
+        expected = float(expected @ joined(part, None, projection))
         assert hit.score == pytest.approx(expected, abs=1e-3)
 
 

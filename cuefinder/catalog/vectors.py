@@ -6,7 +6,10 @@ A track's vector joins two embeddings, each made unit length: the catalog model'
 ``descriptors.SOUND_DIM`` values; zeros for a track indexed without it), the whole made unit
 length again (``joined``): on games held out of training the two together find tracks of
 the same game more often than either alone or MFCC statistics
-(``bench/bench_similarity.py``, space ``sounds+recipe``).
+(``bench/bench_similarity.py``, space ``sounds+recipe``). A model that carries the
+"sounds like" projection (``model/likeness.py``) has each block projected first
+(space ``likeness``): the index records whether it was, and is rebuilt when that
+changes (the model file found again, or gone).
 
 The catalog (SQLite) is the source of truth; the index is derived from it and
 can always be rebuilt. It lives next to the database as
@@ -31,6 +34,7 @@ index takes over above it, where exact search stops being instant.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -75,15 +79,20 @@ def dimensions(model: StoredModel) -> int:
     return model.embedding_dim + SOUND_DIM
 
 
-def joined(embeddings: np.ndarray, sound_embeddings: np.ndarray | None) -> np.ndarray:
+def joined(
+    embeddings: np.ndarray, sound_embeddings: np.ndarray | None, likeness=None
+) -> np.ndarray:
     """(n, dimensions) unit vectors: each block made unit length (a missing or zero sound
     embedding stays zeros), then the whole. Takes (n, dim) and (n, SOUND_DIM) or None, or
-    one vector of each."""
+    one vector of each. ``likeness``: the model's projection of each block
+    (``model.likeness.Likeness``), applied first when the model carries one."""
     model = np.atleast_2d(np.asarray(embeddings, np.float32))
     if sound_embeddings is None:
         sound = np.zeros((len(model), SOUND_DIM), np.float32)
     else:
         sound = np.atleast_2d(np.asarray(sound_embeddings, np.float32))
+    if likeness is not None:
+        model, sound = likeness.model_part(model), likeness.sound_part(sound)
     whole = np.concatenate([_unit_rows(model), _unit_rows(sound)], axis=1)
     whole = _unit_rows(whole)
     return whole if np.ndim(embeddings) == 2 else whole[0]
@@ -115,12 +124,30 @@ def _usearch():
     return usearch.index
 
 
+def likeness_of(catalog: Catalog, model: StoredModel):
+    """The "sounds like" projection of a catalog's model (``model.likeness.Likeness``):
+    None when its model file carries none or is no longer where it was indexed from."""
+    path = catalog.model_path(model.model_id)
+    if path is None:
+        return None
+    return _likeness(str(path), path.stat().st_mtime_ns, model.model_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _likeness(path: str, mtime_ns: int, model_id: str):
+    from cuefinder.model import checkpoint
+
+    info = checkpoint.read_info(path)
+    return checkpoint.load_likeness(info) if info.model_id == model_id else None
+
+
 class VectorIndex:
     """The embeddings of one model's tracks in one catalog, searchable by cosine similarity."""
 
     def __init__(self, catalog: Catalog, model: StoredModel, *, exact_below: int = EXACT_BELOW):
         self.catalog = catalog
         self.model = model
+        self.likeness = likeness_of(catalog, model)  # each block's projection, or None
         self.exact_below = exact_below
         self.path = index_path(catalog, model)
         self.key = f"vectors:{model.model_id}:sounds"  # its state in the catalog's meta table
@@ -133,7 +160,8 @@ class VectorIndex:
         """Add, replace and remove vectors so the index holds exactly the catalog's tracks."""
         report = SyncReport()
         state = self._state()
-        index = self._load() if state else None
+        projected = self.likeness is not None
+        index = self._load() if state and state.get("projected", False) == projected else None
         if index is None:
             index, state, report.rebuilt = new_index(dimensions(self.model)), {"at": 0.0}, True
         db = self.catalog.db
@@ -155,7 +183,8 @@ class VectorIndex:
         report.added, report.removed, report.size = len(fresh), len(stale), len(index)
         if stale or fresh or report.rebuilt or not self.path.exists():
             newest = max(present.values(), default=state["at"])
-            self._save(index, {"at": max(newest, state["at"]), "size": len(index)})
+            at = max(newest, state["at"])
+            self._save(index, {"at": at, "size": len(index), "projected": projected})
         self._index, self._synced = index, self._state().get("at")
         return report
 
@@ -173,15 +202,17 @@ class VectorIndex:
             sounds += [r[2] for r in rows]
         vectors = np.frombuffer(b"".join(embeddings), np.float32)
         vectors = vectors.reshape(-1, self.model.embedding_dim)
-        return np.array(out_ids, np.int64), joined(vectors, _sound_rows(sounds))
+        return np.array(out_ids, np.int64), joined(vectors, _sound_rows(sounds), self.likeness)
 
-    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, projected: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(ids (n,), unit vectors (n, dimensions)) of the model's present tracks, by id: what
-        the index holds, read from the catalog."""
+        the index holds, read from the catalog; ``projected`` False: the two blocks joined
+        without the model's projection (the space taught tags learn in: ``find/teach.py``)."""
         ids, embeddings = self.catalog.embeddings(self.model)  # one line for a damaged row
         sql = "SELECT id, sound_embedding FROM tracks WHERE model_id = ? AND missing = 0"
         heard = dict(self.catalog.db.execute(sql, (self.model.model_id,)))
-        return ids, joined(embeddings, _sound_rows([heard.get(i) for i in ids.tolist()]))
+        sounds = _sound_rows([heard.get(i) for i in ids.tolist()])
+        return ids, joined(embeddings, sounds, self.likeness if projected else None)
 
     def _state(self) -> dict:
         row = self.catalog.db.execute("SELECT value FROM meta WHERE key = ?", (self.key,))

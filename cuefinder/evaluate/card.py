@@ -91,7 +91,11 @@ def render(model_path: str | Path) -> str:
         + ". "
         + _embedding_sentence(info.config),
         "",
-        *_estimate_section((record.get("cross_validation") or {}).get("estimate"), info.config),
+        *_estimate_section(
+            (record.get("cross_validation") or {}).get("estimate"),
+            info.config,
+            record.get("likeness") if info.likeness else None,
+        ),
         *_thin_section(info.thin_genres),
         *_test_section(record.get("test")),
         *_cross_validation_section(record.get("cross_validation")),
@@ -147,7 +151,7 @@ def _embedding_sentence(config) -> str:
     return f'Its embedding for "sounds like" is {learned}{timbre}.'
 
 
-def _estimate_section(est: dict | None, config) -> list[str]:
+def _estimate_section(est: dict | None, config, likeness: dict | None = None) -> list[str]:
     """The cross-validated estimate for music the model never heard, per genre."""
     if not est:
         return []
@@ -182,7 +186,7 @@ def _estimate_section(est: dict | None, config) -> list[str]:
             f"| {_fmt(e.get('before'))} | {_fmt(e.get('after'))} |"
         )
     return [*lines, "", *_calibration_lines(est.get("calibration")),
-            *_similarity_lines(est.get("similarity"), config.timbre)]  # fmt: skip
+            *_similarity_lines(est.get("similarity"), config.timbre, likeness)]  # fmt: skip
 
 
 def _draws(est: dict) -> str:
@@ -214,7 +218,7 @@ def _calibration_lines(cal: dict | None) -> list[str]:
     ]
 
 
-def _similarity_lines(sim: dict | None, timbre: bool) -> list[str]:
+def _similarity_lines(sim: dict | None, timbre: bool, likeness: dict | None = None) -> list[str]:
     """The embedding's same-game precision on held-out games beside its two controls."""
     if not sim:
         return []
@@ -236,12 +240,26 @@ def _similarity_lines(sim: dict | None, timbre: bool) -> list[str]:
                  f"({versus('vs_random')})")  # fmt: skip
     catalog = (
         "In a catalog, `similar` searches this embedding joined at equal weight with what "
-        "musicnn's MagnaTagATune tagger hears (its penultimate layer, stored for every track): "
-        "on held-out games that finds tracks of the same game more often than this embedding "
-        "alone, MFCC statistics or random weights, though no more often than the tagger with "
-        "random weights beside it (`python bench/bench_similarity.py`, space `sounds+recipe`; "
-        "figures in the README)."
+        "musicnn's MagnaTagATune tagger hears (its penultimate layer, stored for every track)"
     )
+    if likeness:
+        catalog += (
+            ", each first normalised by its spread within the training games (within-class "
+            f"covariance normalisation fitted on {likeness['tracks']} tracks of "
+            f"{likeness['games']} games, shrinkage {likeness['model_shrinkage']:g} and "
+            f"{likeness['sound_shrinkage']:g}; `model/likeness.py`): on held-out games that "
+            "finds tracks of the same game more often than the two joined without it, this "
+            "embedding alone, MFCC statistics or random weights, though no more often than "
+            "the same with random weights in the network (`python bench/bench_similarity.py`, "
+            "space `likeness`; figures in the README)."
+        )
+    else:
+        catalog += (
+            ": on held-out games that finds tracks of the same game more often than this "
+            "embedding alone, MFCC statistics or random weights, though no more often than "
+            "the tagger with random weights beside it (`python bench/bench_similarity.py`, "
+            "space `sounds+recipe`; figures in the README)."
+        )
     return [text + ".", "", catalog, ""]
 
 

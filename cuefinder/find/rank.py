@@ -288,7 +288,7 @@ def refine(
     table = teach.extended(catalog, catalog.score_table(model))
     ids, vectors = table.ids, table.cache.get("vectors")  # read once, by extended
     if vectors is None:
-        ids, vectors = VectorIndex(catalog, model).vectors()
+        ids, vectors = VectorIndex(catalog, model).vectors(projected=False)
     scorer = teach.learn(
         catalog, model, examples, teach.KEPT, calibrate=False, space=(ids, vectors)
     )

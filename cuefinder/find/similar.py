@@ -4,9 +4,11 @@ The reference is a catalogued track (by id or path) or any audio file outside
 the catalog (a temp track), which is analysed on the fly by indexing's own stage.
 The query vector joins the reference's track embedding (the catalog's model) and
 its sound embedding (musicnn's tagger: ``descriptors``), each unit length, as the
-catalog's vector index does (``catalog.vectors.joined``); when a part of it is chosen
-(``start``/``end``), the model block is the mean of that part's segment embeddings and
-the sound block is left empty (it is measured per track, not per segment).
+catalog's vector index does (``catalog.vectors.joined``, each block projected first
+when the model carries the "sounds like" projection: ``model/likeness.py``); when a
+part of it is chosen (``start``/``end``), the model block is the mean of that part's
+segment embeddings and the sound block is left empty (it is measured per track, not
+per segment).
 Candidates come from the catalog's vector index (exact on small catalogs,
 HNSW on large ones); each result's best-matching segment is the window
 (30 s by default) whose segment embeddings are closest to the query's model block on
@@ -94,14 +96,14 @@ def similar(
     query = _unit(np.mean([p[0] for p in parts], axis=0))  # the model block: best windows
     query_scores = np.mean([p[1] for p in parts], axis=0)
     heard = [p[2] for p in parts if p[2] is not None]
-    wanted = joined(query, np.mean(heard, axis=0) if heard else None)
+    index = index or VectorIndex(catalog, model)
+    wanted = joined(query, np.mean(heard, axis=0) if heard else None, index.likeness)
     away = [resolve(r, catalog, model) for r in not_]
     if away:
-        shunned = np.mean([joined(r.embedding, r.sound_embedding) for r in away], axis=0)
-        wanted = _unit(wanted - AWAY * _unit(shunned))
+        shunned = [joined(r.embedding, r.sound_embedding, index.likeness) for r in away]
+        wanted = _unit(wanted - AWAY * _unit(np.mean(shunned, axis=0)))
         query = _unit(query - AWAY * _unit(np.mean([r.embedding for r in away], axis=0)))
     skip = {r.track_id for r in away} | ({r.track_id for r in refs} if exclude_self else set())
-    index = index or VectorIndex(catalog, model)
     results: list[Result] = []
     want = limit * 4 + 10
     while True:

@@ -1,10 +1,13 @@
 """A library's own tags and corrections, learned from a handful of its examples.
 
-Everything here works on what indexing stored, in the space "sounds like" searches
+Everything here works on what indexing stored, in the space "sounds like" joins
 (``catalog.vectors.joined``): each track's model embedding beside its sound embedding
 (what musicnn's tagger hears), each block and the whole at unit length; for a part of a
 track, the mean of its segment embeddings beside the track's sound embedding. Nothing is
-decoded again.
+decoded again. The projection "sounds like" applies first for a model that carries one
+(``model/likeness.py``) is left out here: tags taught from 1 or 3 examples ranked
+slightly worse in it, and no better from 10 (``bench/bench_teach.py``, ``auto
+(projected)``).
 
 A **tag** is learned as a linear scorer on the embedding, ``raw = x @ w + b``:
 

@@ -140,7 +140,7 @@ def extended(catalog: Catalog, table: ScoreTable) -> ScoreTable:
     if not items or len(table.ids) == 0:
         return table
     model = table.model
-    ids, vectors = VectorIndex(catalog, model).vectors()
+    ids, vectors = VectorIndex(catalog, model).vectors(projected=False)
     if not np.array_equal(ids, table.ids):  # both read in id order; differ only mid-write
         raise CatalogError(f"{catalog.path} changed while it was read; search again")
     scores = table.scores.copy()
@@ -371,7 +371,7 @@ def _vectors(catalog: Catalog, model: StoredModel, items: list[Example]):
 def _background(catalog: Catalog, model: StoredModel, exclude: set[int], name: str, space=None):
     """A sample of the catalog's other tracks' vectors; ``space``: (ids, vectors) of the
     whole catalog when the caller has read them already."""
-    ids, vectors = space or VectorIndex(catalog, model).vectors()
+    ids, vectors = space or VectorIndex(catalog, model).vectors(projected=False)
     keep = np.flatnonzero(~np.isin(ids, list(exclude)))
     if len(keep) > taught.BACKGROUND:  # the same sample for the same tag, run to run
         seed = int.from_bytes(store.key(name).encode()[:8].ljust(8, b"\0"), "little")

@@ -20,6 +20,8 @@ from cuefinder.features import FeatureConfig
 from cuefinder.model.config import ModelConfig
 from cuefinder.model.heard import PREFIX as HEARD_PREFIX
 from cuefinder.model.heard import Heard
+from cuefinder.model.likeness import PREFIX as LIKENESS_PREFIX
+from cuefinder.model.likeness import Likeness
 
 FORMAT = "cuefinder-model"
 FORMAT_VERSION = 1
@@ -36,6 +38,7 @@ class ModelInfo:
     features: FeatureConfig
     training: dict
     heard: bool = False  # it carries genre regressions on the sound embedding (heard.py)
+    likeness: bool = False  # it carries the "sounds like" projection (likeness.py)
 
     @property
     def genres(self) -> tuple[str, ...]:
@@ -90,9 +93,11 @@ def save(
     features: FeatureConfig,
     training: dict | None = None,
     heard=None,
+    likeness=None,
 ):
     """Write ``model`` (any network ``model.build`` makes) with its configs, atomically;
-    ``heard``: genre regressions on the sound embedding to carry (``heard.Heard``)."""
+    ``heard``: genre regressions on the sound embedding to carry (``heard.Heard``);
+    ``likeness``: the "sounds like" projection to carry (``likeness.Likeness``)."""
     import torch
     from safetensors.torch import save_file
 
@@ -109,6 +114,8 @@ def save(
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if heard is not None:
         tensors |= {k: torch.from_numpy(v) for k, v in heard.tensors().items()}
+    if likeness is not None:
+        tensors |= {k: torch.from_numpy(v) for k, v in likeness.tensors().items()}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
@@ -160,12 +167,14 @@ def read_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{path}: the network reads {config.n_mels} mel bands but its "
                              f"front end makes {features.n_mels}")  # fmt: skip
     fused = HEARD_PREFIX + "weight" in header
-    return ModelInfo(path, digest[:16], config, features, training, fused)
+    projected = LIKENESS_PREFIX + "model_projection" in header
+    return ModelInfo(path, digest[:16], config, features, training, fused, projected)
 
 
 def load(path: str | os.PathLike | None = None):
     """Load a model file; returns (its network in eval mode, ModelInfo). The genre
-    regressions a file may carry beside the network are read by ``load_heard``."""
+    regressions and projection a file may carry beside the network are read by
+    ``load_heard`` and ``load_likeness``."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -175,7 +184,8 @@ def load(path: str | os.PathLike | None = None):
     model = build(info.config)
     try:
         state = load_file(str(info.path))
-        state = {k: v for k, v in state.items() if not k.startswith(HEARD_PREFIX)}
+        extra = (HEARD_PREFIX, LIKENESS_PREFIX)
+        state = {k: v for k, v in state.items() if not k.startswith(extra)}
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError) as err:
         raise ModelFileError(f"{info.path}: weights do not fit the stored config "
@@ -200,6 +210,26 @@ def load_heard(info: ModelInfo):
     if problem:
         raise ModelFileError(f"{info.path}: its genre regressions do not fit ({problem})")
     return heard
+
+
+def load_likeness(info: ModelInfo):
+    """The "sounds like" projection a model file carries (``likeness.Likeness``), or
+    None; numpy only."""
+    from safetensors import SafetensorError, safe_open
+
+    if not info.likeness:
+        return None
+    try:
+        with safe_open(str(info.path), framework="numpy") as handle:
+            names = [k for k in handle.keys() if k.startswith(LIKENESS_PREFIX)]  # noqa: SIM118
+            likeness = Likeness.from_tensors({k: handle.get_tensor(k) for k in names})
+    except (SafetensorError, KeyError, ValueError, TypeError, OSError) as err:
+        reason = f"{info.path}: its 'sounds like' projection cannot be read ({err})"
+        raise ModelFileError(reason) from None
+    problem = likeness.problem(info.config.output_dim)
+    if problem:
+        raise ModelFileError(f"{info.path}: its 'sounds like' projection does not fit ({problem})")
+    return likeness
 
 
 def _first_problem(err: Exception) -> str:

@@ -289,10 +289,13 @@ MAX_SEGMENT_SECONDS = 60.0  # longer segments cannot say which part of a track f
 def check_model(info) -> None:
     """Load a model (checkpoint.ModelInfo) and tag a short test signal with it: two tones
     and soft noise. ModelFileError, one line, unless it loads, runs, and gives finite
-    outputs of the shapes its header promises, with at least one segment."""
+    outputs of the shapes its header promises, with at least one segment, and the
+    "sounds like" projection it may carry fits its embedding."""
     from cuefinder.errors import ModelFileError
+    from cuefinder.model import checkpoint
 
     try:
+        checkpoint.load_likeness(info)
         tagger = tagger_for(info.path, info.model_id)
         rate = tagger.features.sample_rate
         t = np.arange(int(PROBE_SECONDS * rate)) / rate

@@ -58,6 +58,10 @@ class TrainConfig:
     # theirs (model/heard.py); ``cuefinder evaluate`` scores such a recipe NAME as the
     # fusion NAME+heard-logreg
     heard: bool = False
+    # True: the model file also carries the "sounds like" projection: each block of the
+    # joined space (the network's embedding, the sound embedding) whitened by its spread
+    # within the training games, fitted on every training track (model/likeness.py)
+    likeness: bool = False
     # Genre heads on the fixed pretrained musicnn (musicnn-frozen, musicnn-top) learn from
     # each track's pooled backbone features (train/heads.py), where a step costs little:
     # they take these instead of steps_per_epoch, and train and validate on this many

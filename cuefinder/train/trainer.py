@@ -70,6 +70,7 @@ def train(
         )
     seen = data.select(groups["train"] + groups["val"])
     heard, heard_record = fit_heard(seen, config, cache_dir) if config.heard else (None, None)
+    likeness = fit_likeness(model, seen, config, cache_dir) if config.likeness else (None, None)
     record = {
         "manifest": str(Path(manifest).name),
         "config": asdict(config),
@@ -83,7 +84,9 @@ def train(
     }
     if heard_record:
         record["heard"] = heard_record
-    checkpoint.save(out, model, feature_config, record, heard=heard)
+    if likeness[1]:
+        record["likeness"] = likeness[1]
+    checkpoint.save(out, model, feature_config, record, heard=heard, likeness=likeness[0])
     Path(out).with_suffix(".report.json").write_text(json.dumps(record, indent=2))
     seconds = f"({record['train_seconds']:.0f} s)"
     if evaluation is None:
@@ -109,6 +112,19 @@ def fit_heard(data: LabelledSet, config: TrainConfig, cache_dir: Path | None = N
     groups = [g for g, k in zip(data.groups, keep, strict=True) if k]
     fitted = logreg.fit(heard[keep], data.labels[keep], groups, config.seed)
     return Heard.from_fitted(fitted), {"c": fitted.c, "tracks": int(keep.sum())}
+
+
+def fit_likeness(model, data: LabelledSet, config: TrainConfig, cache_dir: Path | None = None):
+    """The "sounds like" projection (``model/likeness.py``) from every given track's
+    embedding by the trained network and sound embedding, and their games; (Likeness,
+    what the record keeps)."""
+    from cuefinder.model import likeness
+    from cuefinder.train import featcache
+
+    sounds = np.stack([featcache.sounds(p, cache_dir)[-SOUND_DIM:] for p in data.paths])
+    sounds = np.nan_to_num(sounds)  # a track without a whole 3 s excerpt has none: zeros
+    embeddings = embed(model, data.features, config.eval_patches)
+    return likeness.fit(embeddings, sounds, data.groups)
 
 
 def genre_group_counts(data: LabelledSet) -> dict[str, int]:
