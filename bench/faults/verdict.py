@@ -128,7 +128,11 @@ def _verify_vectors(db: Path, verdict: Verdict) -> None:
         state = catalog.db.execute("SELECT value FROM meta WHERE key = ?", (names.key,))
         state = state.fetchone()
     ours = {
-        key: joined(np.frombuffer(embedding, np.float32), _sound(sound, dimensions(model), model))
+        key: joined(
+            np.frombuffer(embedding, np.float32),
+            _sound(sound, dimensions(model), model),
+            names.likeness,  # the model's "sounds like" projection, as the index applies it
+        )
         for key, embedding, sound in rows
     }
     if not names.path.exists() or state is None:
