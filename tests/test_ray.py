@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -86,6 +87,9 @@ def test_a_broken_model_is_refused_on_ray_in_one_line_and_nothing_changes(
             ray_runner.index([library], catalog, model=broken, progress=False)
         assert str(caught.value).startswith(str(broken)) and "\n" not in str(caught.value)
         assert (catalog.active_model(), catalog.count(), catalog.failures()) == (None, 0, [])
+    # the pipeline, started beside the check, has ended with it
+    pulling = [t for t in threading.enumerate() if t.name == ray_runner.STREAM_THREAD]
+    assert not any(t.is_alive() for t in pulling)
 
 
 def test_a_process_that_indexed_and_searched_here_can_then_index_on_ray(library, tmp_path):

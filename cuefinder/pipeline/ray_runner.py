@@ -3,7 +3,10 @@
 Only the driver differs from the local runner. This process walks the folders and
 plans the work exactly as ``local.prepare`` does (unchanged files are skipped, the
 model is checked before it is trusted: in a Ray task, as the local runner checks it in
-a worker, so the driver never loads torch), then hands the files to Ray Data:
+a worker, so the driver never loads torch), then hands the files to Ray Data. The
+pipeline starts with the check, so that its model actors and first files are under way
+while the model is checked (on 2 cores a fresh Ray's workers and actor take seconds to
+load what they need), but no result is stored unless the check passes:
 
 1. ``stages.decode`` in CPU tasks (hash, decode, log-mel, descriptors; one CPU each),
    several files to a task (``files_per_task``: the gap between one task and the next on
@@ -30,6 +33,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -46,6 +51,8 @@ CPUS_PER_ACTOR = 4  # the most model actors: one per this many CPUs (at least on
 TASKS_PER_SLOT = 4  # decode tasks per task slot, at least (a short tail)
 MAX_FILES_PER_TASK = 8  # files per decode task, at most
 SHARD_ROWS = 256  # tracks per Parquet shard
+STOP_SECONDS = 30.0  # how long a stopped pipeline may take to reach its next result
+STREAM_THREAD = "cuefinder-ray-results"  # the thread that pulls the pipeline's results
 # a local Ray's settings: no dashboard, workers' logs not streamed to this terminal
 INIT_OPTIONS = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
 
@@ -64,11 +71,10 @@ def index(
 ) -> IndexReport:
     """Index files and folders on Ray (``address``: "auto", "ray://HOST:PORT", or None
     for a local Ray on this machine's cores); see the module docstring."""
-    session = _Session(address)
+    session = _Session(address, actors, descriptors)
     try:
         run = prepare(paths, catalog or Catalog(), model, check=session.check)
-        tasks = run.plan.tasks
-        results = _results(tasks, run.info, session, actors, descriptors) if tasks else iter(())
+        results = session.results() if run.plan.tasks else iter(())
         if shard_dir is not None:
             meta = shards.model_meta(run.catalog, run.info.model_id)
             results = _sharded(results, meta, Path(shard_dir))
@@ -80,11 +86,13 @@ def index(
 class _Session:
     """This run's Ray: joined, or started on this machine's cores, when the model is
     checked (in a Ray task: the driver never loads torch), and stopped after the run if
-    it was started here."""
+    it was started here. The check starts the pipeline (``_Stream``) beside it."""
 
-    def __init__(self, address: str | None):
+    def __init__(self, address: str | None, actors: int | None = None, measure: bool = True):
         self.address = address
+        self.actors, self.measure = actors, measure
         self.started_here = False
+        self.stream: _Stream | None = None
 
     def start(self) -> None:
         import ray
@@ -99,25 +107,77 @@ class _Session:
 
     def check(self, info, tasks) -> None:
         """``stages.check_model`` on a worker (where nothing needs doing: here, without
-        starting Ray); its ModelFileError is raised here."""
+        starting Ray), with the tasks' pipeline started beside it; its ModelFileError is
+        raised here, and the pipeline stopped."""
         if not tasks:
             stages.check_model(info)
             return
         self.start()
         import ray
 
-        probe = ray.remote(num_cpus=DECODE_CPUS, max_retries=0)(_check)
+        probe = ray.remote(num_cpus=DECODE_CPUS, max_retries=0)(_check).remote(info)
+        self.stream = _Stream(_dataset(tasks, info, self.actors, self.measure))
         try:
-            ray.get(probe.remote(info))
-        except ray.exceptions.RayTaskError as err:
-            raise err.cause if isinstance(err.cause, CuefinderError) else err from None
+            ray.get(probe)
+        except BaseException as err:
+            self.stream.stop()
+            if isinstance(err, ray.exceptions.RayTaskError):
+                raise err.cause if isinstance(err.cause, CuefinderError) else err from None
+            raise
+
+    def results(self) -> Iterator[stages.Result]:
+        """The checked tasks' results, as they come."""
+        if self.stream is None:
+            raise RuntimeError("results before the model was checked")
+        return iter(self.stream)
 
     def close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()  # after a failed check or a failure here: the pipeline ends
         if self.started_here:
             import ray
 
             ray.shutdown()
             self.started_here = False
+
+
+class _Stream:
+    """A dataset's results, pulled by a thread of this process from the moment it is
+    made (the pipeline runs while the model is checked), handed over in order."""
+
+    _END = object()
+
+    def __init__(self, dataset):
+        self.items: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=self._pull, args=(dataset,), name=STREAM_THREAD, daemon=True
+        )
+        self.thread.start()
+
+    def _pull(self, dataset) -> None:
+        try:
+            for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
+                if self.stopping.is_set():
+                    break  # ends the iteration: Ray Data stops the pipeline
+                for blob in batch["result"]:
+                    self.items.put(blob)
+        except BaseException as err:  # the run's failure, raised where results are read
+            self.items.put(err)
+        finally:
+            self.items.put(self._END)
+
+    def __iter__(self) -> Iterator[stages.Result]:
+        while (item := self.items.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield pickle.loads(item)
+
+    def stop(self, wait: float = STOP_SECONDS) -> None:
+        """End the pipeline at its next result (or its failure) and wait for that, up to
+        ``wait`` seconds: a Ray stopped under a running pipeline prints tracebacks."""
+        self.stopping.set()
+        self.thread.join(wait)
 
 
 def _check(info) -> None:
@@ -127,10 +187,10 @@ def _check(info) -> None:
     stages.check_model(info)
 
 
-def _results(tasks, info, session: _Session, actors, measure) -> Iterator[stages.Result]:
+def _dataset(tasks, info, actors, measure):
+    """The tasks as a Ray Data pipeline: decode tasks, then the model actors."""
     import ray
 
-    session.start()
     cpus = ray.cluster_resources().get("CPU", 1)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     pool = _actor_pool(ray.data.ActorPoolStrategy, cpus, gpus, actors)
@@ -144,7 +204,7 @@ def _results(tasks, info, session: _Session, actors, measure) -> Iterator[stages
         _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
         batch_size=files_per_task(len(items), slots), num_cpus=DECODE_CPUS,
     )  # fmt: skip
-    dataset = dataset.map_batches(
+    return dataset.map_batches(
         _Tag,
         fn_constructor_args=(str(info.path), info.model_id),
         batch_size=1,
@@ -152,9 +212,6 @@ def _results(tasks, info, session: _Session, actors, measure) -> Iterator[stages
         num_cpus=0 if gpus else TAG_CPUS,
         num_gpus=1 if gpus else 0,
     )
-    for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
-        for blob in batch["result"]:
-            yield pickle.loads(blob)
 
 
 def _actor_pool(strategy, cpus: float, gpus: int, actors: int | None):
