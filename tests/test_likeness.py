@@ -114,12 +114,17 @@ def test_a_model_carries_its_projection_and_the_index_applies_it(
             found = similar(track.id, catalog=catalog, limit=1, exclude_self=False, index=vectors)
             assert found[0].id == track.id and found[0].score > 0.99
 
-        # the model file gone: the index is rebuilt from the plain joined vectors
-        path.unlink()
+        # the model file damaged: the index is rebuilt from the plain joined vectors
+        path.write_bytes(b"not a model any more")
         plain = VectorIndex(catalog, model, exact_below=0)
         assert plain.likeness is None
         assert plain.sync().rebuilt
         assert np.allclose(plain.vectors()[1], joined(*raw), atol=1e-6)
+        found = similar(tracks[0].id, catalog=catalog, limit=1, exclude_self=False)
+        assert found[0].id == tracks[0].id
+        # then gone: still plain, nothing to rebuild
+        path.unlink()
+        assert VectorIndex(catalog, model).likeness is None and not plain.sync().rebuilt
 
 
 @pytest.mark.slow

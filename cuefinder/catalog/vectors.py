@@ -45,7 +45,7 @@ import numpy as np
 
 from cuefinder.catalog.db import Catalog, StoredModel
 from cuefinder.descriptors import SOUND_DIM
-from cuefinder.errors import CatalogError
+from cuefinder.errors import CatalogError, ModelFileError
 
 EXACT_BELOW = 20_000
 CONNECTIVITY = 16
@@ -126,11 +126,15 @@ def _usearch():
 
 def likeness_of(catalog: Catalog, model: StoredModel):
     """The "sounds like" projection of a catalog's model (``model.likeness.Likeness``):
-    None when its model file carries none or is no longer where it was indexed from."""
+    None when its model file carries none, is no longer where it was indexed from, or
+    cannot be read there now (the catalog's tracks stay searchable, joined plainly)."""
     path = catalog.model_path(model.model_id)
     if path is None:
         return None
-    return _likeness(str(path), path.stat().st_mtime_ns, model.model_id)
+    try:
+        return _likeness(str(path), path.stat().st_mtime_ns, model.model_id)
+    except (OSError, ModelFileError):
+        return None
 
 
 @functools.lru_cache(maxsize=8)
