@@ -196,16 +196,9 @@ def load(path: str | os.PathLike | None = None):
 def load_heard(info: ModelInfo):
     """The genre regressions on the sound embedding a model file carries (``heard.Heard``),
     or None; numpy only."""
-    from safetensors import SafetensorError, safe_open
-
     if not info.heard:
         return None
-    try:
-        with safe_open(str(info.path), framework="numpy") as handle:
-            names = [k for k in handle.keys() if k.startswith(HEARD_PREFIX)]  # noqa: SIM118
-            heard = Heard.from_tensors({k: handle.get_tensor(k) for k in names})
-    except (SafetensorError, KeyError, ValueError, TypeError) as err:
-        raise ModelFileError(f"{info.path}: its genre regressions cannot be read ({err})") from None
+    heard = _carried(info, HEARD_PREFIX, Heard, "genre regressions")
     problem = heard.problem(len(info.genres))
     if problem:
         raise ModelFileError(f"{info.path}: its genre regressions do not fit ({problem})")
@@ -215,21 +208,25 @@ def load_heard(info: ModelInfo):
 def load_likeness(info: ModelInfo):
     """The "sounds like" projection a model file carries (``likeness.Likeness``), or
     None; numpy only."""
-    from safetensors import SafetensorError, safe_open
-
     if not info.likeness:
         return None
-    try:
-        with safe_open(str(info.path), framework="numpy") as handle:
-            names = [k for k in handle.keys() if k.startswith(LIKENESS_PREFIX)]  # noqa: SIM118
-            likeness = Likeness.from_tensors({k: handle.get_tensor(k) for k in names})
-    except (SafetensorError, KeyError, ValueError, TypeError, OSError) as err:
-        reason = f"{info.path}: its 'sounds like' projection cannot be read ({err})"
-        raise ModelFileError(reason) from None
+    likeness = _carried(info, LIKENESS_PREFIX, Likeness, "'sounds like' projection")
     problem = likeness.problem(info.config.output_dim)
     if problem:
         raise ModelFileError(f"{info.path}: its 'sounds like' projection does not fit ({problem})")
     return likeness
+
+
+def _carried(info: ModelInfo, prefix: str, kind, what: str):
+    """``kind.from_tensors`` of the tensors named ``prefix...`` beside the network."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(info.path), framework="numpy") as handle:
+            names = [k for k in handle.keys() if k.startswith(prefix)]  # noqa: SIM118
+            return kind.from_tensors({k: handle.get_tensor(k) for k in names})
+    except (SafetensorError, KeyError, ValueError, TypeError, OSError) as err:
+        raise ModelFileError(f"{info.path}: its {what} cannot be read ({err})") from None
 
 
 def _first_problem(err: Exception) -> str:
