@@ -96,6 +96,7 @@ class _Session:
 
     def start(self) -> None:
         import ray
+        import ray.data  # its import sets its logger to print every step: set it back after
 
         if not ray.is_initialized():
             options = (
