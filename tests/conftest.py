@@ -28,6 +28,22 @@ TEST_PACKAGES = (
 )
 
 
+def train_tiny(music_root: Path, folder: Path, **recipe) -> tuple[Path, int]:
+    """A tiny network trained on four games' real tracks in ``folder`` (with ``recipe``'s
+    flags, e.g. ``heard=True``): (its model file, how many tracks taught it)."""
+    from cuefinder.datasets.manifest import write_manifest
+    from cuefinder.train import trainer
+    from cuefinder.train.config import TrainConfig
+
+    tiny = dict(channels=(4, 8, 8, 16), epochs=1, steps_per_epoch=2, batch_size=8)
+    config = TrainConfig(**tiny, eval_patches=2, max_seconds=60, test_fraction=0.0, **recipe)
+    tracks = games.game_tracks(TEST_PACKAGES[:4], music_root.parent)
+    write_manifest(tracks, folder / "manifest.csv")
+    path = folder / "model.safetensors"
+    trainer.train(folder / "manifest.csv", path, config, cache_dir=folder / "cache", progress=False)
+    return path, len(tracks)
+
+
 @pytest.fixture(scope="session")
 def music_root() -> Path:
     return games.fetch_games(TEST_PACKAGES)

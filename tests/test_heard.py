@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import train_tiny
 
 from cuefinder.catalog import Catalog
-from cuefinder.datasets import games
-from cuefinder.datasets.manifest import write_manifest
 from cuefinder.evaluate.cross_validation import _request
 from cuefinder.model import checkpoint
 from cuefinder.model.heard import Heard
 from cuefinder.model.tagger import Tagger
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
-from cuefinder.train import featcache, logreg, trainer
+from cuefinder.train import featcache, logreg
 from cuefinder.train.config import TrainConfig
-
-TINY = TrainConfig(
-    channels=(4, 8, 8, 16),
-    epochs=1,
-    steps_per_epoch=2,
-    batch_size=8,
-    eval_patches=2,
-    max_seconds=60,
-    test_fraction=0.0,
-    heard=True,
-)
 
 
 def test_what_learning_reads_is_what_a_catalog_stores(five_tracks, tmp_path):
@@ -58,14 +46,7 @@ def test_regressions_in_numpy_answer_as_scikit_learn_does(five_tracks, tmp_path)
 
 @pytest.fixture(scope="module")
 def fused_model(music_root, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("heard")
-    tracks = games.game_tracks(
-        ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data"), music_root.parent
-    )
-    write_manifest(tracks, folder / "manifest.csv")
-    path = folder / "fused.safetensors"
-    trainer.train(folder / "manifest.csv", path, TINY, cache_dir=folder / "cache", progress=False)
-    return path, len(tracks)
+    return train_tiny(music_root, tmp_path_factory.mktemp("heard"), heard=True)
 
 
 @pytest.mark.slow

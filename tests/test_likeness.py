@@ -7,11 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import train_tiny
 
 from cuefinder.catalog import Catalog
 from cuefinder.catalog.vectors import VectorIndex, joined
-from cuefinder.datasets import games
-from cuefinder.datasets.manifest import write_manifest
 from cuefinder.errors import ModelFileError
 from cuefinder.evaluate.metrics import same_group_precision
 from cuefinder.find.similar import similar
@@ -19,19 +18,6 @@ from cuefinder.model import checkpoint, likeness
 from cuefinder.model.tagger import Tagger
 from cuefinder.pipeline import stages
 from cuefinder.pipeline.local import index
-from cuefinder.train import trainer
-from cuefinder.train.config import TrainConfig
-
-TINY = TrainConfig(
-    channels=(4, 8, 8, 16),
-    epochs=1,
-    steps_per_epoch=2,
-    batch_size=8,
-    eval_patches=2,
-    max_seconds=60,
-    test_fraction=0.0,
-    likeness=True,
-)
 
 
 def test_directions_that_vary_within_a_game_count_less():
@@ -69,14 +55,7 @@ def test_a_track_without_a_sound_embedding_keeps_an_empty_sound_block():
 
 @pytest.fixture(scope="module")
 def projected_model(music_root, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("likeness")
-    tracks = games.game_tracks(
-        ("funnyboat", "scorched3d-data", "xblast-tnt-musics", "abe-data"), music_root.parent
-    )
-    write_manifest(tracks, folder / "manifest.csv")
-    path = folder / "projected.safetensors"
-    trainer.train(folder / "manifest.csv", path, TINY, cache_dir=folder / "cache", progress=False)
-    return path, len(tracks)
+    return train_tiny(music_root, tmp_path_factory.mktemp("likeness"), likeness=True)
 
 
 @pytest.mark.slow

@@ -151,12 +151,17 @@ class VectorIndex:
     def __init__(self, catalog: Catalog, model: StoredModel, *, exact_below: int = EXACT_BELOW):
         self.catalog = catalog
         self.model = model
-        self.likeness = likeness_of(catalog, model)  # each block's projection, or None
         self.exact_below = exact_below
         self.path = index_path(catalog, model)
         self.key = f"vectors:{model.model_id}:sounds"  # its state in the catalog's meta table
         self._index = None
         self._synced: float | None = None
+
+    @functools.cached_property
+    def likeness(self):
+        """The model's projection of each block (``likeness_of``), or None; read when first
+        needed (taught tags' plain vectors never need it)."""
+        return likeness_of(self.catalog, self.model)
 
     # -- keeping up with the catalog -----------------------------------------
 

@@ -18,9 +18,7 @@ from pathlib import Path
 from cuefinder.errors import ModelFileError
 from cuefinder.features import FeatureConfig
 from cuefinder.model.config import ModelConfig
-from cuefinder.model.heard import PREFIX as HEARD_PREFIX
 from cuefinder.model.heard import Heard
-from cuefinder.model.likeness import PREFIX as LIKENESS_PREFIX
 from cuefinder.model.likeness import Likeness
 
 FORMAT = "cuefinder-model"
@@ -166,9 +164,8 @@ def read_info(path: str | os.PathLike) -> ModelInfo:
     if config.n_mels != features.n_mels:
         raise ModelFileError(f"{path}: the network reads {config.n_mels} mel bands but its "
                              f"front end makes {features.n_mels}")  # fmt: skip
-    fused = HEARD_PREFIX + "weight" in header
-    projected = LIKENESS_PREFIX + "model_projection" in header
-    return ModelInfo(path, digest[:16], config, features, training, fused, projected)
+    carried = Heard.carried_by(header), Likeness.carried_by(header)
+    return ModelInfo(path, digest[:16], config, features, training, *carried)
 
 
 def load(path: str | os.PathLike | None = None):
@@ -184,7 +181,7 @@ def load(path: str | os.PathLike | None = None):
     model = build(info.config)
     try:
         state = load_file(str(info.path))
-        extra = (HEARD_PREFIX, LIKENESS_PREFIX)
+        extra = (Heard.PREFIX, Likeness.PREFIX)
         state = {k: v for k, v in state.items() if not k.startswith(extra)}
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError) as err:
@@ -198,7 +195,7 @@ def load_heard(info: ModelInfo):
     or None; numpy only."""
     if not info.heard:
         return None
-    heard = _carried(info, HEARD_PREFIX, Heard, "genre regressions")
+    heard = _carried(info, Heard, "genre regressions")
     problem = heard.problem(len(info.genres))
     if problem:
         raise ModelFileError(f"{info.path}: its genre regressions do not fit ({problem})")
@@ -210,20 +207,20 @@ def load_likeness(info: ModelInfo):
     None; numpy only."""
     if not info.likeness:
         return None
-    likeness = _carried(info, LIKENESS_PREFIX, Likeness, "'sounds like' projection")
+    likeness = _carried(info, Likeness, "'sounds like' projection")
     problem = likeness.problem(info.config.output_dim)
     if problem:
         raise ModelFileError(f"{info.path}: its 'sounds like' projection does not fit ({problem})")
     return likeness
 
 
-def _carried(info: ModelInfo, prefix: str, kind, what: str):
-    """``kind.from_tensors`` of the tensors named ``prefix...`` beside the network."""
+def _carried(info: ModelInfo, kind, what: str):
+    """``kind.from_tensors`` (a ``carried.Carried``) of its tensors beside the network."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(info.path), framework="numpy") as handle:
-            names = [k for k in handle.keys() if k.startswith(prefix)]  # noqa: SIM118
+            names = [k for k in handle.keys() if k.startswith(kind.PREFIX)]  # noqa: SIM118
             return kind.from_tensors({k: handle.get_tensor(k) for k in names})
     except (SafetensorError, KeyError, ValueError, TypeError, OSError) as err:
         raise ModelFileError(f"{info.path}: its {what} cannot be read ({err})") from None

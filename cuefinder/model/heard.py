@@ -18,18 +18,19 @@ and the log-odds of its prevalence as its bias (the regression's constant answer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from cuefinder.descriptors import SOUND_DIM
-
-PREFIX = "heard."  # the tensors' names in a model file
-ARRAYS = ("mean", "scale", "weight", "bias")  # after the prefix
+from cuefinder.model.carried import Carried
 
 
 @dataclass(frozen=True)
-class Heard:
+class Heard(Carried):
     """Standardisation and one logistic regression per genre on the sound embedding."""
+
+    PREFIX: ClassVar[str] = "heard."  # the tensors' names in a model file
 
     mean: np.ndarray  # (200,)
     scale: np.ndarray  # (200,)
@@ -50,27 +51,17 @@ class Heard:
                 weight[g], bias[g] = model.coef_[0], model.intercept_[0]
         return cls(fitted.mean.astype(np.float32), fitted.scale.astype(np.float32), weight, bias)
 
-    def tensors(self) -> dict[str, np.ndarray]:
-        """The arrays a model file stores, by name."""
-        return {PREFIX + n: np.ascontiguousarray(getattr(self, n), np.float32) for n in ARRAYS}
-
-    @classmethod
-    def from_tensors(cls, tensors: dict) -> Heard | None:
-        """From a model file's tensors (numpy or torch); None when it has none."""
-        if PREFIX + "weight" not in tensors:
-            return None
-        return cls(**{n: np.asarray(tensors[PREFIX + n], np.float32) for n in ARRAYS})
-
     def problem(self, genres: int) -> str | None:
         """What is wrong with these arrays for a model of ``genres`` genres, or None."""
         size = len(self.mean)
-        shapes = dict(zip(ARRAYS, [(size,), (size,), (genres, size), (genres,)], strict=True))
+        shapes = dict(zip(self.names(), [(size,), (size,), (genres, size), (genres,)], strict=True))
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 return f"heard.{name} is {getattr(self, name).shape}, expected {shape}"
         if size != SOUND_DIM:
             return f"{size} inputs, the sound embedding has {SOUND_DIM}"
-        if not all(np.isfinite(getattr(self, n)).all() for n in ARRAYS) or (self.scale <= 0).any():
+        finite = all(np.isfinite(getattr(self, n)).all() for n in self.names())
+        if not finite or (self.scale <= 0).any():
             return "values that are not finite, or a scale that is not positive"
         return None
 

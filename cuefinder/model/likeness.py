@@ -26,20 +26,22 @@ Plain numpy: no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from cuefinder.descriptors import SOUND_DIM
+from cuefinder.model.carried import Carried
 
-PREFIX = "likeness."  # the tensors' names in a model file
-ARRAYS = ("model_mean", "model_projection", "sound_mean", "sound_projection")
 SHRINKAGE = (0.1, 0.3, 0.5, 0.7, 0.9)  # the grid the inner split chooses from
 NEIGHBOURS = 10  # precision@10 (same game) judges the inner split
 
 
 @dataclass(frozen=True)
-class Likeness:
+class Likeness(Carried):
     """Centring and within-game whitening of the two blocks of the "sounds like" space."""
+
+    PREFIX: ClassVar[str] = "likeness."  # the tensors' names in a model file
 
     model_mean: np.ndarray  # (embedding,)
     model_projection: np.ndarray  # (embedding, embedding)
@@ -58,17 +60,6 @@ class Likeness:
         none = ~np.any(x != 0, axis=-1)
         return np.where(none[..., None], 0.0, out).astype(np.float32)
 
-    def tensors(self) -> dict[str, np.ndarray]:
-        """The arrays a model file stores, by name."""
-        return {PREFIX + n: np.ascontiguousarray(getattr(self, n), np.float32) for n in ARRAYS}
-
-    @classmethod
-    def from_tensors(cls, tensors: dict) -> Likeness | None:
-        """From a model file's tensors (numpy or torch); None when it has none."""
-        if PREFIX + "model_projection" not in tensors:
-            return None
-        return cls(**{n: np.asarray(tensors[PREFIX + n], np.float32) for n in ARRAYS})
-
     def problem(self, embedding_dim: int) -> str | None:
         """What is wrong with these arrays for a network of ``embedding_dim``, or None."""
         shapes = {
@@ -80,7 +71,7 @@ class Likeness:
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 return f"likeness.{name} is {getattr(self, name).shape}, expected {shape}"
-        if not all(np.isfinite(getattr(self, n)).all() for n in ARRAYS):
+        if not all(np.isfinite(getattr(self, n)).all() for n in self.names()):
             return "values that are not finite"
         return None
 
