@@ -121,6 +121,7 @@ def _verify_vectors(db: Path, verdict: Verdict) -> None:
         if model is None:
             return
         names = VectorIndex(catalog, model)  # where the index lives and its record's key
+        projection = names.likeness  # the model's "sounds like" projection, read while open
         rows = catalog.db.execute(
             "SELECT id, embedding, sound_embedding FROM tracks WHERE missing = 0 AND model_id = ?",
             (model.model_id,),
@@ -131,7 +132,7 @@ def _verify_vectors(db: Path, verdict: Verdict) -> None:
         key: joined(
             np.frombuffer(embedding, np.float32),
             _sound(sound, dimensions(model), model),
-            names.likeness,  # the model's "sounds like" projection, as the index applies it
+            projection,  # as the index applies it
         )
         for key, embedding, sound in rows
     }
