@@ -233,41 +233,27 @@ GROUP_SECONDS = 1.0  # decoded frames are resampled this much at a time
 def _grouped(frames: Iterator, seconds: float = GROUP_SECONDS) -> Iterator:
     """Consecutive decoded frames joined into frames of about ``seconds`` each: a codec's
     frames are short (20-50 ms), and resampling each alone costs more in calls than in
-    arithmetic. The resampled samples are the same (the resampler streams). A frame that
-    changes format, layout or rate starts a new group; frames whose samples cannot be
-    joined pass as they are."""
+    arithmetic. The resampled samples are the same (the resampler streams). Frames are
+    joined in FFmpeg's own queue (``av.AudioFifo``: a copy in C, any sample format; a
+    NumPy array of each frame cost as much again as decoding it); a frame that changes
+    format, layout or rate starts a new group."""
     import av
 
-    pending, have, kind = [], 0, None
+    fifo, kind = None, None
     for frame in frames:
         this = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if pending and this != kind:
-            yield _joined(av, pending, kind)
-            pending, have = [], 0
-        try:
-            samples = frame.to_ndarray()
-        except (ValueError, TypeError, av.FFmpegError):  # a format numpy cannot hold
-            if pending:  # what came before it goes first
-                yield _joined(av, pending, kind)
-                pending, have = [], 0
-            yield frame
-            continue
-        pending.append(samples)
-        have += frame.samples
-        kind = this
-        if have >= seconds * frame.sample_rate:
-            yield _joined(av, pending, kind)
-            pending, have = [], 0
-    if pending:
-        yield _joined(av, pending, kind)
-
-
-def _joined(av, arrays: list[np.ndarray], kind: tuple[str, str, int]):
-    """One AudioFrame of arrays (each ``to_ndarray``'s layout) of one format and layout."""
-    samples = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=1)
-    frame = av.AudioFrame.from_ndarray(samples, format=kind[0], layout=kind[1])
-    frame.sample_rate = kind[2]
-    return frame
+        if fifo is not None and this != kind:
+            if fifo.samples:
+                yield fifo.read()  # all it holds
+            fifo = None
+        if fifo is None:
+            fifo, kind = av.AudioFifo(), this
+        frame.pts = None  # a skipped damaged packet leaves a gap the queue would refuse
+        fifo.write(frame)
+        if fifo.samples >= seconds * frame.sample_rate:
+            yield fifo.read()
+    if fifo is not None and fifo.samples:
+        yield fifo.read()
 
 
 def _decode_tolerant(container, audio) -> Iterator:

@@ -108,8 +108,11 @@ def test_a_group_ends_where_the_format_layout_or_rate_changes(excerpt):
     assert kinds == [("s16", "stereo", rate, 4096), ("fltp", "mono", rate // 2, 2048)]
     assert np.array_equal(groups[0].to_ndarray(), stereo[:, :8192])
     assert np.array_equal(groups[1].to_ndarray(), mono[:, :2048])
-    pairs = list(audio._grouped(iter(frames[:4]), seconds=2048 / rate))  # 2 frames a group
-    assert [g.samples for g in pairs] == [2048, 2048]
+    pairs = list(audio._grouped(iter(frames), seconds=2048 / rate))  # 2 frames a group
+    assert [(g.samples, g.sample_rate) for g in pairs] == [(2048, rate)] * 2 + [
+        (1024, rate // 2)
+    ] * 2
+    assert np.array_equal(np.hstack([g.to_ndarray() for g in pairs[2:]]), mono[:, :2048])
 
 
 def test_tags_are_read_from_real_files(funnyboat, transcoded):
