@@ -73,8 +73,9 @@ def _filters(config: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
     from cuefinder import filterbanks
 
-    front = config
-    mel = filterbanks.mel(front.sample_rate, front.n_fft, front.n_mels, front.f_min, front.f_max)
+    mel = filterbanks.mel(
+        config.sample_rate, config.n_fft, config.n_mels, config.f_min, config.f_max
+    )
     window = torch.hann_window(config.n_fft, periodic=True, dtype=torch.float32)
     return window, torch.from_numpy(mel.astype(np.float32))
 
