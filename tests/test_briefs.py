@@ -12,6 +12,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
+from conftest import copy_catalog
 
 from cuefinder.catalog import Catalog
 from cuefinder.catalog import briefs as store
@@ -20,24 +21,10 @@ from cuefinder.find import briefs
 from cuefinder.pipeline.local import index
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory, short_tracks, funnyboat):
-    """Five real tracks indexed once; each test gets a copy of the catalog."""
-    folder = tmp_path_factory.mktemp("briefs")
-    library = folder / "library"
-    library.mkdir()
-    for track in (*short_tracks, funnyboat):
-        shutil.copy2(track, library / track.name)
-    with Catalog(folder / "made.db") as db:
-        index([library], db, jobs=1, progress=False)
-        db.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return folder
-
-
 @pytest.fixture
-def catalog(made, tmp_path):
-    shutil.copy(made / "made.db", tmp_path / "c.db")
-    with Catalog(tmp_path / "c.db") as db:
+def catalog(five_tracks, tmp_path):
+    """A writable copy of the five real tracks' catalog (conftest), for each test."""
+    with Catalog(copy_catalog(five_tracks, tmp_path / "c.db")) as db:
         yield db
 
 
@@ -239,7 +226,7 @@ def test_marker_lists_for_resolve_and_premiere(catalog, tmp_path):
 
     import pycmx
 
-    found = list(catalog.tracks())[:3]
+    found = sorted(catalog.tracks(), key=lambda t: -t.duration)[:3]  # long enough for 12.4 s
     points = [(1.0, 3.52), (12.4, 40.0), (0.0, 601.7 / 30)]
     notes = ["42 s | under\nthe chase", "", "*quiet*, ü\x07 <b>&"]
     store.create(catalog, "Reel 9 | spot")
