@@ -271,8 +271,9 @@ def tagger_for(model_path: str | os.PathLike, model_id: str | None = None):
 
 def warm_descriptors(features) -> None:
     """Measure 4 s of soft noise as a file's descriptors are measured: what they load on
-    first use (librosa's and pyloudnorm's filters, musicnn's tagger: about 2 s of imports)
-    is loaded as a worker starts, beside the other workers, not in its first file."""
+    first use (the filter banks, from the user cache or made there: ``filterbanks``;
+    musicnn's tagger) is loaded as a worker starts, beside the other workers, not in its
+    first file."""
     from cuefinder.features import log_mel
 
     rate = features.sample_rate
