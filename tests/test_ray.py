@@ -15,7 +15,7 @@ import pytest
 from cuefinder.catalog import Catalog
 from cuefinder.errors import ModelFileError
 from cuefinder.model import checkpoint
-from cuefinder.pipeline import ray_runner, shards
+from cuefinder.pipeline import ray_runner, shards, stages
 from cuefinder.pipeline.local import index
 
 pytestmark = pytest.mark.slow  # not in `make test-fast`
@@ -160,3 +160,14 @@ def test_decode_tasks_take_several_files_and_the_actor_pool_leaves_the_cpus_to_t
     assert ray_runner._actor_pool(strategy, 16.0, 2, None) == {"size": 2}  # one per GPU
     assert ray_runner._actor_pool(strategy, 16.0, 0, 3) == {"size": 3}  # --jobs
     assert ray_runner.TAG_CPUS == 0 < ray_runner.DECODE_CPUS  # different: never fused
+
+
+def test_the_first_decode_task_takes_the_smallest_files_then_the_largest_go_first():
+    """The driver stores nothing until a first result has passed a checked model actor:
+    the smallest files make it come soon; the rest go largest first (a short tail)."""
+    tasks = [stages.FileTask(path=f"/m/{n}.ogg", size=n, mtime=0.0) for n in range(1, 23)]
+    ordered = [t.size for t in ray_runner.in_order(tasks, 5)]
+    assert ordered[:5] == [1, 2, 3, 4, 5] and ordered[5:] == list(range(22, 5, -1))
+    assert sorted(ordered) == list(range(1, 23))  # every file once
+    few = [t.size for t in ray_runner.in_order(tasks[:8], 5)]
+    assert few == list(range(8, 0, -1))  # two tasks or fewer: largest first

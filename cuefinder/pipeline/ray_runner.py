@@ -10,12 +10,12 @@ model comes back as its one-line reason and the pipeline is stopped. So the mode
 checked where it runs (on a cluster's GPU, if the actors have one) and loaded once per
 actor. (The check was a Ray task of its own before, which loaded the model once more;
 on 2 cores the two ways measured the same, 11.7-12.9 s against 12.1-12.7 s a run.)
-A refusal waits for the first decoding task's files.
+A refusal waits for the first decoding task's files (the smallest: ``in_order``).
 
 1. ``stages.decode`` in CPU tasks (hash, decode, log-mel, descriptors; one CPU each),
    several files to a task (``files_per_task``: the gap between one task and the next on
    a worker, 0.15-0.2 s measured on a loaded 2-core machine, is paid per task, not per
-   file), the largest files first (the run ends on small ones);
+   file), the smallest files in the first task, then the largest first (``in_order``);
 2. ``stages.tag`` in a pool of model actors, each loading the model once
    (``map_batches`` with a callable class and ``ActorPoolStrategy``; a GPU each
    when the cluster has them), so decoding and tagging overlap;
@@ -213,12 +213,12 @@ def _dataset(tasks, info, actors, measure):
     slots = max(1, int(cpus // DECODE_CPUS))  # decode tasks at once
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the runner's own bar and summary
-    tasks = sorted(tasks, key=lambda t: -t.size)  # the longest first: a short tail
-    items = [{"task": pickle.dumps(t)} for t in tasks]
+    per_task = files_per_task(len(tasks), slots)
+    items = [{"task": pickle.dumps(t)} for t in in_order(tasks, per_task)]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
     dataset = dataset.map_batches(
         _decode, fn_kwargs={"features": info.features.to_dict(), "measure": measure},
-        batch_size=files_per_task(len(items), slots), num_cpus=DECODE_CPUS,
+        batch_size=per_task, num_cpus=DECODE_CPUS,
     )  # fmt: skip
     return dataset.map_batches(
         _Tag,
@@ -238,6 +238,17 @@ def _actor_pool(strategy, cpus: float, gpus: int, actors: int | None):
         return strategy(size=actors or gpus)
     most = max(1, int(cpus // CPUS_PER_ACTOR))
     return strategy(size=1) if most == 1 else strategy(min_size=1, max_size=most)
+
+
+def in_order(tasks: list[stages.FileTask], per_task: int) -> list[stages.FileTask]:
+    """The order files are decoded in: the smallest ``per_task`` first (the first result,
+    which the driver waits for before it stores anything, comes soon, and the model
+    actors start tagging early), then the rest largest first (the run ends on small
+    ones)."""
+    by_size = sorted(tasks, key=lambda t: -t.size)
+    if len(by_size) <= 2 * per_task:
+        return by_size
+    return by_size[::-1][:per_task] + by_size[: len(by_size) - per_task]
 
 
 def files_per_task(files: int, slots: int) -> int:
