@@ -110,6 +110,8 @@ class _Session:
             ray.init(**options, **INIT_OPTIONS)
             self.started_here = True
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # its warning that progress bars are off: the runner's own bar and summary show
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
     def check(self, info, tasks) -> None:
         """Start the tasks' pipeline and wait for its first result: the model actors check
