@@ -53,7 +53,7 @@ test-fast: dev
 	$(BIN)/pytest -q -m "not slow"
 
 bench: setup
-	$(BIN)/python bench/bench_index.py --without-descriptors --ray
+	$(BIN)/python bench/bench_index.py --without-descriptors --ray --cpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info
