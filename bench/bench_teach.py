@@ -118,9 +118,8 @@ def held_out(args) -> dict[str, np.ndarray]:
     import torch
 
     from cuefinder.catalog.vectors import joined
-    from cuefinder.descriptors import SOUND_DIM
     from cuefinder.features import FeatureConfig
-    from cuefinder.train import dataset, featcache
+    from cuefinder.train import dataset
     from cuefinder.train.splits import make_folds
     from cuefinder.train.trainer import (
         TrainConfig,
@@ -130,6 +129,7 @@ def held_out(args) -> dict[str, np.ndarray]:
         fit_likeness,
         model_config,
         predict,
+        sound_embeddings,
     )
 
     flags = {"epochs": args.epochs} if args.epochs else {}
@@ -139,6 +139,7 @@ def held_out(args) -> dict[str, np.ndarray]:
                            cache_dir=args.cache, progress=False)  # fmt: skip
     folds = make_folds(data, "kfold", args.folds, args.seed, recipe.val_fraction)
     where = {p: i for i, p in enumerate(data.paths)}
+    sounds = sound_embeddings(data, args.cache)  # read once: every fold takes its rows
     n = len(data)
     fold_of = np.full(n, -1, np.int64)
     out: dict[str, np.ndarray] = {}
@@ -150,16 +151,17 @@ def held_out(args) -> dict[str, np.ndarray]:
         model, history = fit(sets["train"], sets["val"], config, recipe, progress=False,
                              seed=recipe.seed)  # fmt: skip
         vectors, scores = stored(model, test.features)
-        heard = np.stack([featcache.sounds(p, args.cache)[-SOUND_DIM:] for p in test.paths])
+        heard = sounds[[where[p] for p in test.paths]]
+        seen = data.select(fold.train + fold.val)
+        seen_sounds = sounds[[where[p] for p in seen.paths]]
         if recipe.heard:  # the genre score the model ships: the network's and the regressions'
-            regressions, _ = fit_heard(data.select(fold.train + fold.val), recipe, args.cache)
+            regressions, _ = fit_heard(seen, seen_sounds, recipe)
             scores = np.stack([regressions.fuse(s, h) for s, h in zip(scores, heard, strict=True)])
         sampled = embed(model, test.features, recipe.eval_patches)  # the trainer's view
         agree = float(np.mean(np.sum(vectors * sampled, axis=1)))  # the network's half
         extra = {}
         if recipe.likeness:  # "sounds like"'s space in a catalog of such a model
-            seen = data.select(fold.train + fold.val)
-            projection, _ = fit_likeness(model, seen, recipe, args.cache)
+            projection, _ = fit_likeness(model, seen, seen_sounds, recipe)
             extra["projected"] = joined(vectors, np.nan_to_num(heard), projection)
         vectors = joined(vectors, heard)  # the space tags are learnt in, as in a catalog
         predicted = predict(model, test.features, config.patch_frames, recipe.eval_patches)

@@ -106,9 +106,14 @@ def _fixed(bank: np.ndarray) -> np.ndarray:
 
 
 def _path(name: str, params: dict) -> Path:
-    from importlib.metadata import version
-
-    made_by = {library: version(library) for library in LIBRARIES}
-    key = json.dumps([params, made_by], sort_keys=True)
+    key = json.dumps([params, _made_by()], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return settings.cache_dir("filters") / f"{name}-{digest}.npy"
+
+
+@lru_cache(maxsize=1)
+def _made_by() -> dict[str, str]:
+    """The versions of the libraries that make the banks (read once per process)."""
+    from importlib.metadata import version
+
+    return {library: version(library) for library in LIBRARIES}

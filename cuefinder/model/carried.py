@@ -40,3 +40,13 @@ class Carried:
         if not cls.carried_by(tensors):
             return None
         return cls(**{n: np.asarray(tensors[cls.PREFIX + n], np.float32) for n in cls.names()})
+
+    def mismatch(self, shapes: dict[str, tuple[int, ...]]) -> str | None:
+        """The first array whose shape is not its entry in ``shapes``, or "values that are
+        not finite" when some are; None when all fit."""
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                return f"{self.PREFIX}{name} is {getattr(self, name).shape}, expected {shape}"
+        if not all(np.isfinite(getattr(self, n)).all() for n in self.names()):
+            return "values that are not finite"
+        return None

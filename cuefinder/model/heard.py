@@ -55,15 +55,12 @@ class Heard(Carried):
         """What is wrong with these arrays for a model of ``genres`` genres, or None."""
         size = len(self.mean)
         shapes = dict(zip(self.names(), [(size,), (size,), (genres, size), (genres,)], strict=True))
-        for name, shape in shapes.items():
-            if getattr(self, name).shape != shape:
-                return f"heard.{name} is {getattr(self, name).shape}, expected {shape}"
         if size != SOUND_DIM:
             return f"{size} inputs, the sound embedding has {SOUND_DIM}"
-        finite = all(np.isfinite(getattr(self, n)).all() for n in self.names())
-        if not finite or (self.scale <= 0).any():
-            return "values that are not finite, or a scale that is not positive"
-        return None
+        problem = self.mismatch(shapes)
+        if problem is None and (self.scale <= 0).any():
+            return "a scale that is not positive"
+        return problem
 
     def probabilities(self, sound_embedding: np.ndarray) -> np.ndarray:
         """(genres,) or (tracks, genres) genre probabilities of sound embeddings."""

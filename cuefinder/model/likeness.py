@@ -68,12 +68,7 @@ class Likeness(Carried):
             "sound_mean": (SOUND_DIM,),
             "sound_projection": (SOUND_DIM, SOUND_DIM),
         }
-        for name, shape in shapes.items():
-            if getattr(self, name).shape != shape:
-                return f"likeness.{name} is {getattr(self, name).shape}, expected {shape}"
-        if not all(np.isfinite(getattr(self, n)).all() for n in self.names()):
-            return "values that are not finite"
-        return None
+        return self.mismatch(shapes)
 
 
 def fit(embeddings: np.ndarray, sound_embeddings: np.ndarray, groups) -> tuple[Likeness, dict]:

@@ -69,8 +69,9 @@ def train(
             sets["test"].labels, test_scores, data.genres, sets["test"].groups
         )
     seen = data.select(groups["train"] + groups["val"])
-    heard, heard_record = fit_heard(seen, config, cache_dir) if config.heard else (None, None)
-    likeness = fit_likeness(model, seen, config, cache_dir) if config.likeness else (None, None)
+    sounds = sound_embeddings(seen, cache_dir) if config.heard or config.likeness else None
+    heard, heard_record = fit_heard(seen, sounds, config) if config.heard else (None, None)
+    likeness = fit_likeness(model, seen, sounds, config) if config.likeness else (None, None)
     record = {
         "manifest": str(Path(manifest).name),
         "config": asdict(config),
@@ -101,30 +102,36 @@ def train(
     )
 
 
-def fit_heard(data: LabelledSet, config: TrainConfig, cache_dir: Path | None = None):
-    """Genre regressions on the sound embedding of every given track (``model/heard.py``),
-    their strength chosen by an inner grouped split; (Heard, what the record keeps)."""
-    from cuefinder.model.heard import Heard
-    from cuefinder.train import featcache, logreg
+def sound_embeddings(data: LabelledSet, cache_dir: Path | None = None) -> np.ndarray:
+    """(tracks, SOUND_DIM): each track's sound embedding as a catalog stores it
+    (``featcache.sounds``, read once for all that learns from it); NaN rows for a track
+    without a whole 3 s excerpt."""
+    from cuefinder.train import featcache
 
-    heard = np.stack([featcache.sounds(p, cache_dir)[-SOUND_DIM:] for p in data.paths])
-    keep = np.isfinite(heard).all(axis=1)  # a track without a whole 3 s excerpt has none
+    return np.stack([featcache.sounds(p, cache_dir)[-SOUND_DIM:] for p in data.paths])
+
+
+def fit_heard(data: LabelledSet, sounds: np.ndarray, config: TrainConfig):
+    """Genre regressions on the sound embeddings (``sound_embeddings`` of ``data``) of
+    every given track (``model/heard.py``), their strength chosen by an inner grouped
+    split; (Heard, what the record keeps)."""
+    from cuefinder.model.heard import Heard
+    from cuefinder.train import logreg
+
+    keep = np.isfinite(sounds).all(axis=1)  # a track without a whole 3 s excerpt has none
     groups = [g for g, k in zip(data.groups, keep, strict=True) if k]
-    fitted = logreg.fit(heard[keep], data.labels[keep], groups, config.seed)
+    fitted = logreg.fit(sounds[keep], data.labels[keep], groups, config.seed)
     return Heard.from_fitted(fitted), {"c": fitted.c, "tracks": int(keep.sum())}
 
 
-def fit_likeness(model, data: LabelledSet, config: TrainConfig, cache_dir: Path | None = None):
+def fit_likeness(model, data: LabelledSet, sounds: np.ndarray, config: TrainConfig):
     """The "sounds like" projection (``model/likeness.py``) from every given track's
-    embedding by the trained network and sound embedding, and their games; (Likeness,
-    what the record keeps)."""
+    embedding by the trained network and sound embedding (``sound_embeddings`` of
+    ``data``), and their games; (Likeness, what the record keeps)."""
     from cuefinder.model import likeness
-    from cuefinder.train import featcache
 
-    sounds = np.stack([featcache.sounds(p, cache_dir)[-SOUND_DIM:] for p in data.paths])
-    sounds = np.nan_to_num(sounds)  # a track without a whole 3 s excerpt has none: zeros
     embeddings = embed(model, data.features, config.eval_patches)
-    return likeness.fit(embeddings, sounds, data.groups)
+    return likeness.fit(embeddings, np.nan_to_num(sounds), data.groups)  # none: zeros
 
 
 def genre_group_counts(data: LabelledSet) -> dict[str, int]:
