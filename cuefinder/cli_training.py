@@ -1,4 +1,4 @@
-"""The ``cuefinder`` commands that build models: train, card, dataset, evaluate.
+"""The ``cuefinder`` commands that build models: train, card, dataset, evaluate, report.
 
 Part of the command line (``cuefinder.cli`` adds them to its parser): like it, the only
 place that prints and exits.
@@ -10,14 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from cuefinder.cli_common import EXIT_OK, EXIT_USAGE, error, positive_int
+from cuefinder.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, positive_int
 from cuefinder.model.config import DEFAULT_METHODS, TRAINABLE
 from cuefinder.model.config import METHODS as EVALUABLE
 from cuefinder.train.splits import SCHEMES, scheme_words
 
 
 def add_commands(sub) -> None:
-    """Add train, card, dataset and evaluate to the command line's subparsers."""
+    """Add train, card, dataset, evaluate and report to the command line's subparsers."""
     p = sub.add_parser("train", help="train a genre tagger from a labelled manifest")
     p.add_argument("manifest", type=Path, help="CSV: path,group,genres,title")
     p.add_argument("-o", "--out", type=Path, required=True, help="model file to write")
@@ -105,6 +105,20 @@ def add_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=_evaluate)
 
+    p = sub.add_parser(
+        "report",
+        help="write cross-validation reports again from their evaluation.json (nothing is "
+        "trained): after the way reports are written has changed",
+    )
+    p.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        metavar="FOLDER",
+        help="a report folder that `cuefinder evaluate -o` wrote",
+    )
+    p.set_defaults(run=_report)
+
 
 def _train(args) -> int:
     from cuefinder.train.trainer import TrainConfig, train
@@ -167,15 +181,29 @@ def _card(args) -> int:
 
 
 def _draw(path: Path, method: str) -> dict | None:
-    """One more fold draw of ``method``: its scheme and macro ROC-AUC (pooled, fold mean)."""
-    evaluation = json.loads(path.read_text())
-    summary = evaluation["summary"].get(method)
-    if summary is None:
+    """One more fold draw of ``method``: its scheme, macro ROC-AUC (pooled, fold mean,
+    within one model) and its lowest genre within one model."""
+    from cuefinder.evaluate.results import Evaluation, fold_rows, within_model_auc
+
+    evaluation = Evaluation.load(path)
+    if method not in evaluation.methods:
         return None
+    summary = evaluation.methods[method].metrics["macro"]
+    within = within_model_auc(
+        evaluation.labels, evaluation.methods[method].scores, fold_rows(evaluation)
+    )
+    lowest = min((g for g in range(len(within)) if within[g] == within[g]), key=lambda g: within[g])
+    fold_roc = [
+        f["macro"]["roc_auc"]
+        for f in evaluation.methods[method].per_fold
+        if f["macro"]["roc_auc"] is not None
+    ]
     return {
-        "scheme": scheme_words(evaluation["scheme"], len(evaluation["folds"])),
+        "scheme": scheme_words(evaluation.scheme, len(evaluation.folds)),
         "roc_auc": summary["roc_auc"],
-        "fold_mean": summary.get("fold_roc_auc_mean"),
+        "fold_mean": round(sum(fold_roc) / len(fold_roc), 4) if fold_roc else None,
+        "within": round(float(sum(v for v in within if v == v) / sum(v == v for v in within)), 4),
+        "lowest": [evaluation.genres[lowest], round(float(within[lowest]), 4)],
         "report": str(path.parent / "report.md"),
     }
 
@@ -216,6 +244,31 @@ def _evaluate(args) -> int:
                                   recipes=recipes, fusions=fusions)  # fmt: skip
     print(f"report: {report}")
     return EXIT_OK
+
+
+def _report(args) -> int:
+    from cuefinder.evaluate.report import write_report
+    from cuefinder.evaluate.results import Evaluation
+
+    failed = 0
+    for folder in args.folders:
+        source = folder / "evaluation.json"
+        try:
+            evaluation = Evaluation.load(source)
+        except (FileNotFoundError, NotADirectoryError):
+            error(f"{source}: no such file (not a folder that cuefinder evaluate wrote)")
+            failed += 1
+            continue
+        except OSError as err:
+            error(f"{source}: cannot read ({err.strerror or err})")
+            failed += 1
+            continue
+        except (ValueError, KeyError, TypeError) as err:
+            error(f"{source}: not an evaluation cuefinder wrote ({err})")
+            failed += 1
+            continue
+        print(f"report: {write_report(evaluation, folder)}")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _dataset_games(args) -> int:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cuefinder.model import checkpoint
@@ -193,9 +194,12 @@ def test_card_states_the_estimate_beside_other_fold_draws(tmp_path):
     done = cuefinder("card", model, "--evaluation", fused, "--estimate", method, "--draw", five)
     assert done.returncode == 0, done.stderr
     pooled = json.loads(five.read_text())["summary"][method]["roc_auc"]
-    assert f"grouped 5-fold {pooled:.3f}" in done.stdout and "Read the estimate as" in done.stdout
+    within = _within_one_model(five, method)
+    assert f"grouped 5-fold {within:.3f}" in done.stdout and f"(pooled {pooled:.3f};" in done.stdout
+    assert "Read the estimate as" in done.stdout
     [draw] = checkpoint.read_info(model).training["cross_validation"]["estimate"]["draws"]
     assert (draw["scheme"], draw["roc_auc"]) == ("grouped 5-fold", pooled)
+    assert draw["within"] == pytest.approx(within, abs=1e-4)
     assert draw["report"] == str(five.parent / "report.md")
     # a draw without the method, or a draw without an estimate: one-line errors, exit 2
     lacking = folder / "levers" / "evaluation.json"
@@ -205,6 +209,26 @@ def test_card_states_the_estimate_beside_other_fold_draws(tmp_path):
     assert "--draw: an evaluation lacks the method" in refused.stderr
     alone = cuefinder("card", model, "--evaluation", fused, "--draw", five, check_code=2)
     assert "--draw needs --estimate" in alone.stderr
+
+
+def _within_one_model(path, method: str) -> float:
+    """Macro ROC-AUC within one model, computed here with sklearn: per genre, the mean over
+    folds of each fold's ROC-AUC; then the mean over genres."""
+    from sklearn.metrics import roc_auc_score
+
+    saved = json.loads(path.read_text())
+    labels, fold = np.array(saved["labels"]), np.array(saved["fold_of"])
+    scores = np.array(saved["methods"][method]["scores"])
+    per_genre = []
+    for g in range(labels.shape[1]):
+        each = [
+            roc_auc_score(labels[fold == k, g], scores[fold == k, g])
+            for k in set(fold.tolist())
+            if len(set(labels[fold == k, g])) == 2
+        ]
+        if each:
+            per_genre.append(np.mean(each))
+    return float(np.mean(per_genre))
 
 
 def test_genres_warns_about_genres_taught_by_fewer_than_three_games(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from cuefinder.datasets import games
 from cuefinder.errors import DatasetError
-from cuefinder.evaluate import baselines, cross_validation, results
+from cuefinder.evaluate import baselines, cross_validation, metrics, results
 from cuefinder.evaluate.report import write_report
 from cuefinder.evaluate.results import Evaluation
 from cuefinder.features import FeatureConfig
@@ -185,6 +185,79 @@ def test_report_files_and_numbers(evaluation, tmp_path):
         "cuefinder evaluate MANIFEST -o REPORT_DIR --methods random majority mfcc-logreg ensemble "
         "--scheme logo --config RECIPE.toml" in text
     )
+
+
+@pytest.fixture(scope="module")
+def two_folds(small_set) -> Evaluation:
+    """The baselines in grouped 2-fold cross-validation: two groups per test fold."""
+    return cross_validation.cross_validate(
+        small_set,
+        ["random", "majority", "mfcc-logreg"],
+        scheme="kfold",
+        folds=2,
+        progress=False,
+    )
+
+
+def test_within_one_model_ranks_each_fold_by_its_own_model(two_folds):
+    from sklearn.metrics import roc_auc_score
+
+    ev, rows = two_folds, results.fold_rows(two_folds)
+    assert sorted(np.concatenate([np.concatenate(f) for f in rows]).tolist()) == list(
+        range(len(ev.paths))
+    )
+    scores = ev.methods["mfcc-logreg"].scores
+    found = results.within_model_auc(ev.labels, scores, rows)
+    for g in range(len(ev.genres)):  # sklearn per fold, averaged over the folds with both classes
+        each = [
+            roc_auc_score(ev.labels[ev.fold_of == k, g], scores[ev.fold_of == k, g])
+            for k in (0, 1)
+            if 0 < ev.labels[ev.fold_of == k, g].sum() < (ev.fold_of == k).sum()
+        ]
+        assert np.isnan(found[g]) if not each else found[g] == pytest.approx(np.mean(each))
+    assert np.isfinite(found).any()
+    # a model whose scale moves between folds ranks each fold the same: only pooling notices
+    shifted = scores + 10.0 * ev.fold_of[:, None]
+    assert np.allclose(results.within_model_auc(ev.labels, shifted, rows), found, equal_nan=True)
+    pooled = [metrics.fast_roc_auc(ev.labels[:, g], shifted[:, g]) for g in range(len(ev.genres))]
+    assert any(
+        p is not None and abs(p - metrics.fast_roc_auc(ev.labels[:, g], scores[:, g])) > 0.01
+        for g, p in enumerate(pooled)
+    )
+    # the majority baseline is one constant per fold: exactly chance within each model
+    table = results.summary(ev)
+    assert table["majority"]["within_roc_auc"] == 0.5
+    found = results.within_model(ev, ["majority", "mfcc-logreg"], resamples=50)
+    low, high = found["macro"]["mfcc-logreg"][1:]
+    assert low <= found["macro"]["mfcc-logreg"][0] <= high
+    d = results.within_difference(found, "mfcc-logreg", "majority")
+    assert d["difference"] == pytest.approx(table["mfcc-logreg"]["within_roc_auc"] - 0.5, abs=1e-4)
+    assert d["low"] <= d["difference"] <= d["high"]
+
+
+def test_report_command_writes_a_report_again_from_its_evaluation(two_folds, tmp_path):
+    folder = write_report(two_folds, tmp_path / "report").parent
+    first = (folder / "report.md").read_text()
+    assert "## Ranked within one model" in first
+    assert "| majority | 0.500 | 0.500 to 0.500 |" in first
+    (folder / "report.md").unlink()
+    missing, a_file = tmp_path / "elsewhere", tmp_path / "notes.txt"
+    a_file.write_text("not a report folder")
+    done = subprocess.run(
+        [sys.executable, "-m", "cuefinder", "report", str(missing), str(a_file), str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"cuefinder: error: {place / 'evaluation.json'}: no such file (not a folder that "
+        "cuefinder evaluate wrote)"
+        for place in (missing, a_file)
+    ]
+    assert done.stdout.strip() == f"report: {folder / 'report.md'}"  # the others still done
+    again = (folder / "report.md").read_text()
+    table = [line for line in first.splitlines() if line.startswith("| ")]
+    assert [line for line in again.splitlines() if line.startswith("| ")] == table
 
 
 def test_evaluate_command_writes_the_report(small_set, tmp_path, music_root):

@@ -125,6 +125,20 @@ def test_fast_versions_equal_sklearn():
     )
 
 
+def test_column_roc_auc_equals_sklearn_per_genre():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, (40, 5))
+    labels[:, 3] = 1  # one class only: not defined
+    scores = np.round(rng.random((40, 5)), 1)  # ties count half, as sklearn counts them
+    found = metrics.column_roc_auc(labels, scores)
+    for g in range(5):
+        expected = scoring.roc_auc(labels[:, g], scores[:, g])
+        if expected is None:
+            assert np.isnan(found[g])
+        else:
+            assert found[g] == pytest.approx(expected, abs=1e-12)
+
+
 def test_same_group_precision_and_its_group_bootstrap():
     from cuefinder.evaluate.metrics import group_bootstrap, same_group_precision
 

@@ -44,27 +44,40 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) ->
     """A method's cross-validated figures beside the MFCC baseline's, for the card."""
     from cuefinder.evaluate import calibration
     from cuefinder.evaluate.report import similarity_rows
-    from cuefinder.evaluate.results import Evaluation, bootstrap_difference
+    from cuefinder.evaluate.results import (
+        Evaluation,
+        bootstrap_difference,
+        within_difference,
+        within_model,
+    )
 
     evaluation = Evaluation.load(evaluation_json)
     ours = evaluation.methods[method].metrics
     base = evaluation.methods[BASELINE].metrics if BASELINE in evaluation.methods else None
+    within = within_model(evaluation, [method, BASELINE] if base else [method], resamples)
     per_genre = {}
     for genre, m in ours["per_genre"].items():
+        value, low, high = within["per_genre"][method][genre]
         per_genre[genre] = {
             "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
             "baseline_roc_auc": base["per_genre"][genre]["roc_auc"] if base else None,
             "positive_groups": m["positive_groups"], "positive_tracks": m["positive_tracks"],
+            "within": _finite(value), "within_interval": [_finite(low), _finite(high)],
+            "baseline_within": (_finite(within["per_genre"][BASELINE][genre][0])
+                                if base else None),
         }  # fmt: skip
     out = {
         "method": method, "report": str(Path(evaluation_json).parent / "report.md"),
         "groups": len(set(evaluation.groups)), "tracks": len(evaluation.groups),
         "macro": ours["macro"], "per_genre": per_genre,
+        "within": list(within["macro"][method]),
     }  # fmt: skip
     if base:
         out["baseline"] = {"method": BASELINE, "macro": base["macro"]}
         out["difference"] = bootstrap_difference(evaluation, method, BASELINE,
                                                  resamples=resamples)  # fmt: skip
+        out["baseline"]["within"] = within["macro"][BASELINE][0]
+        out["within_difference"] = within_difference(within, method, BASELINE)
     out["calibration"] = calibration.from_evaluation(evaluation, method)
     rows = {r["space"]: r for r in similarity_rows(evaluation)}
     space = method.split("+")[0]  # a fusion embeds with its network
@@ -76,6 +89,10 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) ->
             "vs_random": rows[space].get("vs_random"),
         }  # fmt: skip
     return out
+
+
+def _finite(value: float) -> float | None:
+    return None if value != value else value  # NaN: not defined (no fold with both classes)
 
 
 def render(model_path: str | Path) -> str:
@@ -152,41 +169,89 @@ def _embedding_sentence(config) -> str:
 
 
 def _estimate_section(est: dict | None, config, likeness: dict | None = None) -> list[str]:
-    """The cross-validated estimate for music the model never heard, per genre."""
+    """The cross-validated estimate for music the model never heard, per genre: ranked
+    within one model (as a catalog is ranked) where the estimate has it, pooled beside."""
     if not est:
         return []
     diff = est.get("difference")
-    versus = (
-        f" MFCC statistics + logistic regression in the same folds: "
-        f"{_fmt(est['baseline']['macro']['roc_auc'])}; difference {diff['difference']:+.3f} "
-        f"(95% interval over games {diff['low']:+.3f} to {diff['high']:+.3f})."
-        if diff
-        else ""
-    )
-    lines = [
-        "## Estimate for music the model never heard",
-        "",
+    lines = ["## Estimate for music the model never heard", ""]
+    source = (
         f"Cross-validated by game (`{est['method']}` in `{est['report']}`): {est['tracks']} "
-        f"tracks of {est['groups']} games, each scored by a network that never heard its "
-        f"game. Macro ROC-AUC **{_fmt(est['macro']['roc_auc'])}**, PR-AUC "
-        f"{_fmt(est['macro']['pr_auc'])}.{versus} This model is the same recipe trained on "
-        "every game, so these figures are its estimate for new music." + _draws(est),
-        "",
-        "| genre | ROC-AUC | MFCC baseline | PR-AUC | games with it | tracks with it "
-        "| ECE raw | ECE calibrated |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        f"tracks of {est['groups']} games, each scored by a network that never heard its game."
+    )
+    within = est.get("within")
+    if within:
+        wd = est.get("within_difference")
+        versus = (
+            f" MFCC statistics + logistic regression, ranked the same way: "
+            f"{_fmt(est['baseline']['within'])}; difference {wd['difference']:+.3f} (95% "
+            f"interval {wd['low']:+.3f} to {wd['high']:+.3f})."
+            if wd
+            else ""
+        )
+        pooled = (
+            f" Pooled over the folds instead (every fold's scores in one ranking, which mixes "
+            f"the folds' models and their scales): {_fmt(est['macro']['roc_auc'])}"
+            + (f", MFCC {_fmt(est['baseline']['macro']['roc_auc'])}" if diff else "")
+            + "."
+        )
+        lines.append(
+            f"{source} Ranked within one model, as a catalog is ranked (each fold's held-out "
+            f"games by that fold's network, each genre's ROC-AUC averaged over the folds, "
+            f"intervals from resampling games): macro ROC-AUC **{within[0]:.3f}** (95% "
+            f"interval {within[1]:.3f} to {within[2]:.3f}), lowest genre {_lowest(est)}, PR-AUC "
+            f"{_fmt(est['macro']['pr_auc'])} (pooled).{versus}{pooled} This model is the same "
+            "recipe trained on every game, so these figures are its estimate for new music."
+            + _draws(est)
+        )
+    else:
+        versus = (
+            f" MFCC statistics + logistic regression in the same folds: "
+            f"{_fmt(est['baseline']['macro']['roc_auc'])}; difference {diff['difference']:+.3f} "
+            f"(95% interval over games {diff['low']:+.3f} to {diff['high']:+.3f})."
+            if diff
+            else ""
+        )
+        lines.append(
+            f"{source} Macro ROC-AUC **{_fmt(est['macro']['roc_auc'])}**, PR-AUC "
+            f"{_fmt(est['macro']['pr_auc'])}.{versus} This model is the same recipe trained "
+            "on every game, so these figures are its estimate for new music." + _draws(est)
+        )
+    head = "| genre | ROC-AUC | MFCC baseline | PR-AUC | games with it | tracks with it "
+    rule = "|---|---|---|---|---|---|"
+    if within:
+        head = (
+            "| genre | ROC-AUC within one model (95% interval) | MFCC baseline | ROC-AUC "
+            "pooled | PR-AUC | games with it | tracks with it "
+        )
+        rule += "---|"
+    lines += ["", head + "| ECE raw | ECE calibrated |", rule + "---|---|"]
     errors = (est.get("calibration") or {}).get("ece", {})
     for genre, m in est["per_genre"].items():
         flag = " (under 3 games)" if m["positive_groups"] < MIN_GAMES else ""
         e = errors.get(genre, {})
+        if within:
+            low, high = m["within_interval"]
+            spread = f" ({low:.3f} to {high:.3f})" if low is not None else ""
+            first = (
+                f"{_fmt(m['within'])}{spread} | {_fmt(m['baseline_within'])} | {_fmt(m['roc_auc'])}"
+            )
+        else:
+            first = f"{_fmt(m['roc_auc'])} | {_fmt(m['baseline_roc_auc'])}"
         lines.append(
-            f"| {genre}{flag} | {_fmt(m['roc_auc'])} | {_fmt(m['baseline_roc_auc'])} "
-            f"| {_fmt(m['pr_auc'])} | {m['positive_groups']} | {m['positive_tracks']} "
-            f"| {_fmt(e.get('before'))} | {_fmt(e.get('after'))} |"
+            f"| {genre}{flag} | {first} | {_fmt(m['pr_auc'])} | {m['positive_groups']} "
+            f"| {m['positive_tracks']} | {_fmt(e.get('before'))} | {_fmt(e.get('after'))} |"
         )
     return [*lines, "", *_calibration_lines(est.get("calibration")),
             *_similarity_lines(est.get("similarity"), config.timbre, likeness)]  # fmt: skip
+
+
+def _lowest(est: dict) -> str:
+    """The estimate's lowest genre within one model, with its game count."""
+    rows = {g: m for g, m in est["per_genre"].items() if m.get("within") is not None}
+    genre = min(rows, key=lambda g: rows[g]["within"])
+    games = rows[genre]["positive_groups"]
+    return f"{genre} {rows[genre]['within']:.3f} ({games} game{'s' * (games != 1)})"
 
 
 def _draws(est: dict) -> str:
@@ -195,6 +260,19 @@ def _draws(est: dict) -> str:
     if not draws:
         return ""
     pooled = [est["macro"]["roc_auc"], *(d["roc_auc"] for d in draws)]
+    if est.get("within") and all(d.get("within") for d in draws):
+        inside = [est["within"][0], *(d["within"] for d in draws)]
+        each = "; ".join(
+            f"{d['scheme']} {_fmt(d['within'])}, lowest genre {d['lowest'][0]} "
+            f"{_fmt(d['lowest'][1])} (pooled {_fmt(d['roc_auc'])}; `{d['report']}`)"
+            for d in draws
+        )
+        return (
+            f" The same recipe in other fold draws, within one model: {each}. Read the "
+            f"estimate as {min(inside):.2f} to {max(inside):.2f} within one model "
+            f"({min(pooled):.2f} to {max(pooled):.2f} pooled: pooling moves with the draw "
+            "more than the ranking does)."
+        )
     each = "; ".join(f"{d['scheme']} {_fmt(d['roc_auc'])} (`{d['report']}`)" for d in draws)
     return (
         f" The same recipe in other fold draws: {each}. Read the estimate as "
@@ -372,9 +450,24 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
     sources = cv.get("sources") or {name: cv["report"] for name in cv["summary"]}
     reports = list(dict.fromkeys(sources.values()))
     several = len(reports) > 1
-    columns = ["method", "ROC-AUC", "PR-AUC", "F1", "game-level F1"] + ["report"] * several
+    within = any("within_roc_auc" in m for m in cv["summary"].values())
+    columns = [
+        "method",
+        *["ROC-AUC within one model"] * within,
+        "ROC-AUC pooled",
+        "PR-AUC",
+        "F1",
+        "game-level F1",
+    ] + ["report"] * several
     rows = [
-        [name, _fmt(m["roc_auc"]), _fmt(m["pr_auc"]), _fmt(m["f1"]), _fmt(m.get("group_f1"))]
+        [
+            name,
+            *[_fmt(m.get("within_roc_auc"))] * within,
+            _fmt(m["roc_auc"]),
+            _fmt(m["pr_auc"]),
+            _fmt(m["f1"]),
+            _fmt(m.get("group_f1")),
+        ]
         + [str(reports.index(sources[name]) + 1)] * several
         for name, m in cv["summary"].items()
     ]
@@ -384,7 +477,9 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
         "## Recipes compared by cross-validation",
         "",
         f"`cuefinder evaluate` on the same games, {cv['scheme']}, every fold split by game "
-        f"({named}). Pooled out-of-fold track predictions; F1 at thresholds "
+        f"({named}). ROC-AUC within one model: each fold's held-out tracks ranked by that "
+        "fold's model, per genre averaged over folds; the other columns pool out-of-fold "
+        "track predictions; F1 at thresholds "
         "chosen on each fold's validation games; game-level F1 after Ma et al. (2021). "
         "Each report trains its recipes afresh in the same folds (same seed and groups).",
         "",
@@ -397,20 +492,23 @@ def _cross_validation_section(cv: dict | None) -> list[str]:
 
 
 def _ranking(summary: dict) -> list[str]:
-    """Which recipe ranks best, in words; the report holds the intervals."""
+    """Which recipe ranks best, in words (within one model where the summaries have it);
+    the report holds the intervals."""
+    key = "within_roc_auc" if any("within_roc_auc" in m for m in summary.values()) else "roc_auc"
     scored = sorted(
         [
-            (m["roc_auc"], name)
+            (m[key], name)
             for name, m in summary.items()
-            if m.get("roc_auc") is not None and m.get("kind") != "member"
+            if m.get(key) is not None and m.get("kind") != "member"
         ],
         reverse=True,
     )
     if len(scored) < 2:
         return []
     (best, name), (second, runner) = scored[:2]
+    kind = "within one model" if key == "within_roc_auc" else "pooled"
     return [
-        f"Highest pooled macro ROC-AUC: {name} ({best:.3f}), then {runner} ({second:.3f}); "
+        f"Highest macro ROC-AUC {kind}: {name} ({best:.3f}), then {runner} ({second:.3f}); "
         "the report gives bootstrap intervals over games and says which differences are "
         "clear.",
         "",

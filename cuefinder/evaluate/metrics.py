@@ -177,6 +177,20 @@ def fast_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def column_roc_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``fast_roc_auc`` of every column at once: (tracks, genres) -> (genres,), NaN where a
+    genre has one class only."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels) > 0
+    positives = y.sum(axis=0).astype(np.float64)
+    negatives = len(y) - positives
+    ranks = rankdata(scores, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((ranks * y).sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
+    return np.where((positives > 0) & (negatives > 0), auc, np.nan)
+
+
 def fast_average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
     """Average precision of one genre, equal to sklearn's ``average_precision_score``.
 

@@ -58,11 +58,12 @@ class ModelInfo:
     def weak_genres(self) -> dict[str, str]:
         """Genre -> why its ranking is a hint at best: too few games taught it, or its
         cross-validated ROC-AUC on games the network never heard is under ``WEAK_AUC``
-        (from the estimate ``cuefinder card --estimate`` stores)."""
+        (from the estimate ``cuefinder card --estimate`` stores: ranked within one model,
+        as a catalog is, where the estimate has that figure; pooled over folds before)."""
         out = {g: f"taught by {n} game{'s' * (n != 1)} only" for g, n in self.thin_genres.items()}
         estimate = (self.training.get("cross_validation") or {}).get("estimate") or {}
         for genre, m in (estimate.get("per_genre") or {}).items():
-            auc = m.get("roc_auc")
+            auc = m["within"] if "within" in m else m.get("roc_auc")
             if genre not in out and auc is not None and auc < WEAK_AUC:
                 out[genre] = f"ROC-AUC {auc:.2f} on games it never heard (0.5 is chance)"
         return out
