@@ -28,7 +28,7 @@ import numpy as np
 
 from cuefinder.datasets import games
 from cuefinder.evaluate import baselines, metrics
-from cuefinder.evaluate.report import BOOTSTRAP
+from cuefinder.evaluate.metrics import BOOTSTRAP
 from cuefinder.features import FeatureConfig
 from cuefinder.train import dataset
 from cuefinder.train.splits import make_folds

@@ -159,7 +159,7 @@ def _card(args) -> int:
             return EXIT_USAGE
         annotation = {"scheme": schemes.pop(), "summary": summary, "sources": sources}
         if args.estimate:
-            from cuefinder.evaluate.card import estimate
+            from cuefinder.evaluate.estimate import estimate
 
             found = [p for p in args.evaluation if args.estimate in json.loads(
                 p.read_text())["methods"]]  # fmt: skip
@@ -183,27 +183,24 @@ def _card(args) -> int:
 def _draw(path: Path, method: str) -> dict | None:
     """One more fold draw of ``method``: its scheme, macro ROC-AUC (pooled, fold mean,
     within one model) and its lowest genre within one model."""
-    from cuefinder.evaluate.results import Evaluation, fold_rows, within_model_auc
+    from cuefinder.evaluate import within
 
-    evaluation = Evaluation.load(path)
-    if method not in evaluation.methods:
+    evaluation = json.loads(path.read_text())
+    summary = evaluation["summary"].get(method)
+    if summary is None:
         return None
-    summary = evaluation.methods[method].metrics["macro"]
-    within = within_model_auc(
-        evaluation.labels, evaluation.methods[method].scores, fold_rows(evaluation)
+    value, lowest, low = within.macro(
+        evaluation["labels"],
+        evaluation["methods"][method]["scores"],
+        evaluation["groups"],
+        evaluation["fold_of"],
     )
-    lowest = min((g for g in range(len(within)) if within[g] == within[g]), key=lambda g: within[g])
-    fold_roc = [
-        f["macro"]["roc_auc"]
-        for f in evaluation.methods[method].per_fold
-        if f["macro"]["roc_auc"] is not None
-    ]
     return {
-        "scheme": scheme_words(evaluation.scheme, len(evaluation.folds)),
+        "scheme": scheme_words(evaluation["scheme"], len(evaluation["folds"])),
         "roc_auc": summary["roc_auc"],
-        "fold_mean": round(sum(fold_roc) / len(fold_roc), 4) if fold_roc else None,
-        "within": round(float(sum(v for v in within if v == v) / sum(v == v for v in within)), 4),
-        "lowest": [evaluation.genres[lowest], round(float(within[lowest]), 4)],
+        "fold_mean": summary.get("fold_roc_auc_mean"),
+        "within": round(value, 4),
+        "lowest": [evaluation["genres"][lowest], round(low, 4)],
         "report": str(path.parent / "report.md"),
     }
 

@@ -12,7 +12,7 @@ import pytest
 
 from cuefinder.datasets import games
 from cuefinder.errors import DatasetError
-from cuefinder.evaluate import baselines, cross_validation, metrics, results
+from cuefinder.evaluate import baselines, cross_validation, metrics, results, within
 from cuefinder.evaluate.report import write_report
 from cuefinder.evaluate.results import Evaluation
 from cuefinder.features import FeatureConfig
@@ -202,12 +202,13 @@ def two_folds(small_set) -> Evaluation:
 def test_within_one_model_ranks_each_fold_by_its_own_model(two_folds):
     from sklearn.metrics import roc_auc_score
 
-    ev, rows = two_folds, results.fold_rows(two_folds)
+    ev = two_folds
+    rows = within.fold_rows(ev.groups, ev.fold_of)
     assert sorted(np.concatenate([np.concatenate(f) for f in rows]).tolist()) == list(
         range(len(ev.paths))
     )
     scores = ev.methods["mfcc-logreg"].scores
-    found = results.within_model_auc(ev.labels, scores, rows)
+    found = within.per_genre(ev.labels, scores, rows)
     for g in range(len(ev.genres)):  # sklearn per fold, averaged over the folds with both classes
         each = [
             roc_auc_score(ev.labels[ev.fold_of == k, g], scores[ev.fold_of == k, g])
@@ -218,7 +219,7 @@ def test_within_one_model_ranks_each_fold_by_its_own_model(two_folds):
     assert np.isfinite(found).any()
     # a model whose scale moves between folds ranks each fold the same: only pooling notices
     shifted = scores + 10.0 * ev.fold_of[:, None]
-    assert np.allclose(results.within_model_auc(ev.labels, shifted, rows), found, equal_nan=True)
+    assert np.allclose(within.per_genre(ev.labels, shifted, rows), found, equal_nan=True)
     pooled = [metrics.fast_roc_auc(ev.labels[:, g], shifted[:, g]) for g in range(len(ev.genres))]
     assert any(
         p is not None and abs(p - metrics.fast_roc_auc(ev.labels[:, g], scores[:, g])) > 0.01
@@ -227,10 +228,10 @@ def test_within_one_model_ranks_each_fold_by_its_own_model(two_folds):
     # the majority baseline is one constant per fold: exactly chance within each model
     table = results.summary(ev)
     assert table["majority"]["within_roc_auc"] == 0.5
-    found = results.within_model(ev, ["majority", "mfcc-logreg"], resamples=50)
+    found = within.measure(ev, ["majority", "mfcc-logreg"], resamples=50)
     low, high = found["macro"]["mfcc-logreg"][1:]
     assert low <= found["macro"]["mfcc-logreg"][0] <= high
-    d = results.within_difference(found, "mfcc-logreg", "majority")
+    d = within.difference(found, "mfcc-logreg", "majority")
     assert d["difference"] == pytest.approx(table["mfcc-logreg"]["within_roc_auc"] - 0.5, abs=1e-4)
     assert d["low"] <= d["difference"] <= d["high"]
 

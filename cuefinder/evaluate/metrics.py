@@ -12,6 +12,8 @@ import numpy as np
 
 from cuefinder.train.scoring import evaluate, pr_auc
 
+BOOTSTRAP = 1000  # group resamples for an interval of a macro score or a difference
+
 # ---------------------------------------------------------------- thresholds and P/R/F1
 
 

@@ -18,21 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.evaluate import calibration, metrics
+from cuefinder.evaluate import calibration, metrics, within
 from cuefinder.evaluate.figures import (
     plot_cooccurrence,
     plot_curves,
     plot_per_genre,
 )
 from cuefinder.evaluate.results import (
-    BOOTSTRAP,
     Evaluation,
     bootstrap_difference,
     group_positive_share,
     member_spread,
     summary,
-    within_difference,
-    within_model,
 )
 from cuefinder.model.config import MUSICNN_MODES, POOLED_MODES
 from cuefinder.train.config import TrainConfig
@@ -314,7 +311,7 @@ def render(evaluation: Evaluation, figures: dict[str, Path] | None = None) -> st
         "scheme: compare the gap to random, not the level.",
         "",
     ]
-    lines += within_section(evaluation, table)
+    lines += within.section(evaluation, table, _fmt)
     lines += _per_genre_tables(evaluation, overall, tracks)
     lines += _similarity_section(evaluation)
     lines += calibration.report_section(evaluation)
@@ -388,86 +385,6 @@ def reproduce_command(evaluation: Evaluation) -> str:
     parts += [f"--recipe {name}=recipes/{name}.toml" for name in config.get("recipes") or {}]
     parts += [f"--fuse {a}+{b}" for a, b in config.get("fusions") or ()]
     return " ".join(parts).replace("\n ", "\n")
-
-
-def within_section(evaluation: Evaluation, table: dict) -> list[str]:
-    """ROC-AUC as one model ranks a catalog (``results.within_model``): macro with
-    intervals, the best network against the MFCC baseline, and per genre."""
-    names = [m for m, s in table.items() if s["within_roc_auc"] is not None]
-    if not names:
-        return [
-            "## Ranked within one model",
-            "",
-            "Not defined here: no fold holds both classes of any genre (each fold holds one "
-            "group). Read the pooled figures.",
-            "",
-        ]
-    found = within_model(evaluation, names)
-    networks = [m for m in names if table[m]["kind"] in ("network", "ensemble", "fusion")]
-    best = max(networks, key=lambda m: found["macro"][m][0]) if networks else None
-    majority = (
-        f" the majority baseline, 0.5 within every fold, pools to "
-        f"{_fmt(table['majority']['roc_auc'])};"
-        if "majority" in table
-        else ""
-    )
-    lines = [
-        "## Ranked within one model",
-        "",
-        "A catalog is ranked by one model. Here each fold's test tracks are ranked by that "
-        "fold's model; a genre's ROC-AUC is averaged over the folds where it has both "
-        "classes, and the macro is the mean over genres. Intervals: 95%, resampling each "
-        f"fold's test groups with replacement ({BOOTSTRAP} resamples, the same for every "
-        "method). The pooled figures above rank all folds' scores together, and the "
-        "models' scales differ between folds, which moves a pooled ROC-AUC with the draw of "
-        f"folds (Forman and Scholz 2010:{majority} each model's calibration differs a "
-        "little, a baseline's by its training prevalence).",
-        "",
-        "| method | ROC-AUC within one model | 95% interval | pooled |",
-        "|---|---|---|---|",
-    ]
-    for name in names:
-        value, low, high = found["macro"][name]
-        lines.append(
-            f"| {name} | {value:.3f} | {low:.3f} to {high:.3f} | {_fmt(table[name]['roc_auc'])} |"
-        )
-    lines.append("")
-    if best:
-        parts = best.split("+") if "+" in best else []  # a fusion against each of its parts
-        against = [r for r in ("mfcc-logreg", "random", *parts) if r in found["macro"]]
-        for reference in against:
-            d = within_difference(found, best, reference)
-            clear = "clear" if d["low"] > 0 or d["high"] < 0 else "the interval includes 0"
-            lines.append(
-                f"- **{best}** vs **{reference}**, within one model: {d['difference']:+.3f} "
-                f"(95% interval {d['low']:+.3f} to {d['high']:+.3f}; {clear})."
-            )
-        per = found["per_genre"][best]
-        low_genre = min((g for g in per if np.isfinite(per[g][0])), key=lambda g: per[g][0])
-        lines += [
-            f"- Lowest genre for **{best}**: {low_genre} {per[low_genre][0]:.3f} "
-            f"({evaluation.genre_groups['overall'][low_genre]} groups).",
-            "",
-        ]
-    head = "| genre | groups | folds | " + " | ".join(names) + " |"
-    lines += [head, "|---|---|---|" + "---|" * len(names)]
-    if best:
-        lines[-2] = head + f" {best}: 95% interval |"
-        lines[-1] += "---|"
-    for genre in evaluation.genres:
-        cells = [_fmt(_finite(found["per_genre"][m][genre][0])) for m in names]
-        if best:
-            _, low, high = found["per_genre"][best][genre]
-            cells.append(f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "–")
-        lines.append(
-            f"| {genre} | {evaluation.genre_groups['overall'][genre]} "
-            f"| {found['folds'][genre]} | " + " | ".join(cells) + " |"
-        )
-    return [*lines, ""]
-
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None
 
 
 def _per_genre_tables(evaluation: Evaluation, overall: dict, tracks: dict) -> list[str]:

@@ -1,7 +1,7 @@
 """What a cross-validation run produced: each method's pooled out-of-fold probabilities,
 thresholds and scores, saved as (and read from) ``evaluation.json``; and what reports and
-cards compute from it (group-level scores, group-bootstrap differences, member spreads,
-ROC-AUC ranked within one model)."""
+cards compute from it (group-level scores, group-bootstrap differences, member spreads;
+ROC-AUC ranked within one model is ``within``'s)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.evaluate.metrics import column_roc_auc, fast_macro, prf, rounded
+from cuefinder.evaluate import within as within_one_model
+from cuefinder.evaluate.metrics import BOOTSTRAP, fast_macro, prf, rounded
 from cuefinder.train.scoring import roc_auc
 from cuefinder.train.splits import Fold
-
-BOOTSTRAP = 1000  # group resamples for the interval of a difference in macro scores
 
 
 @dataclass
@@ -115,11 +114,11 @@ class Evaluation:
 
 def summary(evaluation: Evaluation) -> dict:
     """Method -> macro numbers: pooled ROC-AUC, PR-AUC, P, R, F1, group-level F1, ROC-AUC
-    within one model (``within_model``), fold spread."""
+    within one model (``within.per_genre``), fold spread."""
     out = {}
-    rows = fold_rows(evaluation)
+    rows = within_one_model.fold_rows(evaluation.groups, evaluation.fold_of)
     for name, m in evaluation.methods.items():
-        within = within_model_auc(evaluation.labels, m.scores, rows)
+        within = within_one_model.per_genre(evaluation.labels, m.scores, rows)
         macro = m.metrics["macro"]
         group = evaluation.group_level.get(name, {}).get("macro", {})
         fold_roc = [f["macro"]["roc_auc"] for f in m.per_fold if f["macro"]["roc_auc"] is not None]
@@ -134,105 +133,6 @@ def summary(evaluation: Evaluation) -> dict:
             "seconds": round(m.seconds, 1),
         }  # fmt: skip
     return out
-
-
-# ---------------------------------------------------------------- ranked within one model
-
-
-def fold_rows(evaluation: Evaluation) -> list[list[np.ndarray]]:
-    """Per fold, per test group of it: the group's track rows."""
-    groups = np.array(evaluation.groups)
-    out = []
-    for k in sorted(set(evaluation.fold_of.tolist())):
-        mine = np.flatnonzero(evaluation.fold_of == k)
-        out.append([mine[groups[mine] == g] for g in sorted(set(groups[mine].tolist()))])
-    return out
-
-
-def within_model_auc(labels: np.ndarray, scores: np.ndarray, rows) -> np.ndarray:
-    """Per genre: the ROC-AUC of each fold's test tracks under that fold's model, averaged
-    over the folds where the genre has both classes (NaN where none has); ``rows`` as
-    ``fold_rows`` gives them. A catalog is ranked by one model, and this is that ranking;
-    pooled out-of-fold scores mix the rankings of several models whose scales differ
-    (Forman and Scholz 2010), which moves pooled ROC-AUC by a fold draw."""
-    per_fold = []
-    for groups in rows:
-        pick = np.concatenate(groups)
-        per_fold.append(column_roc_auc(labels[pick], scores[pick]))
-    per_fold = np.array(per_fold)
-    counted = np.isfinite(per_fold).sum(axis=0)
-    return np.where(counted > 0, np.nansum(per_fold, axis=0) / np.maximum(counted, 1), np.nan)
-
-
-def within_model(evaluation: Evaluation, names, resamples: int = BOOTSTRAP, seed: int = 0) -> dict:
-    """ROC-AUC ranked within one model (``within_model_auc``) for each method in ``names``,
-    with 95% intervals from resampling each fold's test groups with replacement (the
-    same resamples for every method, so differences are paired).
-
-    Returns {"macro": {name: (value, low, high)}, "per_genre": {name: {genre: (value,
-    low, high)}}, "folds": {genre: folds with both classes}, "draws": {name: (resamples,
-    genres)}} (the per-resample per-genre values, for differences: ``within_difference``).
-    """
-    rows = fold_rows(evaluation)
-    labels = evaluation.labels
-    rng = np.random.default_rng(seed)
-    picks = [
-        [[groups[i] for i in rng.integers(len(groups), size=len(groups))] for groups in rows]
-        for _ in range(resamples)
-    ]
-    out = {"macro": {}, "per_genre": {}, "draws": {}}
-    for name in names:
-        scores = evaluation.methods[name].scores
-        point = within_model_auc(labels, scores, rows)
-        draws = np.array([within_model_auc(labels, scores, p) for p in picks])
-        macro = _defined_mean(draws)
-        out["macro"][name] = (float(np.nanmean(point)), *_interval(macro))
-        out["per_genre"][name] = {
-            genre: (float(point[g]), *_interval(draws[:, g]))
-            for g, genre in enumerate(evaluation.genres)
-        }
-        out["draws"][name] = draws
-    out["folds"] = {
-        genre: int(
-            sum(
-                0 < labels[np.concatenate(groups), g].sum() < len(np.concatenate(groups))
-                for groups in rows
-            )
-        )
-        for g, genre in enumerate(evaluation.genres)
-    }
-    return out
-
-
-def within_difference(found: dict, a: str, b: str) -> dict:
-    """Macro ROC-AUC within one model, a - b, with its paired 95% interval (``found`` from
-    ``within_model`` with both methods)."""
-    da, db = found["draws"][a], found["draws"][b]
-    both = np.isfinite(da) & np.isfinite(db)
-    diffs = _defined_mean(np.where(both, da - db, np.nan))
-    low, high = _interval(diffs)
-    return {
-        "difference": found["macro"][a][0] - found["macro"][b][0],
-        "low": low,
-        "high": high,
-    }
-
-
-def _defined_mean(rows: np.ndarray) -> np.ndarray:
-    """Each row's mean over its finite values; NaN for a row without any (a resample that
-    drew no genre with both classes)."""
-    finite = np.isfinite(rows)
-    counted = finite.sum(axis=1)
-    total = np.where(finite, rows, 0.0).sum(axis=1)
-    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
-
-
-def _interval(values: np.ndarray) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return float("nan"), float("nan")
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 # ---------------------------------------------------------------- group (film) level
