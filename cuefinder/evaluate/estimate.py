@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cuefinder.evaluate.metrics import BOOTSTRAP
 from cuefinder.model import checkpoint
 
 MIN_GAMES = checkpoint.MIN_GROUPS  # fewer games behind a genre: offered with a warning
@@ -187,7 +188,7 @@ def _similarity_lines(sim: dict | None, timbre: bool, likeness: dict | None = No
     return [text + ".", "", catalog, ""]
 
 
-def estimate(evaluation_json: str | Path, method: str, resamples: int = 1000) -> dict:
+def estimate(evaluation_json: str | Path, method: str, resamples: int = BOOTSTRAP) -> dict:
     """A method's cross-validated figures beside the MFCC baseline's, for the card."""
     from cuefinder.evaluate import calibration
     from cuefinder.evaluate import within as within_one_model

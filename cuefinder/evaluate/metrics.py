@@ -168,15 +168,8 @@ def fast_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels, scores : (tracks,). None when only one class is present. For bootstraps,
     where thousands of calls make sklearn's input checks the bottleneck.
     """
-    from scipy.stats import rankdata
-
-    y = np.asarray(labels) > 0
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = rankdata(scores)
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    auc = column_roc_auc(np.asarray(labels)[:, None], np.asarray(scores)[:, None])[0]
+    return None if np.isnan(auc) else float(auc)
 
 
 def column_roc_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
