@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -278,3 +279,23 @@ def test_searches_run_while_the_indexer_writes(tmp_path, short_tracks):
     assert len(seen) >= 2  # the reader saw the catalog grow, never blocked nor broken
     with Catalog(db, create=False) as reader:
         assert len(search("action", reader, limit=100)) == 20
+
+
+def test_a_new_catalog_opens_while_another_connection_holds_its_write_lock(tmp_path):
+    """Making the file WAL needs it to itself, and SQLite gives up at once (its busy timeout
+    unused) when another connection holds the write lock: two indexers starting on a new
+    catalog together failed so. The open waits for the lock instead."""
+    path = tmp_path / "c.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x)")  # a file in rollback mode, as SQLite makes one
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.execute, ("COMMIT",))
+    release.start()
+    started = time.monotonic()
+    with Catalog(path) as catalog:
+        waited = time.monotonic() - started
+        assert catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert list(catalog.tracks()) == []
+    release.join()
+    holder.close()
+    assert waited >= 0.4

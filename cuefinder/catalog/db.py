@@ -54,7 +54,7 @@ def connect(path: Path, **options) -> sqlite3.Connection:
     options = {"timeout": 30.0, "isolation_level": None} | options
     db = sqlite3.connect(path, **options)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db, options["timeout"])
         return db
     except sqlite3.OperationalError:
         db.close()
@@ -69,6 +69,28 @@ def connect(path: Path, **options) -> sqlite3.Connection:
         except sqlite3.OperationalError:
             db.close()
     raise sqlite3.OperationalError("unable to open database file (read-only)")
+
+
+def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the catalog file in WAL mode (a lasting property of the file: after its first
+    open there is nothing to do). The change needs the file to itself and SQLite does not
+    wait for that as it waits for other locks (its busy timeout is not used), so two
+    indexers opening a new catalog at once may find it locked: try again until
+    ``timeout``."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            busy = (err.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 class Catalog:
