@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cuefinder.catalog import Catalog, ScoreTable, StoredModel
-from cuefinder.catalog.db import connect
+from cuefinder.catalog.connection import connect
 from cuefinder.serve.jobs import Indexer
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
