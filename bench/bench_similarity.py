@@ -32,6 +32,13 @@ with new music would have). Spaces, all in the same folds and on the same querie
   up to ``--musicnn-patches`` patches (trained on no game; 7x slower to index);
 - ``chance``: the expected precision of a random ranking.
 
+``--parts SECONDS`` adds queries made of a part of each held-out track (the middle
+SECONDS), searched against the held-out tracks' ``likeness`` vectors as ``cuefinder
+similar TRACK --from --to`` searches the catalog: ``part`` with the part's network
+embedding alone (what a part query used before), ``part+sounds`` with what musicnn's
+tagger hears of the part beside it (``find.similar.part_sound``: the file decoded again,
+4 excerpts of 3 s spread over the part).
+
 Each figure comes with a 95% interval from resampling games (the unit of evidence),
 and each learned space's difference from the controls with its own interval.
 
@@ -99,6 +106,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="feature cache folder")
     parser.add_argument("--musicnn", action="store_true", help="also musicnn's embeddings")
     parser.add_argument("--musicnn-patches", type=int, default=10)
+    parser.add_argument("--parts", type=float, default=0, metavar="SECONDS",
+                        help="also query with the middle SECONDS of each track")  # fmt: skip
     args = parser.parse_args()
     if args.evaluation:
         return from_evaluation(args.evaluation, args.space)
@@ -121,6 +130,9 @@ def main() -> None:
     spaces: dict[str, list[np.ndarray]] = {name: [] for name in names}
     if musicnn is not None:
         spaces["musicnn"] = []
+    parts = middle_parts(data, args.parts) if args.parts else None
+    if parts is not None:
+        spaces["part"], spaces["part+sounds"] = [], []
     spaces["chance"] = []
     groups_out: list[np.ndarray] = []
     started = time.monotonic()
@@ -164,6 +176,12 @@ def main() -> None:
             held = embed(network, test.features, recipe.eval_patches)
             fused = joined(held, sounds[rows], fitted)
             spaces[name].append(same_group_precision(fused, groups, K))
+            if parts is not None and name == "likeness":
+                frames, heard = parts[0], parts[1]
+                part = embed(network, [frames[i] for i in rows], recipe.eval_patches)
+                for space, sound in (("part", None), ("part+sounds", heard[rows])):
+                    asked = joined(part, sound, fitted)
+                    spaces[space].append(same_group_precision(fused, groups, K, asked))
         if musicnn is not None:
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
         spaces["chance"].append(chance(groups))
@@ -184,12 +202,31 @@ def main() -> None:
         low, high = group_bootstrap(v, groups)
         print(f"{name:<16} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
     print()
-    for space in ("recipe", "MFCC+recipe", "sounds+recipe", "likeness"):
-        for control in CONTROLS:
-            if control in values and control not in space:
-                diff = values[space] - values[control]
-                low, high = group_bootstrap(diff, groups)
-                print(f"{space} - {control:<13} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+    pairs = [(space, control) for space in ("recipe", "MFCC+recipe", "sounds+recipe", "likeness")
+             for control in CONTROLS if control in values and control not in space]  # fmt: skip
+    if parts is not None:
+        pairs += [("part+sounds", "part"), ("likeness", "part+sounds")]
+    for space, control in pairs:
+        diff = values[space] - values[control]
+        low, high = group_bootstrap(diff, groups)
+        print(f"{space} - {control:<13} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+
+
+def middle_parts(data, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each track's middle ``seconds``: its log-mel frames there, and what musicnn's tagger
+    hears of it (zeros under 3 s), both as a part query makes them (``find.similar``)."""
+    from cuefinder.descriptors import SOUND_DIM
+    from cuefinder.find.similar import part_sound
+
+    rate = FeatureConfig().frames_per_second
+    frames, heard = [], np.zeros((len(data.paths), SOUND_DIM), np.float32)
+    for row, (path, values) in enumerate(zip(data.paths, data.features, strict=True)):
+        start = max(0.0, (values.shape[1] / rate - seconds) / 2)
+        frames.append(values[:, int(start * rate) : int((start + seconds) * rate)])
+        found = part_sound(path, start, start + seconds)
+        if found is not None:
+            heard[row] = found
+    return frames, heard
 
 
 def from_evaluation(path: Path, spaces: list[str]) -> None:

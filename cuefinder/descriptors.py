@@ -183,6 +183,18 @@ def sound_tags(excerpts: list[np.ndarray], sample_rate: int):
     return tags, hidden.numpy().mean(axis=0).astype(np.float32)
 
 
+def sound_embedding(samples: np.ndarray, sample_rate: int) -> np.ndarray | None:
+    """musicnn's sound embedding of a stretch of audio (the part of a track that a "sounds
+    like" query names): up to ``EXCERPTS`` 3 s excerpts spread evenly over it, heard as
+    ``sound_tags`` hears a track's; None when it is shorter than 3 s (or as ``sound_tags``)."""
+    length = 3 * sample_rate
+    if len(samples) < length:
+        return None
+    count = min(EXCERPTS, len(samples) // length)
+    starts = np.linspace(0, len(samples) - length, count).round().astype(int)
+    return sound_tags([samples[s : s + length] for s in starts], sample_rate)[1]
+
+
 @functools.lru_cache(maxsize=1)
 def _sound_model(name: str):
     from cuefinder.model import musicnn

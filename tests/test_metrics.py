@@ -151,3 +151,19 @@ def test_same_group_precision_and_its_group_bootstrap():
     assert same_group_precision(noise, groups).mean() < 0.6
     low, high = group_bootstrap(same_group_precision(noise, groups), groups)
     assert 0 <= low <= same_group_precision(noise, groups).mean() <= high <= 1
+
+
+def test_same_group_precision_with_other_queries_leaves_each_track_out():
+    from cuefinder.evaluate.metrics import same_group_precision
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 8))
+    groups = np.repeat(["a", "b", "c"], 11)
+    tight = centres[[0] * 11 + [1] * 11 + [2] * 11] + 0.01 * rng.normal(size=(33, 8))
+    same = same_group_precision(tight, groups, 10, queries=tight)
+    np.testing.assert_array_equal(same, same_group_precision(tight, groups, 10))
+    # each track asks with a vector of the next group's: none of its 10 nearest is its own
+    shifted = np.roll(tight, -11, axis=0)
+    assert np.all(same_group_precision(tight, groups, 10, queries=shifted) == 0.0)
+    # asking with its own vector scaled: the track itself is left out, 10 of 10 others hit
+    assert np.all(same_group_precision(tight, groups, 10, queries=3 * tight) == 1.0)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import encode
 
+from cuefinder import audio, descriptors
 from cuefinder.catalog import Catalog
 from cuefinder.catalog.schema import SCHEMA_VERSION
 from cuefinder.catalog.vectors import VectorIndex, dimensions, index_path, joined, likeness_of
@@ -67,17 +68,41 @@ def test_results_rank_by_the_model_and_what_musicnn_hears_together(catalog):
     assert differs > 0  # the sound embedding takes part in the ranking
 
 
-def test_a_part_of_a_track_is_compared_on_the_models_segments_only(catalog):
+def test_a_part_of_a_track_is_compared_on_its_segments_and_what_musicnn_hears_there(catalog):
+    """The model's segments in the part, and musicnn's tagger on 4 excerpts of 3 s spread
+    over the part as decoded again: not the stored sound embedding of the whole track."""
     track = max(catalog.tracks(), key=lambda t: t.duration)
-    hits = similar(track.id, catalog, start=0, end=30, limit=5, exclude_self=False)
-    part = track.segment_embeddings[: int(np.ceil(30 / track.segment_seconds))].mean(axis=0)
+    start, end = 40, 70
+    hits = similar(track.id, catalog, start=start, end=end, limit=5, exclude_self=False)
+    first, last = int(start // track.segment_seconds), int(np.ceil(end / track.segment_seconds))
+    part = track.segment_embeddings[first:last].mean(axis=0)
     part /= np.linalg.norm(part)
+    samples = audio.load(track.path, sample_rate=16000)[start * 16000 : end * 16000]
+    excerpts = [samples[s : s + 48000] for s in np.linspace(0, len(samples) - 48000, 4).astype(int)]
+    _, heard = descriptors.sound_tags(excerpts, 16000)
+    assert not np.allclose(heard, track.sound_embedding, atol=1e-3)  # the part's own
     projection = likeness_of(catalog, catalog.active_model())
-    for hit in hits:  # the part has no sound embedding: its sound block is empty
+    query = joined(part, heard, projection)
+    for hit in hits:
         other = catalog.track(hit.id)
-        expected = joined(other.embedding, other.sound_embedding, projection)
-        expected = float(expected @ joined(part, None, projection))
+        expected = float(joined(other.embedding, other.sound_embedding, projection) @ query)
         assert hit.score == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_part_of_a_track_whose_file_is_gone_is_compared_on_the_models_half(
+    music_root, tmp_path, copy_of
+):
+    [path] = copy_of(tmp_path / "music", next((music_root / "funnyboat").rglob("*.ogg")))
+    with Catalog(tmp_path / "c.db") as own:
+        index([path.parent], own, progress=False)
+        [track] = list(own.tracks())
+        path.unlink()
+        [hit] = similar(track.id, own, start=0, end=30, limit=1, exclude_self=False)
+        part = track.segment_embeddings[: int(np.ceil(30 / track.segment_seconds))].mean(axis=0)
+        projection = likeness_of(own, own.active_model())
+        whole = joined(track.embedding, track.sound_embedding, projection)
+        expected = float(whole @ joined(part / np.linalg.norm(part), None, projection))
+    assert hit.id == track.id and hit.score == pytest.approx(expected, abs=1e-3)
 
 
 def test_tracks_indexed_before_the_sound_embedding_get_it_at_the_next_run(

@@ -214,15 +214,21 @@ def fast_macro(labels: np.ndarray, scores: np.ndarray, key: str = "roc_auc") -> 
     return float(np.mean(values)) if values else None
 
 
-def same_group_precision(vectors: np.ndarray, groups, k: int = 10) -> np.ndarray:
+def same_group_precision(
+    vectors: np.ndarray, groups, k: int = 10, queries: np.ndarray | None = None
+) -> np.ndarray:
     """Per row: the share of same-group rows among its ``k`` nearest other rows (cosine).
 
     Retrieval quality of an embedding where a hit is a track of the same group (game,
-    film): "sounds like" measured without anyone's judgement of similarity.
+    film): "sounds like" measured without anyone's judgement of similarity. ``queries``:
+    one row per track to search with instead of its own (a part of it); the track itself
+    is still left out.
     """
     groups = np.asarray(groups)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
+    asked = unit if queries is None else queries
+    asked = asked / np.maximum(np.linalg.norm(asked, axis=1, keepdims=True), 1e-12)
+    similarity = asked @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     top = np.argsort(-similarity, axis=1)[:, :k]
     return (groups[top] == groups[:, None]).mean(axis=1)

@@ -7,8 +7,9 @@ its sound embedding (musicnn's tagger: ``descriptors``), each unit length, as th
 catalog's vector index does (``catalog.vectors.joined``, each block projected first
 when the model carries the "sounds like" projection: ``model/likeness.py``); when a
 part of it is chosen (``start``/``end``), the model block is the mean of that part's
-segment embeddings and the sound block is left empty (it is measured per track, not
-per segment).
+segment embeddings and the sound block what musicnn hears of that part, decoded again
+(the stored one hears the whole track); where the file cannot be read any more, the
+part is compared on the model's block alone.
 Candidates come from the catalog's vector index (exact on small catalogs,
 HNSW on large ones); each result's best-matching segment is the window
 (30 s by default) whose segment embeddings are closest to the query's model block on
@@ -26,13 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cuefinder import audio, descriptors
 from cuefinder.catalog import Catalog, StoredModel, Track
 from cuefinder.catalog.vectors import VectorIndex, joined
-from cuefinder.errors import CatalogError, QueryError
+from cuefinder.errors import CatalogError, CuefinderError, QueryError
+from cuefinder.features import MUSICNN_FEATURES
 from cuefinder.find.rank import WINDOW_SECONDS, Result, _model, fitted, window_bounds
 
 SHARED_GENRES = 3
 REFERENCE_MAX_SECONDS = 1800.0  # an outside reference clip longer than this is refused
+SOUND_RATE = MUSICNN_FEATURES.sample_rate  # what musicnn's tagger hears (16 kHz)
 AWAY = 0.5  # weight of the --not references' mean vector, subtracted from the query
 
 
@@ -186,7 +190,8 @@ def _from_file(path: Path, catalog: Catalog, model: StoredModel, track_id=None,
 
 def query_vector(ref: Reference, start: float | None, end: float | None):
     """(unit model-block query, genre profile, sound embedding or None) of the whole
-    reference or of [start, end) (which has no sound embedding of its own)."""
+    reference or of [start, end): the model's segments there, and what musicnn hears of
+    that part (``part_sound``)."""
     if start is None and end is None:
         return ref.embedding, ref.track_scores, ref.sound_embedding
     begin = 0.0 if start is None else float(start)
@@ -204,7 +209,21 @@ def query_vector(ref: Reference, start: float | None, end: float | None):
     last = max(first + 1, int(np.ceil(min(stop, ref.duration) / seg)))
     part = slice(first, min(last, len(ref.segment_embeddings)))
     profile = ref.segment_scores[part].mean(axis=0)
-    return _unit(ref.segment_embeddings[part].mean(axis=0)), profile, None
+    heard = part_sound(ref.name, begin, min(stop, ref.duration))
+    return _unit(ref.segment_embeddings[part].mean(axis=0)), profile, heard
+
+
+def part_sound(path: str, start: float, end: float) -> np.ndarray | None:
+    """musicnn's sound embedding of [start, end) of the file, decoded again (a track's
+    stored one hears the whole track). None where the file cannot be read now or the part
+    is under 3 s: the part is then compared on the model's half alone."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        samples = audio.load(path, sample_rate=SOUND_RATE, max_seconds=end)
+    except CuefinderError:
+        return None
+    return descriptors.sound_embedding(samples[int(start * SOUND_RATE) :], SOUND_RATE)
 
 
 def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int) -> int:
