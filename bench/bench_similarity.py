@@ -130,7 +130,7 @@ def main() -> None:
     spaces: dict[str, list[np.ndarray]] = {name: [] for name in names}
     if musicnn is not None:
         spaces["musicnn"] = []
-    parts = middle_parts(data, args.parts) if args.parts else None
+    parts = middle_parts(data, args.parts) if args.parts else None  # prints its seconds
     if parts is not None:
         spaces["part"], spaces["part+sounds"] = [], []
     spaces["chance"] = []
@@ -177,7 +177,7 @@ def main() -> None:
             fused = joined(held, sounds[rows], fitted)
             spaces[name].append(same_group_precision(fused, groups, K))
             if parts is not None and name == "likeness":
-                frames, heard = parts[0], parts[1]
+                frames, heard = parts
                 part = embed(network, [frames[i] for i in rows], recipe.eval_patches)
                 for space, sound in (("part", None), ("part+sounds", heard[rows])):
                     asked = joined(part, sound, fitted)
@@ -218,7 +218,7 @@ def middle_parts(data, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
     from cuefinder.descriptors import SOUND_DIM
     from cuefinder.find.similar import part_sound
 
-    rate = FeatureConfig().frames_per_second
+    rate, started = FeatureConfig().frames_per_second, time.monotonic()
     frames, heard = [], np.zeros((len(data.paths), SOUND_DIM), np.float32)
     for row, (path, values) in enumerate(zip(data.paths, data.features, strict=True)):
         start = max(0.0, (values.shape[1] / rate - seconds) / 2)
@@ -226,6 +226,8 @@ def middle_parts(data, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
         found = part_sound(path, start, start + seconds)
         if found is not None:
             heard[row] = found
+    took = time.monotonic() - started
+    print(f"middle {seconds:g} s of {len(frames)} tracks: {took:.0f} s", flush=True)
     return frames, heard
 
 

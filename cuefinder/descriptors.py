@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cuefinder.features import MUSICNN_FEATURES
+
 PITCHES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Krumhansl & Kessler (1982) probe-tone profiles, C major and C minor
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -51,6 +53,7 @@ ONSET_FFT = 2048  # librosa's default frame, which centres its onset strength
 CURVE_SECONDS = 3.0  # one energy value per this much of a track
 WAVEFORM_POINTS = 400  # peaks kept per track, for drawing it
 EXCERPTS = 4  # 3 s excerpts of a track that musicnn's tagger hears
+SOUND_RATE = MUSICNN_FEATURES.sample_rate  # the rate musicnn's tagger hears (16 kHz)
 SOUND_DIM = 200  # units of the tagger's penultimate layer: the sound embedding
 _KEPT = 16  # excerpts held while streaming (halved, evenly, when more arrive)
 
@@ -165,7 +168,7 @@ def sound_tags(excerpts: list[np.ndarray], sample_rate: int):
     musicnn's weights not installed."""
     from cuefinder.model import musicnn_tags
 
-    if not excerpts or sample_rate != 16000:
+    if not excerpts or sample_rate != SOUND_RATE:
         return None, None
     try:
         model = _sound_model(musicnn_tags.SOUNDS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cuefinder.evaluate.metrics import BOOTSTRAP
+from cuefinder.evaluate.metrics import BOOTSTRAP, defined
 from cuefinder.model import checkpoint
 
 MIN_GAMES = checkpoint.MIN_GROUPS  # fewer games behind a genre: offered with a warning
@@ -208,8 +208,8 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = BOOTSTRA
             "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
             "baseline_roc_auc": base["per_genre"][genre]["roc_auc"] if base else None,
             "positive_groups": m["positive_groups"], "positive_tracks": m["positive_tracks"],
-            "within": _finite(value), "within_interval": [_finite(low), _finite(high)],
-            "baseline_within": (_finite(within["per_genre"][BASELINE][genre][0])
+            "within": defined(value), "within_interval": [defined(low), defined(high)],
+            "baseline_within": (defined(within["per_genre"][BASELINE][genre][0])
                                 if base else None),
         }  # fmt: skip
     out = {
@@ -235,10 +235,6 @@ def estimate(evaluation_json: str | Path, method: str, resamples: int = BOOTSTRA
             "vs_random": rows[space].get("vs_random"),
         }  # fmt: skip
     return out
-
-
-def _finite(value: float) -> float | None:
-    return None if value != value else value  # NaN: not defined (no fold with both classes)
 
 
 def fmt(value: float | None) -> str:

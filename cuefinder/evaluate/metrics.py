@@ -225,10 +225,12 @@ def same_group_precision(
     is still left out.
     """
     groups = np.asarray(groups)
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    asked = unit if queries is None else queries
-    asked = asked / np.maximum(np.linalg.norm(asked, axis=1, keepdims=True), 1e-12)
-    similarity = asked @ unit.T
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    rows = unit(vectors)
+    similarity = (rows if queries is None else unit(queries)) @ rows.T
     np.fill_diagonal(similarity, -np.inf)
     top = np.argsort(-similarity, axis=1)[:, :k]
     return (groups[top] == groups[:, None]).mean(axis=1)
@@ -266,6 +268,11 @@ def track_metrics(labels, scores, thresholds, genres, groups) -> dict:
 
 def rounded(value) -> float | None:
     return None if value is None else round(float(value), 4)
+
+
+def defined(value: float) -> float | None:
+    """None for NaN (a figure not defined: no fold held both classes), else the float."""
+    return None if value != value else float(value)
 
 
 # ---------------------------------------------------------------- counts and notes

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cuefinder.evaluate import within as within_one_model
-from cuefinder.evaluate.metrics import BOOTSTRAP, fast_macro, prf, rounded
+from cuefinder.evaluate.metrics import BOOTSTRAP, defined, fast_macro, prf, rounded
 from cuefinder.train.scoring import roc_auc
 from cuefinder.train.splits import Fold
 
@@ -114,11 +114,12 @@ class Evaluation:
 
 def summary(evaluation: Evaluation) -> dict:
     """Method -> macro numbers: pooled ROC-AUC, PR-AUC, P, R, F1, group-level F1, ROC-AUC
-    within one model (``within.per_genre``), fold spread."""
+    within one model (``within.macro``), fold spread."""
     out = {}
-    rows = within_one_model.fold_rows(evaluation.groups, evaluation.fold_of)
     for name, m in evaluation.methods.items():
-        within = within_one_model.per_genre(evaluation.labels, m.scores, rows)
+        within = within_one_model.macro(
+            evaluation.labels, m.scores, evaluation.groups, evaluation.fold_of
+        )[0]
         macro = m.metrics["macro"]
         group = evaluation.group_level.get(name, {}).get("macro", {})
         fold_roc = [f["macro"]["roc_auc"] for f in m.per_fold if f["macro"]["roc_auc"] is not None]
@@ -127,7 +128,7 @@ def summary(evaluation: Evaluation) -> dict:
             "roc_auc": macro["roc_auc"], "pr_auc": macro["pr_auc"],
             "precision": macro["precision"], "recall": macro["recall"], "f1": macro["f1"],
             "group_f1": group.get("f1"), "group_roc_auc": group.get("roc_auc"),
-            "within_roc_auc": rounded(np.nanmean(within)) if np.isfinite(within).any() else None,
+            "within_roc_auc": rounded(defined(within)),
             "fold_roc_auc_mean": rounded(np.mean(fold_roc)) if fold_roc else None,
             "fold_roc_auc_std": rounded(np.std(fold_roc)) if fold_roc else None,
             "seconds": round(m.seconds, 1),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cuefinder.evaluate.metrics import BOOTSTRAP, column_roc_auc
+from cuefinder.evaluate.metrics import BOOTSTRAP, column_roc_auc, defined
 
 if TYPE_CHECKING:
     from cuefinder.evaluate.results import Evaluation
@@ -38,15 +38,8 @@ def per_genre(labels: np.ndarray, scores: np.ndarray, rows) -> np.ndarray:
     """Per genre: the ROC-AUC of each fold's test tracks (``rows`` as ``fold_rows`` gives
     them) under that fold's model, averaged over the folds where the genre has both
     classes; NaN where none has."""
-    per_fold = np.array(
-        [
-            column_roc_auc(labels[np.concatenate(groups)], scores[np.concatenate(groups)])
-            for groups in rows
-        ]
-    )
-    counted = np.isfinite(per_fold).sum(axis=0)
-    total = np.where(np.isfinite(per_fold), per_fold, 0.0).sum(axis=0)
-    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+    picks = [np.concatenate(groups) for groups in rows]
+    return _defined_mean(np.array([column_roc_auc(labels[p], scores[p]) for p in picks]).T)
 
 
 def measure(evaluation: Evaluation, names, resamples: int = BOOTSTRAP, seed: int = 0) -> dict:
@@ -77,13 +70,9 @@ def measure(evaluation: Evaluation, names, resamples: int = BOOTSTRAP, seed: int
             for g, genre in enumerate(evaluation.genres)
         }
         out["draws"][name] = draws
+    held = [np.concatenate(groups) for groups in rows]  # each fold's test rows
     out["folds"] = {
-        genre: int(
-            sum(
-                0 < labels[np.concatenate(groups), g].sum() < len(np.concatenate(groups))
-                for groups in rows
-            )
-        )
+        genre: int(sum(0 < labels[p, g].sum() < len(p) for p in held))
         for g, genre in enumerate(evaluation.genres)
     }
     return out
@@ -106,7 +95,7 @@ def macro(labels, scores, groups, fold_of) -> tuple[float, int, float]:
     if not np.isfinite(values).any():
         return float("nan"), -1, float("nan")
     lowest = int(np.nanargmin(values))
-    return float(np.nanmean(values)), lowest, float(values[lowest])
+    return float(_defined_mean(values[None])[0]), lowest, float(values[lowest])
 
 
 def section(evaluation: Evaluation, table: dict, fmt) -> list[str]:
@@ -175,7 +164,7 @@ def section(evaluation: Evaluation, table: dict, fmt) -> list[str]:
         head, rule = head + f" {best}: 95% interval |", rule + "---|"
     lines += [head, rule]
     for genre in evaluation.genres:
-        cells = [fmt(_finite(found["per_genre"][m][genre][0])) for m in names]
+        cells = [fmt(defined(found["per_genre"][m][genre][0])) for m in names]
         if best:
             _, low, high = found["per_genre"][best][genre]
             cells.append(f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "–")
@@ -201,7 +190,3 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
-
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None

@@ -31,12 +31,10 @@ from cuefinder import audio, descriptors
 from cuefinder.catalog import Catalog, StoredModel, Track
 from cuefinder.catalog.vectors import VectorIndex, joined
 from cuefinder.errors import CatalogError, CuefinderError, QueryError
-from cuefinder.features import MUSICNN_FEATURES
 from cuefinder.find.rank import WINDOW_SECONDS, Result, _model, fitted, window_bounds
 
 SHARED_GENRES = 3
 REFERENCE_MAX_SECONDS = 1800.0  # an outside reference clip longer than this is refused
-SOUND_RATE = MUSICNN_FEATURES.sample_rate  # what musicnn's tagger hears (16 kHz)
 AWAY = 0.5  # weight of the --not references' mean vector, subtracted from the query
 
 
@@ -220,10 +218,11 @@ def part_sound(path: str, start: float, end: float) -> np.ndarray | None:
     if not os.path.isfile(path):
         return None
     try:
-        samples = audio.load(path, sample_rate=SOUND_RATE, max_seconds=end)
+        samples = audio.load(path, sample_rate=descriptors.SOUND_RATE, max_seconds=end)
     except CuefinderError:
         return None
-    return descriptors.sound_embedding(samples[int(start * SOUND_RATE) :], SOUND_RATE)
+    first = int(start * descriptors.SOUND_RATE)
+    return descriptors.sound_embedding(samples[first:], descriptors.SOUND_RATE)
 
 
 def best_window(segment_embeddings: np.ndarray, query: np.ndarray, windows: int) -> int:
