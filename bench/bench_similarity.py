@@ -39,6 +39,17 @@ embedding alone (what a part query used before), ``part+sounds`` with what music
 tagger hears of the part beside it (``find.similar.part_sound``: the file decoded again,
 4 excerpts of 3 s spread over the part).
 
+``--pool LEAST:MOST`` shapes each fold's held-out pool like the 18 kept-out games that
+issue 10's goal was set on (about 9 tracks each): only the held-out games with at least
+LEAST tracks, each cut to MOST tracks drawn at random (``--seed``); the other held-out
+games are neither queries nor candidates. Every space is measured on that pool. With
+``--folds 2`` a fold holds out half the games, so the pool holds about as many games as
+the kept-out set.
+
+``--save FILE`` writes each query's precision in every space (.npz, with its game and
+path): two runs with the same manifest, ``--folds``, ``--seed`` and ``--pool`` have the
+same folds and queries, so two recipes can be compared query by query.
+
 Each figure comes with a 95% interval from resampling games (the unit of evidence),
 and each learned space's difference from the controls with its own interval.
 
@@ -68,6 +79,7 @@ from cuefinder.features import FeatureConfig
 from cuefinder.model import likeness
 from cuefinder.train import dataset
 from cuefinder.train.config import MAX_SECONDS
+from cuefinder.train.dataset import LabelledSet
 from cuefinder.train.splits import make_folds
 from cuefinder.train.trainer import TrainConfig, embed, fit, model_config
 
@@ -106,6 +118,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="feature cache folder")
     parser.add_argument("--musicnn", action="store_true", help="also musicnn's embeddings")
     parser.add_argument("--musicnn-patches", type=int, default=10)
+    shape = "held-out games of at least LEAST tracks, MOST of each"
+    parser.add_argument("--pool", type=pool_shape, metavar="LEAST:MOST", help=shape)
+    parser.add_argument("--save", type=Path, help="write each query's precision here (.npz)")
     parser.add_argument("--parts", type=float, default=0, metavar="SECONDS",
                         help="also query with the middle SECONDS of each track")  # fmt: skip
     args = parser.parse_args()
@@ -135,10 +150,11 @@ def main() -> None:
         spaces["part"], spaces["part+sounds"] = [], []
     spaces["chance"] = []
     groups_out: list[np.ndarray] = []
+    paths_out: list[str] = []
     started = time.monotonic()
     for fold in folds:
         sets = {side: data.select(getattr(fold, side)) for side in ("train", "val", "test")}
-        test = sets["test"]
+        test = sets["test"] if args.pool is None else shaped(sets["test"], *args.pool, args.seed)
         groups = np.array(test.groups)
         config = model_config(data.genres, recipe.architectures[0], recipe)
         trained, _ = fit(sets["train"], sets["val"], config, recipe, progress=True,
@@ -186,6 +202,7 @@ def main() -> None:
             spaces["musicnn"].append(same_group_precision(musicnn[rows], groups, K))
         spaces["chance"].append(chance(groups))
         groups_out.append(groups)
+        paths_out += test.paths
         print(f"fold {fold.index + 1}/{len(folds)}: {len(test)} held-out tracks of "
               f"{len(set(test.groups))} games; "
               + ", ".join(f"{k} {v[-1].mean():.3f}" for k, v in spaces.items()),
@@ -201,6 +218,8 @@ def main() -> None:
     for name, v in values.items():
         low, high = group_bootstrap(v, groups)
         print(f"{name:<16} {v.mean():>6.3f}  {low:.3f} to {high:.3f}")
+    if args.save:  # per query, to compare runs paired: same folds, same queries
+        np.savez(args.save, groups=groups, paths=np.array(paths_out), **values)
     print()
     pairs = [(space, control) for space in ("recipe", "MFCC+recipe", "sounds+recipe", "likeness")
              for control in CONTROLS if control in values and control not in space]  # fmt: skip
@@ -210,6 +229,38 @@ def main() -> None:
         diff = values[space] - values[control]
         low, high = group_bootstrap(diff, groups)
         print(f"{space} - {control:<13} {diff.mean():+.3f}  {low:+.3f} to {high:+.3f}")
+
+
+def pool_shape(text: str) -> tuple[int, int]:
+    """``LEAST:MOST`` -> (least, most), both at least 2."""
+    try:
+        least, most = (int(n) for n in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--pool wants LEAST:MOST, got {text!r}") from None
+    if not 2 <= least <= most:
+        raise argparse.ArgumentTypeError(f"--pool wants 2 <= LEAST <= MOST, got {text!r}")
+    return least, most
+
+
+def shaped(test: LabelledSet, least: int, most: int, seed: int) -> LabelledSet:
+    """The tracks of ``test``'s games with at least ``least`` tracks, at most ``most`` of
+    each game (a seeded draw), in their original order."""
+    rng = np.random.default_rng(seed)
+    members: dict[str, list[int]] = {}
+    for row, group in enumerate(test.groups):
+        members.setdefault(group, []).append(row)
+    rows = []
+    for group in sorted(members):
+        if len(members[group]) >= least:
+            rows += rng.permutation(members[group])[:most].tolist()
+    rows.sort()
+    return LabelledSet(
+        [test.features[r] for r in rows],
+        test.labels[rows],
+        [test.groups[r] for r in rows],
+        [test.paths[r] for r in rows],
+        test.genres,
+    )
 
 
 def middle_parts(data, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
