@@ -253,14 +253,7 @@ def shaped(test: LabelledSet, least: int, most: int, seed: int) -> LabelledSet:
     for group in sorted(members):
         if len(members[group]) >= least:
             rows += rng.permutation(members[group])[:most].tolist()
-    rows.sort()
-    return LabelledSet(
-        [test.features[r] for r in rows],
-        test.labels[rows],
-        [test.groups[r] for r in rows],
-        [test.paths[r] for r in rows],
-        test.genres,
-    )
+    return test.rows(sorted(rows))
 
 
 def middle_parts(data, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:

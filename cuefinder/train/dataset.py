@@ -30,7 +30,10 @@ class LabelledSet:
     def select(self, groups) -> LabelledSet:
         """The tracks of the given groups, in the original order."""
         keep = set(groups)
-        rows = [i for i, g in enumerate(self.groups) if g in keep]
+        return self.rows([i for i, g in enumerate(self.groups) if g in keep])
+
+    def rows(self, rows: list[int]) -> LabelledSet:
+        """The tracks at these row numbers, in the order given."""
         return LabelledSet(
             [self.features[i] for i in rows],
             self.labels[rows],
