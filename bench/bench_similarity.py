@@ -155,6 +155,9 @@ def main() -> None:
     for fold in folds:
         sets = {side: data.select(getattr(fold, side)) for side in ("train", "val", "test")}
         test = sets["test"] if args.pool is None else shaped(sets["test"], *args.pool, args.seed)
+        if len(set(test.groups)) < 2:
+            few = f"fold {fold.index + 1} holds out fewer than 2 games of {args.pool[0]}+ tracks"
+            sys.exit(f"bench_similarity: {few}; ask for fewer --folds or a smaller LEAST")
         groups = np.array(test.groups)
         config = model_config(data.genres, recipe.architectures[0], recipe)
         trained, _ = fit(sets["train"], sets["val"], config, recipe, progress=True,
