@@ -72,7 +72,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cuefinder.catalog.vectors import joined
+from cuefinder.catalog.vectors import joined, unit_rows
 from cuefinder.evaluate import baselines
 from cuefinder.evaluate.metrics import group_bootstrap, same_group_precision
 from cuefinder.features import FeatureConfig
@@ -91,10 +91,6 @@ CONTROLS += ("sounds+recipe", "musicnn")
 def chance(groups: np.ndarray) -> np.ndarray:
     counts = Counter(groups.tolist())
     return np.array([(counts[g] - 1) / (len(groups) - 1) for g in groups])
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def standardised(x: np.ndarray) -> np.ndarray:
@@ -176,9 +172,9 @@ def main() -> None:
         spaces["random"].append(same_group_precision(control, groups, K))
         stats = standardised(baselines.track_statistics(test.features))
         spaces["MFCC"].append(same_group_precision(stats, groups, K))
-        fused = np.concatenate([unit(stats), unit(control)], axis=1)
+        fused = np.concatenate([unit_rows(stats), unit_rows(control)], axis=1)
         spaces["MFCC+random"].append(same_group_precision(fused, groups, K))
-        fused = np.concatenate([unit(stats), unit(learned)], axis=1)
+        fused = np.concatenate([unit_rows(stats), unit_rows(learned)], axis=1)
         spaces["MFCC+recipe"].append(same_group_precision(fused, groups, K))
         rows = [data.paths.index(p) for p in test.paths]
         spaces["sounds"].append(same_group_precision(sounds[rows], groups, K))

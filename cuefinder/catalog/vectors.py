@@ -93,8 +93,8 @@ def joined(
         sound = np.atleast_2d(np.asarray(sound_embeddings, np.float32))
     if likeness is not None:
         model, sound = likeness.model_part(model), likeness.sound_part(sound)
-    whole = np.concatenate([_unit_rows(model), _unit_rows(sound)], axis=1)
-    whole = _unit_rows(whole)
+    whole = np.concatenate([unit_rows(model), unit_rows(sound)], axis=1)
+    whole = unit_rows(whole)
     return whole if np.ndim(embeddings) == 2 else whole[0]
 
 
@@ -332,7 +332,8 @@ def _sound_rows(blobs: list) -> np.ndarray:
     return rows
 
 
-def _unit_rows(rows: np.ndarray) -> np.ndarray:
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row divided by its length (a zero row stays zero)."""
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 

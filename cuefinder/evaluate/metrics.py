@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cuefinder.catalog.vectors import unit_rows
 from cuefinder.train.scoring import evaluate, pr_auc
 
 BOOTSTRAP = 1000  # group resamples for an interval of a macro score or a difference
@@ -225,12 +226,8 @@ def same_group_precision(
     is still left out.
     """
     groups = np.asarray(groups)
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    rows = unit(vectors)
-    similarity = (rows if queries is None else unit(queries)) @ rows.T
+    rows = unit_rows(vectors)
+    similarity = (rows if queries is None else unit_rows(queries)) @ rows.T
     np.fill_diagonal(similarity, -np.inf)
     top = np.argsort(-similarity, axis=1)[:, :k]
     return (groups[top] == groups[:, None]).mean(axis=1)

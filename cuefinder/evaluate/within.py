@@ -95,7 +95,7 @@ def macro(labels, scores, groups, fold_of) -> tuple[float, int, float]:
     if not np.isfinite(values).any():
         return float("nan"), -1, float("nan")
     lowest = int(np.nanargmin(values))
-    return float(_defined_mean(values[None])[0]), lowest, float(values[lowest])
+    return float(np.nanmean(values)), lowest, float(values[lowest])
 
 
 def section(evaluation: Evaluation, table: dict, fmt) -> list[str]:
